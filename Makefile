@@ -1,0 +1,40 @@
+# The README's two commands. Each sets itself up in .venv on a fresh machine, then runs.
+#   make test   ruff (lint + format check) and the test suite
+#   make demo   the main job on the bundled sample
+# Override the torch build, e.g. for CUDA:  make test TORCH_SPEC="torch==2.13.0" TORCH_PIP_ARGS="--index-url ..."
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+EXTRAS ?= data,dev
+
+comma := ,
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+
+.PHONY: setup test lint demo bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[$(EXTRAS)]"
+	@touch $@
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+demo: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m llm.demo
+
+bench: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/encode.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

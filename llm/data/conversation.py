@@ -1,0 +1,195 @@
+"""The chat data model every stage shares: messages, a character card, conversations, preference pairs.
+
+Sources (PIPPA, ShareGPT, OpenAI messages, TL;DR …) turn raw records into these types; templates render
+them; the encoder turns renders into token ids and labels. Validation happens here, once, at the edge:
+errors name the record and the field, so a bad line in a 25,000-line file is found in seconds.
+
+    >>> conv = Conversation.from_dict({"messages": [
+    ...     {"role": "user", "content": "Hi!"},
+    ...     {"role": "assistant", "content": "Hello, traveller."}]})
+    >>> [m.role for m in conv.messages]
+    ['user', 'assistant']
+    >>> Conversation.from_dict({"messages": [{"role": "bot", "content": "x"}]}, record="chats.jsonl:3")
+    Traceback (most recent call last):
+    ...
+    llm.data.conversation.RecordError: chats.jsonl:3: field 'messages[0].role': unknown role 'bot' \
+(expected one of system, user, assistant)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant"]
+ROLES: tuple[str, ...] = ("system", "user", "assistant")
+
+
+class RecordError(ValueError):
+    """A record that cannot be used, with where it came from and which field is wrong."""
+
+    def __init__(self, record: str | None, field_name: str, problem: str):
+        self.record = record
+        self.field = field_name
+        self.problem = problem
+        where = f"{record}: " if record else ""
+        super().__init__(f"{where}field '{field_name}': {problem}")
+
+
+@dataclass(frozen=True)
+class Message:
+    """One turn. ``train`` overrides the masking policy for this message: True trains it, False never."""
+
+    role: Role
+    content: str
+    train: bool | None = None
+
+
+@dataclass(frozen=True)
+class Character:
+    """A role-play character card, as the role-play community writes them (and PIPPA stores them).
+
+    ``example_dialogue`` keeps the card's own lines ("{{char}}: …\\n{{user}}: …"); ``user_name`` is the name
+    the user plays under (PIPPA's classic format calls the user "You").
+    """
+
+    name: str
+    persona: str = ""
+    scenario: str = ""
+    greeting: str = ""
+    example_dialogue: str = ""
+    user_name: str = "User"
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """Messages plus an optional character card. At most one system message, and only first."""
+
+    messages: tuple[Message, ...]
+    character: Character | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "messages", tuple(self.messages))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], record: str | None = None) -> Conversation:
+        """Build and validate from ``{"messages": [{"role", "content", "train"?}], "character"?: {...}}``."""
+        if not isinstance(data, Mapping):
+            raise RecordError(record, "<record>", f"expected an object, got {type(data).__name__}")
+        if "messages" not in data:
+            raise RecordError(record, "messages", "missing")
+        raw = data["messages"]
+        if not isinstance(raw, list):
+            raise RecordError(record, "messages", f"expected a list, got {type(raw).__name__}")
+        messages = []
+        for i, m in enumerate(raw):
+            if not isinstance(m, Mapping):
+                raise RecordError(record, f"messages[{i}]", f"expected an object, got {type(m).__name__}")
+            for key in ("role", "content"):
+                if key not in m:
+                    raise RecordError(record, f"messages[{i}].{key}", "missing")
+            train = m.get("train")
+            if train is not None and not isinstance(train, bool):
+                raise RecordError(record, f"messages[{i}].train", f"expected true/false, got {train!r}")
+            messages.append(Message(role=m["role"], content=m["content"], train=train))
+        character = None
+        if data.get("character") is not None:
+            character = character_from_dict(data["character"], record)
+        conv = cls(messages=tuple(messages), character=character)
+        validate_conversation(conv, record)
+        return conv
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "messages": [
+                {"role": m.role, "content": m.content, **({} if m.train is None else {"train": m.train})}
+                for m in self.messages
+            ]
+        }
+        if self.character is not None:
+            out["character"] = self.character.__dict__.copy()
+        return out
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    """A prompt with a preferred and a rejected response (reward modelling)."""
+
+    prompt: Conversation
+    chosen: str
+    rejected: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def character_from_dict(data: Any, record: str | None = None) -> Character:
+    if not isinstance(data, Mapping):
+        raise RecordError(record, "character", f"expected an object, got {type(data).__name__}")
+    known = {f for f in Character.__dataclass_fields__}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise RecordError(record, f"character.{unknown[0]}", f"unknown field (known: {', '.join(sorted(known))})")
+    for key, value in data.items():
+        if not isinstance(value, str):
+            raise RecordError(record, f"character.{key}", f"expected a string, got {type(value).__name__}")
+    if not data.get("name", "").strip():
+        raise RecordError(record, "character.name", "missing or empty")
+    return Character(**data)
+
+
+def validate_conversation(conv: Conversation, record: str | None = None, partial: bool = False) -> None:
+    """Raise :class:`RecordError` naming the field if ``conv`` cannot be rendered.
+
+    Rules: at least one message; roles are system / user / assistant; content is a string; a system
+    message may only come first (templates have a single system slot). ``partial`` allows what an
+    inference prompt may be: no messages, or only a system message.
+    """
+    if not conv.messages and not partial:
+        raise RecordError(record, "messages", "empty conversation")
+    for i, m in enumerate(conv.messages):
+        if m.role not in ROLES:
+            raise RecordError(record, f"messages[{i}].role", f"unknown role {m.role!r} (expected one of {', '.join(ROLES)})")
+        if not isinstance(m.content, str):
+            raise RecordError(record, f"messages[{i}].content", f"expected a string, got {type(m.content).__name__}")
+        if m.role == "system" and i != 0:
+            first = next(j for j, n in enumerate(conv.messages) if n.role == "system")
+            problem = "a second system message" if first < i else "a system message after the first turn"
+            raise RecordError(record, f"messages[{i}].role", f"{problem} (only one, first, is allowed)")
+    if not partial and all(m.role == "system" for m in conv.messages):
+        raise RecordError(record, "messages", "only a system message: nothing to render")
+
+
+# Role-play data writes the character and user names as placeholders, and often malforms them.
+# Seen in PIPPA: {{char}}, {char}}, {{Char}, {[Char}}, {{user}}, {{user}, {{random_user_3}}, {{user_1}}, {{u01}}.
+_CHAR_PLACEHOLDER = re.compile(r"\{[{\[]?\s*(?:char|bot)\s*[\]}]?\}", re.IGNORECASE)
+_USER_PLACEHOLDER = re.compile(r"\{\{?\s*(?:user(?:_\d+)?|random_user_\d+|u\d+)\s*\}?\}", re.IGNORECASE)
+
+
+def fill_placeholders(text: str, char_name: str, user_name: str) -> str:
+    """Substitute ``{{char}}``/``{{user}}`` and their malformed variants.
+
+    >>> fill_placeholders("{{char}} waves at {{user}}; {char}} and {{random_user_2}} and {{u01}}", "Mira", "Sam")
+    'Mira waves at Sam; Mira and Sam and Sam'
+    """
+    if "{" not in text:
+        return text
+    text = _CHAR_PLACEHOLDER.sub(lambda _: char_name, text)
+    return _USER_PLACEHOLDER.sub(lambda _: user_name, text)
+
+
+def resolve_placeholders(conv: Conversation) -> Conversation:
+    """Fill placeholders in the card and every message, using the card's names; no card, no change."""
+    ch = conv.character
+    if ch is None:
+        return conv
+    fill = lambda s: fill_placeholders(s, ch.name, ch.user_name)  # noqa: E731
+    card = replace(
+        ch,
+        persona=fill(ch.persona),
+        scenario=fill(ch.scenario),
+        greeting=fill(ch.greeting),
+        example_dialogue=fill(ch.example_dialogue),
+    )
+    messages = tuple(replace(m, content=fill(m.content)) for m in conv.messages)
+    return Conversation(messages=messages, character=card)
