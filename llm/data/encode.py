@@ -164,17 +164,34 @@ class Encoder:
     def encode_prompt(self, conv: Conversation) -> list[int]:
         """Ids of the inference prompt: the conversation plus the generation prompt."""
         rendered = self.template.render(conv, add_generation_prompt=True)
-        pieces = _pieces(rendered, [False] * len(rendered.segments))
+        pieces = _pieces(rendered, trained_flags(rendered, self.mask))
         ids: list[int] = []
         for text, kind, _ in pieces:
             ids.extend([self.control_ids[text]] if kind is None else _encode_ids(self._backends[kind], [text])[0])
         return ids
 
 
+def _split_keys(rendered: Rendered) -> list[int | None]:
+    """Which piece each segment belongs to: the message index for the content and end of turn of assistant
+    turns (and of turns a ``train=True`` override marks), ``None`` for everything else.
+
+    The cut points do not depend on the masking policy, so the policy never changes ``input_ids``, and an
+    inference prompt's ids are a prefix of the training ids.
+    """
+    messages = rendered.conversation.messages
+    keys = []
+    for s in rendered.segments:
+        own = s.trainable and s.message is not None
+        m = messages[s.message] if own else None
+        keys.append(s.message if m is not None and (m.role == "assistant" or m.train) else None)
+    return keys
+
+
 def _pieces(rendered: Rendered, trained: list[bool]) -> list[tuple[str, int | None, bool]]:
     """(text, kind, trained) per piece; kind ``None`` marks a control token."""
     out: list[tuple[str, int | None, bool]] = []
     texts: list[str] = []
+    key: int | None = None
     flag, kind, position = False, _AT_TEXT_START, 0
 
     def flush() -> None:
@@ -182,12 +199,13 @@ def _pieces(rendered: Rendered, trained: list[bool]) -> list[tuple[str, int | No
             out.append(("".join(texts), kind, flag))
             texts.clear()
 
-    for seg, seg_flag in zip(rendered.segments, trained):
+    for seg, seg_key, seg_flag in zip(rendered.segments, _split_keys(rendered), trained):
         if seg.control:
             flush()
             out.append((seg.text, None, seg_flag))
-        elif texts and seg_flag == flag:
+        elif texts and seg_key == key:
             texts.append(seg.text)
+            flag = flag or seg_flag
         else:
             flush()
             if position == 0:
@@ -197,7 +215,7 @@ def _pieces(rendered: Rendered, trained: list[bool]) -> list[tuple[str, int | No
             else:
                 kind = _CONTINUES_RUN
             texts.append(seg.text)
-            flag = seg_flag
+            key, flag = seg_key, seg_flag
         position += len(seg.text)
     flush()
     return out

@@ -194,8 +194,9 @@ def _system_and_turns(conv: Conversation, strip: bool = False) -> tuple[str | No
     if turns and turns[0][1].role == "system":
         content = turns.pop(0)[1].content
         parts.append(content.strip() if strip else content)
-    parts = [p for p in parts if p] if strip else parts
-    return ("\n\n".join(parts) if parts else None), turns
+    if not parts:
+        return None, turns
+    return "\n\n".join(p for p in parts if p or not strip), turns
 
 
 def _system_index(conv: Conversation) -> int | None:

@@ -1,0 +1,116 @@
+"""Ghost Attention (GAtt; Llama 2, Touvron et al. 2023, §3.3): keep an instruction alive for many turns.
+
+The recipe, for a dialogue ``[u1, a1, …, un, an]`` and an instruction ``inst`` (a rule such as "Always
+answer as Napoleon", or a whole character card):
+
+1. **Sampling** — attach ``inst`` to *every* user turn and sample the assistant replies with the current
+   model (:func:`sampling_conversation`, :func:`sampling_prompts`), so each reply obeys it.
+2. **Training** — keep ``inst`` only at the start (system slot, or the first user turn) and train only the
+   final reply of each prefix; earlier turns, assistant turns included, get no loss
+   (:func:`training_conversations`). The model learns to obey an instruction it saw many turns ago.
+
+Worked example (``inst`` = "Speak like a pirate.", placement "first_user", ``skip_first=1``)::
+
+    dialogue     u1 "Hi"          a1 "Ahoy!"        u2 "Weather?"   a2 "Stormy, matey."
+    sampling     u1 "Speak like a pirate.\\n\\nHi" … u2 "Speak like a pirate.\\n\\nWeather?"  → model writes a1, a2
+    training     one sample per reply after the first 1:
+                 [u1 "Speak like a pirate.\\n\\nHi", a1 (no loss), u2 "Weather?", a2 (loss)]
+
+>>> from llm.data.conversation import Conversation, Message
+>>> conv = Conversation((Message("user", "Hi"), Message("assistant", "Ahoy!"),
+...                      Message("user", "Weather?"), Message("assistant", "Stormy, matey.")))
+>>> [s.messages[0].content for s in training_conversations(conv, "Speak like a pirate.", placement="first_user")]
+['Speak like a pirate.\\n\\nHi', 'Speak like a pirate.\\n\\nHi']
+>>> [[m.train for m in s.messages] for s in training_conversations(conv, "Speak like a pirate.", skip_first=1)]
+[[False, False, False, False, True]]
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Literal
+
+from llm.data.conversation import Character, Conversation, Message
+from llm.data.templates import card_system_text
+
+Instruction = str | Character
+Placement = Literal["system", "first_user"]
+
+
+def instruction_text(instruction: Instruction) -> str:
+    """The instruction as text; a character card renders as its system prompt."""
+    return card_system_text(instruction) if isinstance(instruction, Character) else instruction
+
+
+def _attach(instruction: str, content: str) -> str:
+    return f"{instruction}\n\n{content}" if content else instruction
+
+
+def sampling_conversation(conv: Conversation, instruction: Instruction) -> Conversation:
+    """Step 1: the instruction attached to every user turn (what the sampling model is prompted with)."""
+    text = instruction_text(instruction)
+    messages = tuple(replace(m, content=_attach(text, m.content)) if m.role == "user" else m for m in conv.messages)
+    return replace(conv, messages=messages)
+
+
+def sampling_prompts(conv: Conversation, instruction: Instruction) -> list[tuple[int, Conversation]]:
+    """For each assistant turn ``j``: ``(j, history before j with the instruction on every user turn)``.
+
+    Sample reply ``j`` from the model with that history and the generation prompt, put it in place of the
+    original reply (:func:`with_replies`), and move on to ``j``'s next turn.
+    """
+    attached = sampling_conversation(conv, instruction)
+    return [
+        (j, replace(attached, messages=attached.messages[:j]))
+        for j, m in enumerate(conv.messages)
+        if m.role == "assistant"
+    ]
+
+
+def with_replies(conv: Conversation, replies: dict[int, str]) -> Conversation:
+    """``conv`` with the assistant turns at the given indices replaced by sampled replies."""
+    messages = tuple(replace(m, content=replies[j]) if j in replies else m for j, m in enumerate(conv.messages))
+    return replace(conv, messages=messages)
+
+
+def training_conversations(
+    conv: Conversation,
+    instruction: Instruction,
+    skip_first: int = 0,
+    placement: Placement = "system",
+) -> list[Conversation]:
+    """Step 2: one conversation per assistant turn after the first ``skip_first``, trained on that reply only.
+
+    The instruction appears once: in the system slot (a card becomes the conversation's character; text
+    goes before any existing system message) or, with ``placement="first_user"``, before the first user
+    turn. Every other message carries ``train=False``; the final reply carries ``train=True``, so any
+    masking policy trains exactly that reply.
+    """
+    if placement not in ("system", "first_user"):
+        raise ValueError(f"unknown placement {placement!r}; choose 'system' or 'first_user'")
+    base = _place(conv, instruction, placement)
+    shift = len(base.messages) - len(conv.messages)  # 1 when a system message was added
+    assistant_turns = [j + shift for j, m in enumerate(conv.messages) if m.role == "assistant"]
+    samples = []
+    for j in assistant_turns[skip_first:]:
+        messages = tuple(replace(m, train=(k == j)) for k, m in enumerate(base.messages[: j + 1]))
+        samples.append(replace(base, messages=messages))
+    return samples
+
+
+def _place(conv: Conversation, instruction: Instruction, placement: Placement) -> Conversation:
+    if placement == "system" and isinstance(instruction, Character):
+        return replace(conv, character=instruction)
+    text = instruction_text(instruction)
+    messages = list(conv.messages)
+    if placement == "system":
+        if messages and messages[0].role == "system":
+            messages[0] = replace(messages[0], content=_attach(text, messages[0].content))
+        else:
+            messages.insert(0, Message("system", text))
+    else:
+        first_user = next((k for k, m in enumerate(messages) if m.role == "user"), None)
+        if first_user is None:
+            raise ValueError("placement 'first_user' needs a user turn; this conversation has none")
+        messages[first_user] = replace(messages[first_user], content=_attach(text, messages[first_user].content))
+    return replace(conv, messages=tuple(messages))

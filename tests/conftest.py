@@ -1,0 +1,28 @@
+"""Hermetic fixtures: tokenizers and models are built here, never downloaded."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+from llm.models.tiny import build_tokenizer  # noqa: E402
+
+settings.register_profile(
+    "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+TOKENIZER_KINDS = ("bytelevel", "metaspace")
+
+
+@pytest.fixture(scope="session", params=TOKENIZER_KINDS)
+def tokenizer(request):
+    return build_tokenizer(request.param)
+
+
+@pytest.fixture(scope="session")
+def tokenizers():
+    return {kind: build_tokenizer(kind) for kind in TOKENIZER_KINDS}
