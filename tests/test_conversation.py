@@ -46,7 +46,11 @@ def test_from_dict_roundtrip():
         ({"messages": "hi"}, "messages", "expected a list"),
         ({}, "messages", "missing"),
         ({"messages": [{"role": "user", "content": "a", "train": "yes"}]}, "messages[0].train", "true/false"),
-        ({"messages": [{"role": "user", "content": "a"}], "character": {"name": ""}}, "character.name", "empty"),
+        (
+            {"messages": [{"role": "user", "content": "a"}], "character": {"name": ""}},
+            "character.name",
+            "empty",
+        ),
         (
             {"messages": [{"role": "user", "content": "a"}], "character": {"name": "A", "age": "3"}},
             "character.age",

@@ -3,12 +3,12 @@ from importlib import resources
 
 import pytest
 from hypothesis import assume, given
+from strategies import conversations
 
 from llm.data.conversation import Conversation, Message
 from llm.data.encode import IGNORE_INDEX, MASK_POLICIES, Encoder, trained_flags
 from llm.data.templates import TEMPLATES
 from llm.models.tiny import build_tokenizer
-from strategies import conversations
 
 NAMED = sorted(n for n in TEMPLATES if n != "tokenizer")
 
@@ -48,7 +48,9 @@ def test_trained_tokens_decode_to_exactly_the_assistant_turns(encoder, conv):
     sample = encoder.encode(rendered)
     assert len(sample.input_ids) == len(sample.labels)
     assert all(lab in (IGNORE_INDEX, t) for t, lab in zip(sample.input_ids, sample.labels))
-    expected = [template.trained_text(m.content) for m in rendered.conversation.messages if m.role == "assistant"]
+    expected = [
+        template.trained_text(m.content) for m in rendered.conversation.messages if m.role == "assistant"
+    ]
     assert trained_text(tok, sample) == "".join(expected)
     # Each trained run is a whole number of turns, in order (no drift across a turn boundary).
     runs = [decode(tok, sample.input_ids[a:b]) for a, b in trained_runs(sample)]
@@ -83,7 +85,9 @@ def test_inference_prompt_ids_are_a_prefix_of_training_ids(encoder, conv):
         if m.role == "assistant":
             prompt = encoder.encode_prompt(Conversation(conv.messages[:j], conv.character))
             assert sample.input_ids[: len(prompt)] == prompt
-            assert all(lab == IGNORE_INDEX for lab in sample.labels[: len(prompt)] if j == first_assistant(conv))
+            assert all(
+                lab == IGNORE_INDEX for lab in sample.labels[: len(prompt)] if j == first_assistant(conv)
+            )
 
 
 def has_special_text(tok, rendered):
@@ -121,7 +125,8 @@ def test_batch_equals_one_by_one(tokenizers):
     tok = tokenizers["metaspace"]
     enc = Encoder(tok, "pygmalion")
     convs = [
-        Conversation((Message("user", f"hello {i}"), Message("assistant", " x" * i + "<|im_end|>"))) for i in range(6)
+        Conversation((Message("user", f"hello {i}"), Message("assistant", " x" * i + "<|im_end|>")))
+        for i in range(6)
     ]
     assert enc.encode_batch(convs) == [enc.encode(c) for c in convs]
 
@@ -210,7 +215,9 @@ def official(tokenizer):
 def test_ids_equal_official_apply_chat_template(official, name, conv):
     tok = official[name]
     if name == "chatml":  # Qwen's template inserts its own default system prompt when there is none
-        conv = Conversation((Message("system", "You are helpful."), *(m for m in conv.messages if m.role != "system")))
+        conv = Conversation(
+            (Message("system", "You are helpful."), *(m for m in conv.messages if m.role != "system"))
+        )
     conv = Conversation(conv.messages)  # the official templates know no character cards
     if name == "llama3":  # Meta's template trims content; whole-text parity needs clean edges, see encode.py
         conv = Conversation(tuple(Message(m.role, m.content.strip()) for m in conv.messages))
@@ -227,7 +234,8 @@ def test_tokenizer_template_matches_named_template(official, jinja, named, conv)
     """`--template tokenizer` (the tokenizer's own Jinja) gives the same ids and labels as our named one."""
     tok = official[named]
     conv = Conversation(
-        (Message("system", "You are helpful."), *(m for m in conv.messages if m.role != "system")), conv.character
+        (Message("system", "You are helpful."), *(m for m in conv.messages if m.role != "system")),
+        conv.character,
     )
     ours = Encoder(tok, named).encode(conv)
     theirs = Encoder(tok, "tokenizer").encode(conv)

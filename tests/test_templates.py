@@ -1,9 +1,9 @@
 import pytest
 from hypothesis import given
+from strategies import conversations
 
 from llm.data.conversation import Character, Conversation, Message, RecordError
 from llm.data.templates import TEMPLATES, get_template
-from strategies import conversations
 
 NAMED = sorted(n for n in TEMPLATES if n != "tokenizer")
 
@@ -38,7 +38,10 @@ CONV = Conversation(
             "<s>[INST] <<SYS>>\nBe kind.\n<</SYS>>\n\nHi [/INST] Hello! </s><s>[INST] Bye [/INST] Farewell. </s>",
         ),
         ("vicuna", "<s>Be kind. USER: Hi ASSISTANT: Hello!</s>USER: Bye ASSISTANT: Farewell.</s>"),
-        ("baichuan2", "Be kind.<reserved_106>Hi<reserved_107>Hello!</s><reserved_106>Bye<reserved_107>Farewell.</s>"),
+        (
+            "baichuan2",
+            "Be kind.<reserved_106>Hi<reserved_107>Hello!</s><reserved_106>Bye<reserved_107>Farewell.</s>",
+        ),
         ("pygmalion", "Be kind.\nYou: Hi\nAssistant: Hello!</s>\nYou: Bye\nAssistant: Farewell.</s>\n"),
         ("metharme", "<|system|>Be kind.<|user|>Hi<|model|>Hello!</s><|user|>Bye<|model|>Farewell.</s>"),
     ],
@@ -81,7 +84,9 @@ def test_generation_prompt_is_a_prefix_of_the_training_render(name, conv):
     full = template.render(conv).text
     for j, m in enumerate(conv.messages):
         if m.role == "assistant":
-            prompt = template.render(conv.messages[:j], add_generation_prompt=True, character=conv.character).text
+            prompt = template.render(
+                conv.messages[:j], add_generation_prompt=True, character=conv.character
+            ).text
             assert full.startswith(prompt), (j, prompt, full)
 
 

@@ -129,7 +129,9 @@ def character_from_dict(data: Any, record: str | None = None) -> Character:
     known = {f for f in Character.__dataclass_fields__}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise RecordError(record, f"character.{unknown[0]}", f"unknown field (known: {', '.join(sorted(known))})")
+        raise RecordError(
+            record, f"character.{unknown[0]}", f"unknown field (known: {', '.join(sorted(known))})"
+        )
     for key, value in data.items():
         if not isinstance(value, str):
             raise RecordError(record, f"character.{key}", f"expected a string, got {type(value).__name__}")
@@ -149,9 +151,13 @@ def validate_conversation(conv: Conversation, record: str | None = None, partial
         raise RecordError(record, "messages", "empty conversation")
     for i, m in enumerate(conv.messages):
         if m.role not in ROLES:
-            raise RecordError(record, f"messages[{i}].role", f"unknown role {m.role!r} (expected one of {', '.join(ROLES)})")
+            raise RecordError(
+                record, f"messages[{i}].role", f"unknown role {m.role!r} (expected one of {', '.join(ROLES)})"
+            )
         if not isinstance(m.content, str):
-            raise RecordError(record, f"messages[{i}].content", f"expected a string, got {type(m.content).__name__}")
+            raise RecordError(
+                record, f"messages[{i}].content", f"expected a string, got {type(m.content).__name__}"
+            )
         if m.role == "system" and i != 0:
             first = next(j for j, n in enumerate(conv.messages) if n.role == "system")
             problem = "a second system message" if first < i else "a system message after the first turn"

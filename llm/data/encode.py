@@ -167,7 +167,9 @@ class Encoder:
         pieces = _pieces(rendered, trained_flags(rendered, self.mask))
         ids: list[int] = []
         for text, kind, _ in pieces:
-            ids.extend([self.control_ids[text]] if kind is None else _encode_ids(self._backends[kind], [text])[0])
+            ids.extend(
+                [self.control_ids[text]] if kind is None else _encode_ids(self._backends[kind], [text])[0]
+            )
         return ids
 
 

@@ -49,7 +49,9 @@ def _attach(instruction: str, content: str) -> str:
 def sampling_conversation(conv: Conversation, instruction: Instruction) -> Conversation:
     """Step 1: the instruction attached to every user turn (what the sampling model is prompted with)."""
     text = instruction_text(instruction)
-    messages = tuple(replace(m, content=_attach(text, m.content)) if m.role == "user" else m for m in conv.messages)
+    messages = tuple(
+        replace(m, content=_attach(text, m.content)) if m.role == "user" else m for m in conv.messages
+    )
     return replace(conv, messages=messages)
 
 
@@ -69,7 +71,9 @@ def sampling_prompts(conv: Conversation, instruction: Instruction) -> list[tuple
 
 def with_replies(conv: Conversation, replies: dict[int, str]) -> Conversation:
     """``conv`` with the assistant turns at the given indices replaced by sampled replies."""
-    messages = tuple(replace(m, content=replies[j]) if j in replies else m for j, m in enumerate(conv.messages))
+    messages = tuple(
+        replace(m, content=replies[j]) if j in replies else m for j, m in enumerate(conv.messages)
+    )
     return replace(conv, messages=messages)
 
 
@@ -112,5 +116,7 @@ def _place(conv: Conversation, instruction: Instruction, placement: Placement) -
         first_user = next((k for k, m in enumerate(messages) if m.role == "user"), None)
         if first_user is None:
             raise ValueError("placement 'first_user' needs a user turn; this conversation has none")
-        messages[first_user] = replace(messages[first_user], content=_attach(text, messages[first_user].content))
+        messages[first_user] = replace(
+            messages[first_user], content=_attach(text, messages[first_user].content)
+        )
     return replace(conv, messages=tuple(messages))

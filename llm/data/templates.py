@@ -181,7 +181,9 @@ class ChatTemplate:
         raise NotImplementedError
 
 
-def _system_and_turns(conv: Conversation, strip: bool = False) -> tuple[str | None, list[tuple[int, Message]]]:
+def _system_and_turns(
+    conv: Conversation, strip: bool = False
+) -> tuple[str | None, list[tuple[int, Message]]]:
     """The system text (the card's system text, then the system message) and the remaining turns.
 
     System prompts are context, never trained: per-message ``train`` overrides apply to user and
@@ -523,7 +525,9 @@ class TokenizerTemplate(ChatTemplate):
                 msgs.insert(0, Message("system", card))
         offset = len(msgs) - len(conv.messages)  # 1 when the card became a system message
         markers = [f"\ue000{i}\ue001" for i in range(len(msgs))]
-        marked = self._jinja([{"role": m.role, "content": k} for m, k in zip(msgs, markers)], add_generation_prompt)
+        marked = self._jinja(
+            [{"role": m.role, "content": k} for m, k in zip(msgs, markers)], add_generation_prompt
+        )
         real = self._jinja([{"role": m.role, "content": m.content} for m in msgs], add_generation_prompt)
         pieces = re.split("(\ue000\\d+\ue001)", marked)
         for transform in (lambda s: s, str.strip):

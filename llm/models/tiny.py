@@ -55,7 +55,15 @@ _WORDS = (
 def _corpus(n_lines: int = 3000, seed: int = 0) -> Iterable[str]:
     rng = random.Random(seed)
     punct = [".", ",", "!", "?", ":", " *", "* ", "\n", "'", '"']
-    extras = ["naïve café", "日本語のテキスト", "مرحبا بالعالم", "שלום עולם", "emoji 🙂🚀", "x\u0301y", "1234 5678"]
+    extras = [
+        "naïve café",
+        "日本語のテキスト",
+        "مرحبا بالعالم",
+        "שלום עולם",
+        "emoji 🙂🚀",
+        "x\u0301y",
+        "1234 5678",
+    ]
     for _ in range(n_lines):
         words = [rng.choice(_WORDS) for _ in range(rng.randint(3, 20))]
         line = " ".join(w + (rng.choice(punct) if rng.random() < 0.15 else "") for w in words)
@@ -91,7 +99,9 @@ def _backend(kind: TokenizerKind, vocab_size: int):
             ]
         )
         # No Strip step: decoding a slice of ids gives back exactly its text (tests compare spans).
-        tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+        tok.decoder = decoders.Sequence(
+            [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()]
+        )
         trainer = trainers.BpeTrainer(
             vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False
         )
