@@ -74,6 +74,10 @@ def _corpus(n_lines: int = 3000, seed: int = 0) -> Iterable[str]:
 
 @lru_cache(maxsize=4)
 def _backend(kind: TokenizerKind, vocab_size: int):
+    return _train_backend(kind, vocab_size, _corpus())
+
+
+def _train_backend(kind: TokenizerKind, vocab_size: int, corpus: Iterable[str]):
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
     if kind == "bytelevel":
@@ -86,7 +90,7 @@ def _backend(kind: TokenizerKind, vocab_size: int):
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
             show_progress=False,
         )
-        tok.train_from_iterator(_corpus(), trainer=trainer)
+        tok.train_from_iterator(corpus, trainer=trainer)
         return tok
     if kind == "metaspace":
         import json
@@ -105,7 +109,7 @@ def _backend(kind: TokenizerKind, vocab_size: int):
         trainer = trainers.BpeTrainer(
             vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False
         )
-        tok.train_from_iterator(_corpus(), trainer=trainer)
+        tok.train_from_iterator(corpus, trainer=trainer)
         spec = json.loads(tok.to_str())
         vocab = spec["model"]["vocab"]
         for byte in range(256):  # SentencePiece byte fallback: <0x00> … <0xFF>
@@ -115,12 +119,14 @@ def _backend(kind: TokenizerKind, vocab_size: int):
     raise ValueError(f"unknown tokenizer kind {kind!r}; choose bytelevel or metaspace")
 
 
-def build_tokenizer(kind: TokenizerKind = "bytelevel", vocab_size: int = 1000):
-    """A ``PreTrainedTokenizerFast`` trained in about a second on a small synthetic corpus."""
+def build_tokenizer(
+    kind: TokenizerKind = "bytelevel", vocab_size: int = 1000, corpus: Iterable[str] | None = None
+):
+    """A ``PreTrainedTokenizerFast`` trained in about a second, on ``corpus`` or a small synthetic one."""
+    from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast
 
-    backend = _backend(kind, vocab_size)
-    from tokenizers import Tokenizer
+    backend = _backend(kind, vocab_size) if corpus is None else _train_backend(kind, vocab_size, corpus)
 
     return PreTrainedTokenizerFast(
         tokenizer_object=Tokenizer.from_str(backend.to_str()),
@@ -130,3 +136,26 @@ def build_tokenizer(kind: TokenizerKind = "bytelevel", vocab_size: int = 1000):
         pad_token="<pad>",
         additional_special_tokens=[t for t in SPECIAL_TOKENS if t not in ("<s>", "</s>", "<unk>", "<pad>")],
     )
+
+
+def build_llama(tokenizer, hidden_size: int = 64, layers: int = 2, heads: int = 4, seed: int = 0, **config):
+    """A random-init ``LlamaForCausalLM`` sized for CPU tests, its vocabulary matching ``tokenizer``."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 4,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        max_position_embeddings=config.pop("max_position_embeddings", 4096),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=config.pop("tie_word_embeddings", True),
+        **config,
+    )
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(cfg)

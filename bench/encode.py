@@ -1,0 +1,108 @@
+"""Encoding throughput: our encoder vs plain ``tokenizer(texts)`` vs transformers' assistant-mask path.
+
+Same conversations, same tokenizer, one process, one machine:
+
+- ``llm Encoder.encode_batch``: render + ids + exact labels (chatml);
+- ``tokenizer(texts)``: ids only, for the same rendered strings (the floor: no masks at all);
+- ``apply_chat_template(..., return_assistant_tokens_mask=True)``: transformers' mask path, with trl's
+  generation-marked ChatML template (``qwen2_5_training.jinja``), which renders the same text.
+
+    $ .venv/bin/python bench/encode.py [--repeat 3] [--tokenizer tiny:bytelevel]
+
+Prints a table; copy it into the README with the date and machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from importlib import resources
+from pathlib import Path
+
+from llm.data.conversation import Conversation, Message
+from llm.data.encode import Encoder
+from llm.data.sources import pippa
+from llm.data.sources.files import read_jsonl
+from llm.data.templates import card_system_text
+from llm.models.tokenizer import load_tokenizer
+
+SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "data" / "pippa_sample.jsonl"
+
+
+def conversations(path: Path, copies: int) -> list[Conversation]:
+    """The sample's chats, with the card as a plain system message so every path renders the same text."""
+    convs = []
+    for record_id, record in read_jsonl(path):
+        c = pippa.to_conversation(record, record_id)
+        system = Message("system", card_system_text(c.character))
+        convs.append(Conversation((system, *c.messages)))
+    return convs * copies
+
+
+def best_of(repeat: int, fn) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokenizer", default="tiny:bytelevel")
+    parser.add_argument("--copies", type=int, default=2, help="passes over the sample per timing")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=64)
+    args = parser.parse_args()
+
+    tok = load_tokenizer(args.tokenizer)
+    tok.chat_template = (
+        resources.files("trl").joinpath("chat_templates", "qwen2_5_training.jinja").read_text()
+    )
+    convs = conversations(SAMPLE, args.copies)
+    encoder = Encoder(tok, "chatml")
+    texts = [encoder.render(c).text for c in convs]
+    dicts = [[{"role": m.role, "content": m.content} for m in c.messages] for c in convs]
+
+    ours = [
+        s for i in range(0, len(convs), args.batch) for s in encoder.encode_batch(convs[i : i + args.batch])
+    ]
+    n_tokens = sum(len(s) for s in ours)
+    check = tok.apply_chat_template(
+        dicts[:8], tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+    )
+    for s, ids in zip(ours[:8], check["input_ids"], strict=True):
+        assert s.input_ids == list(ids), "the paths must tokenize the same text"
+
+    def run_ours():
+        for i in range(0, len(convs), args.batch):
+            encoder.encode_batch(convs[i : i + args.batch])
+
+    def run_plain():
+        for i in range(0, len(texts), args.batch):
+            tok(texts[i : i + args.batch], add_special_tokens=False)
+
+    def run_template():
+        for i in range(0, len(dicts), args.batch):
+            tok.apply_chat_template(
+                dicts[i : i + args.batch], tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+            )
+
+    rows = [
+        ("llm Encoder.encode_batch (render+ids+labels)", best_of(args.repeat, run_ours)),
+        ("tokenizer(texts) on pre-rendered text (ids only)", best_of(args.repeat, run_plain)),
+        ("apply_chat_template + assistant mask", best_of(args.repeat, run_template)),
+    ]
+    print(f"{len(convs)} conversations, {n_tokens} tokens, tokenizer {args.tokenizer}, batch {args.batch}")
+    print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
+    print(f"{'path':52} {'conv/s':>9} {'tokens/s':>11} {'vs plain':>9}")
+    plain = rows[1][1]
+    for name, seconds in rows:
+        print(f"{name:52} {len(convs) / seconds:9.0f} {n_tokens / seconds:11.0f} {plain / seconds:8.2f}x")
+    print(f"ours vs apply_chat_template: {rows[2][1] / rows[0][1]:.1f}x faster")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""``llm-train``: one command, one subcommand per stage.
+
+    llm-train show-sample --template chatml --tokenizer tiny:bytelevel --data chats.jsonl --index 0
+    llm-train demo
+
+Later stages (process, pretrain, sft, rm, ppo, chat, serve-reward) register here as they land.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from llm.data.encode import MASK_POLICIES
+from llm.data.templates import TEMPLATES
+
+
+def _show_sample_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "show-sample",
+        help="print a sample with its trained tokens highlighted",
+        description="Render and encode records, highlighting trained tokens: the first thing to look at "
+        "when a loss mask is in doubt.",
+    )
+    p.add_argument("--template", required=True, choices=sorted(TEMPLATES), help="chat template")
+    p.add_argument(
+        "--tokenizer",
+        required=True,
+        help="hub id, local directory, or tiny:bytelevel / tiny:metaspace (built locally)",
+    )
+    p.add_argument("--data", required=True, help="JSON Lines file (PIPPA or OpenAI-messages records)")
+    p.add_argument("--index", type=int, nargs="+", default=[0], help="0-based record index(es); default 0")
+    p.add_argument("--source", default=None, help="record format (pippa, openai); default: detected")
+    p.add_argument("--mask", default="assistant", choices=MASK_POLICIES, help="masking policy")
+    p.add_argument("--tokens", action="store_true", help="separate tokens with |")
+    p.add_argument("--no-color", action="store_true", help="brackets instead of colour")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llm-train", description="Train LLM-based multi-turn chatbots.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _show_sample_parser(sub)
+    sub.add_parser("demo", help="the main job on the bundled sample (what `make demo` runs)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "show-sample":
+            from llm.data.show_sample import main as show_sample
+
+            return show_sample(args)
+        if args.command == "demo":
+            from llm.demo import main as demo
+
+            return demo()
+    except (ValueError, OSError, IndexError) as e:  # bad input: one clear line, no traceback
+        print(f"llm-train {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

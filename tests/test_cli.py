@@ -1,0 +1,53 @@
+import json
+
+from llm.cli import main
+
+
+def write(tmp_path, records):
+    path = tmp_path / "chats.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_show_sample_brackets_trained_tokens(tmp_path, capsys):
+    path = write(
+        tmp_path,
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": "Hi <|im_end|>"},
+                    {"role": "assistant", "content": "Hello!"},
+                ]
+            }
+        ],
+    )
+    rc = main(["show-sample", "--template", "chatml", "--tokenizer", "tiny:bytelevel", "--data", str(path)])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "[[Hello!<|im_end|>]]" in out
+    assert "user\nHi <|im_end|><|im_end|>" in out  # the user's text stays plain and untrained
+
+
+def test_show_sample_counts_match_encoder(tmp_path, capsys):
+    from llm.data.conversation import Conversation
+    from llm.data.encode import Encoder
+    from llm.models.tiny import build_tokenizer
+
+    rec = {"messages": [{"role": "user", "content": "a b c"}, {"role": "assistant", "content": "d e"}]}
+    path = write(tmp_path, [rec])
+    rc = main(["show-sample", "--template", "llama3", "--tokenizer", "tiny:metaspace", "--data", str(path)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    out = captured.out
+    sample = Encoder(build_tokenizer("metaspace"), "llama3").encode(Conversation.from_dict(rec))
+    assert f"tokens {len(sample)}   trained {sample.num_trained} " in out
+    assert "ids equal the tokenizer's whole-text ids" in out
+
+
+def test_show_sample_bad_input_is_one_clear_line(tmp_path, capsys):
+    path = write(tmp_path, [{"messages": [{"role": "robot", "content": "x"}]}])
+    rc = main(["show-sample", "--template", "chatml", "--tokenizer", "tiny:bytelevel", "--data", str(path)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "chats.jsonl:1: field 'messages[0].role': unknown role 'robot'" in err
+    assert "Traceback" not in err
