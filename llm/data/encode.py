@@ -104,9 +104,14 @@ _AT_TEXT_START, _AFTER_CONTROL, _CONTINUES_RUN = 0, 1, 2
 class Encoder:
     """Turns conversations into samples for one tokenizer and one template.
 
-    >>> enc = Encoder(tokenizer, "chatml")                           # doctest: +SKIP
-    >>> sample = enc.encode(conv)                                    # doctest: +SKIP
-    >>> samples = enc.encode_batch(convs)  # one tokenizer call per piece kind  # doctest: +SKIP
+    >>> from llm.data.conversation import Conversation, Message
+    >>> from llm.models.tiny import build_tokenizer
+    >>> enc = Encoder(build_tokenizer("bytelevel"), "chatml")
+    >>> sample = enc.encode(Conversation((Message("user", "Hi"), Message("assistant", "Hello!"))))
+    >>> enc.tokenizer.decode([t for t, label in zip(sample.input_ids, sample.labels) if label != -100])
+    'Hello!<|im_end|>'
+
+    ``encode_batch`` encodes many conversations with one tokenizer call per piece kind.
 
     Raises ``ValueError`` at construction if a control token the template needs is not a single token of
     the tokenizer (add it, and resize the model's embeddings; ``llm-train sft`` does both).

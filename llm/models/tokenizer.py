@@ -1,7 +1,7 @@
 """Loading tokenizers, and giving them the control tokens a template needs.
 
->>> tok = load_tokenizer("tiny:bytelevel")          # built locally, for tests and the demo
->>> tok = load_tokenizer("Qwen/Qwen2.5-0.5B")        # doctest: +SKIP   (hub id or local directory)
+>>> tok = load_tokenizer("tiny:bytelevel")  # built locally, for tests and the demo
+>>> tok = load_tokenizer("Qwen/Qwen2.5-0.5B")  # a hub id or local directory  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Reading JSON Lines with errors that name the file and line.
 
->>> for record_id, record in read_jsonl("examples/data/pippa_sample.jsonl"):   # doctest: +SKIP
-...     print(record_id)                    # examples/data/pippa_sample.jsonl:1
+``read_jsonl("examples/data/pippa_sample.jsonl")`` yields ``("examples/data/pippa_sample.jsonl:1", {...})``,
+``(":2", …)`` and so on; blank lines are skipped, and a bad line raises an error naming it.
 """
 
 from __future__ import annotations
