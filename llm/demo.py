@@ -10,6 +10,7 @@ conversation with a character-aware template, encode it with exact loss masks, s
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -35,10 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter()
-    records = list(read_jsonl(args.data))
+    data = os.path.relpath(args.data)
+    records = list(read_jsonl(data))
     convs = [pippa.to_conversation(record, record_id) for record_id, record in records]
     characters = {c.character.name for c in convs}
-    print(f"read {len(convs)} conversations with {len(characters)} characters from {args.data}")
+    print(f"read {len(convs)} conversations with {len(characters)} characters from {data}")
 
     # A tokenizer trained on the sample itself (seconds, no download); real runs pass a model's tokenizer.
     corpus = [m.content for c in convs for m in c.messages]
@@ -71,10 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"over 2,048 tokens {sum(n > 2048 for n in lengths)}  (split into windows by the stacked dataset)")
     print(f"done in {time.perf_counter() - t0:.1f}s")
     print()
-    print("Look at any record's mask with:")
+    print("Look at any record's mask (with the built-in tiny tokenizer, or yours) with:")
     print(
         f"  .venv/bin/llm-train show-sample --template {encoder.template.name} --tokenizer tiny:metaspace "
-        f"--data {args.data} --index {show}"
+        f"--data {data} --index {show}"
     )
     return 0
 

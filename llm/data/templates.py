@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 from llm.data.conversation import (
@@ -71,22 +72,33 @@ class Rendered:
         return "".join(s.text for s in self.segments)
 
 
+@lru_cache(maxsize=64)
+def _control_pattern(controls: tuple[str, ...]) -> re.Pattern | None:
+    ordered = sorted(set(controls), key=len, reverse=True)  # longest first: "<|im_start|>" before "<"
+    return re.compile("(" + "|".join(map(re.escape, ordered)) + ")") if ordered else None
+
+
+@lru_cache(maxsize=4096)
+def _scaffold_parts(controls: tuple[str, ...], text: str) -> tuple[tuple[str, bool], ...]:
+    """``text`` cut at control tokens: (part, is_control) pairs. Templates repeat the same strings."""
+    pattern = _control_pattern(controls)
+    parts = pattern.split(text) if pattern else [text]
+    return tuple((part, i % 2 == 1) for i, part in enumerate(parts) if part)
+
+
 class _Builder:
     """Collects segments; splits the template's own strings at its control tokens."""
 
     def __init__(self, controls: Sequence[str]):
         self.segments: list[Segment] = []
-        ordered = sorted(set(controls), key=len, reverse=True)  # longest first: "<|im_start|>" before "<"
-        self._split = re.compile("(" + "|".join(map(re.escape, ordered)) + ")") if ordered else None
+        self._controls = tuple(sorted(controls))
+        self._split = _control_pattern(self._controls)
 
     def scaffold(self, text: str, message: int | None = None, trainable: bool = False) -> None:
         """Template-authored text: control tokens in it become control segments."""
-        if not text:
-            return
-        parts = self._split.split(text) if self._split else [text]
-        for i, part in enumerate(parts):
-            if part:
-                self.segments.append(Segment(part, control=i % 2 == 1, message=message, trainable=trainable))
+        if text:
+            for part, control in _scaffold_parts(self._controls, text):
+                self.segments.append(Segment(part, control=control, message=message, trainable=trainable))
 
     def content(self, text: str, message: int) -> None:
         """A message's trainable content: always plain text, whatever it contains."""
