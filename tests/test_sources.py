@@ -95,13 +95,17 @@ def test_missing_required_field():
 
 
 def test_detect_and_registry():
-    assert detect_source(record()) is pippa
+    assert detect_source(record()).name == "pippa"
     assert detect_source({"messages": []}).name == "openai"
-    assert get_source("PIPPA") is pippa
-    with pytest.raises(ValueError, match="known: openai, pippa"):
+    assert detect_source({"conversations": []}).name == "sharegpt"
+    assert detect_source({"prompt": "p", "label": "l"}).name == "tldr"
+    assert detect_source({"prompt": "p", "chosen": "a", "rejected": "b"}).name == "tldr_comparisons"
+    assert detect_source({"text": "t"}).name == "text"
+    assert get_source("PIPPA").convert is pippa.to_conversation
+    with pytest.raises(ValueError, match="known: openai, pippa, sharegpt"):
         get_source("alpaca")
     with pytest.raises(ValueError, match="cannot tell the record's format"):
-        detect_source({"text": "x"}, "f.jsonl:1")
+        detect_source({"foo": 1}, "f.jsonl:1")
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,21 @@ class RecordError(ValueError):
         where = f"{record}: " if record else ""
         super().__init__(f"{where}field '{field_name}': {problem}")
 
+    @property
+    def reason(self) -> str:
+        """A short category for drop counts: 'missing field', 'wrong type', 'malformed JSON' …"""
+        for prefix, reason in (
+            ("missing", "missing field"),
+            ("expected", "wrong type"),
+            ("malformed JSON", "malformed JSON"),
+            ("not UTF-8", "not UTF-8"),
+            ("empty file", "empty file"),
+            ("empty", "empty conversation"),
+        ):
+            if self.problem.startswith(prefix):
+                return reason
+        return "invalid value"
+
 
 @dataclass(frozen=True)
 class Message:

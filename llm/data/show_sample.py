@@ -95,7 +95,11 @@ def load_conversations(
         if wanted is not None and i not in wanted:
             continue
         src = get_source(source) if source else detect_source(record, record_id)
-        out.append((record_id, src.to_conversation(record, record_id)))
+        if src.kind != "chat":
+            raise ValueError(
+                f"{record_id}: show-sample shows chat records; this one is {src.name} ({src.kind})"
+            )
+        out.append((record_id, src.convert(record, record_id)))
         if wanted is not None and len(out) == len(wanted):
             break
     if wanted is not None and len(out) < len(wanted):

@@ -1,31 +1,60 @@
-"""Source formats → :class:`~llm.data.conversation.Conversation`, one module each, found by name.
+"""Source formats → :class:`~llm.data.conversation.Conversation`, ``PreferencePair`` or text, by name.
 
     >>> sorted(SOURCES)
-    ['openai', 'pippa']
-    >>> get_source("PIPPA").name
-    'pippa'
+    ['openai', 'pippa', 'sharegpt', 'summarize_from_feedback', 'text', 'tldr', 'tldr_comparisons']
+    >>> get_source("PIPPA").kind
+    'chat'
 
-Each source exposes ``name``, ``detect(record) -> bool`` and ``to_conversation(record, record_id)``.
+Each source has a ``kind`` — ``chat`` (→ Conversation), ``preference`` (→ PreferencePair) or ``text``
+(→ str) — a ``detect(record)`` test used when no source is named, and ``convert(record, record_id)``,
+which raises :class:`~llm.data.conversation.RecordError` naming the record and field on bad input.
 Readers (:mod:`llm.data.sources.files`) yield ``(record_id, record)`` with ``record_id`` = ``"file:line"``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from llm.data.conversation import Conversation
-from llm.data.sources import openai_messages, pippa
+from llm.data.sources import openai_messages, pippa, sharegpt, text
+from llm.data.sources.tldr import SummarizeFromFeedback, TldrComparisons, TldrSFT
 
 
-class Source(Protocol):
+@dataclass(frozen=True)
+class Source:
     name: str
+    kind: Literal["chat", "preference", "text"]
+    detect: Callable[[Any], bool]
+    convert: Callable[..., Any]
+    hub_id: str | None = None
+    hub_file: str | None = None  # read this file of the hub repo directly (its loader script is broken)
 
-    def detect(self, record: Any) -> bool: ...
 
-    def to_conversation(self, record: Any, record_id: str | None = None) -> Conversation: ...
-
-
-SOURCES: dict[str, Source] = {"pippa": pippa, "openai": openai_messages}
+SOURCES: dict[str, Source] = {
+    s.name: s
+    for s in (
+        Source("pippa", "chat", pippa.detect, pippa.to_conversation, pippa.HUB_ID, pippa.DEFAULT_FILE),
+        Source("sharegpt", "chat", sharegpt.detect, sharegpt.to_conversation),
+        Source("openai", "chat", openai_messages.detect, openai_messages.to_conversation),
+        Source("tldr", "chat", TldrSFT.detect, TldrSFT.to_conversation, TldrSFT.hub_id),
+        Source(
+            "tldr_comparisons",
+            "preference",
+            TldrComparisons.detect,
+            TldrComparisons.to_preference,
+            TldrComparisons.hub_id,
+        ),
+        Source(
+            "summarize_from_feedback",
+            "preference",
+            SummarizeFromFeedback.detect,
+            SummarizeFromFeedback.to_preference,
+            SummarizeFromFeedback.hub_id,
+        ),
+        Source("text", "text", text.detect, text.to_text),
+    )
+}
 
 
 def get_source(name: str) -> Source:
@@ -41,7 +70,7 @@ def detect_source(record: Any, record_id: str | None = None) -> Source:
         if source.detect(record):
             return source
     where = f"{record_id}: " if record_id else ""
+    keys = ", ".join(sorted(record)) if isinstance(record, dict) else type(record).__name__
     raise ValueError(
-        f"{where}cannot tell the record's format (keys: {', '.join(sorted(record)) if isinstance(record, dict) else type(record).__name__}); "
-        f"name it with --source ({', '.join(sorted(SOURCES))})"
+        f"{where}cannot tell the record's format (keys: {keys}); name it ({', '.join(sorted(SOURCES))})"
     )

@@ -1,0 +1,60 @@
+"""ShareGPT records: ``{"conversations": [{"from": "human" | "gpt" | "system", "value": "…"}]}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llm.data.conversation import Conversation, Message, RecordError, validate_conversation
+
+name = "sharegpt"
+ROLE_OF = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "chatgpt": "assistant",
+    "bing": "assistant",
+    "bard": "assistant",
+    "model": "assistant",
+    "system": "system",
+}
+
+
+def detect(record: Any) -> bool:
+    return isinstance(record, dict) and isinstance(record.get("conversations"), list)
+
+
+def to_conversation(record: Any, record_id: str | None = None) -> Conversation:
+    if not isinstance(record, dict):
+        raise RecordError(record_id, "<record>", f"expected an object, got {type(record).__name__}")
+    if "conversations" not in record:
+        raise RecordError(record_id, "conversations", "missing")
+    turns = record["conversations"]
+    if not isinstance(turns, list):
+        raise RecordError(record_id, "conversations", f"expected a list, got {type(turns).__name__}")
+    messages = []
+    for i, turn in enumerate(turns):
+        if not isinstance(turn, dict):
+            raise RecordError(
+                record_id, f"conversations[{i}]", f"expected an object, got {type(turn).__name__}"
+            )
+        for key in ("from", "value"):
+            if key not in turn:
+                raise RecordError(record_id, f"conversations[{i}].{key}", "missing")
+        speaker = turn["from"]
+        if speaker not in ROLE_OF:
+            raise RecordError(
+                record_id,
+                f"conversations[{i}].from",
+                f"unknown speaker {speaker!r} (known: {', '.join(sorted(ROLE_OF))})",
+            )
+        if not isinstance(turn["value"], str):
+            raise RecordError(
+                record_id,
+                f"conversations[{i}].value",
+                f"expected a string, got {type(turn['value']).__name__}",
+            )
+        messages.append(Message(ROLE_OF[speaker], turn["value"]))
+    conv = Conversation(tuple(messages))
+    validate_conversation(conv, record_id)
+    return conv
