@@ -1,5 +1,6 @@
 """``llm-train``: one command, one subcommand per stage.
 
+    llm-train process --dataset PIPPA --data_files chats.jsonl --template pygmalion --stack --output runs/data
     llm-train show-sample --template chatml --tokenizer tiny:bytelevel --data chats.jsonl --index 0
     llm-train demo
 
@@ -40,11 +41,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llm-train", description="Train LLM-based multi-turn chatbots.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _show_sample_parser(sub)
+    sub.add_parser(
+        "process",
+        help="raw chat data → training rows (same as python -m llm.data.process_chats)",
+        add_help=False,
+    )
     sub.add_parser("demo", help="the main job on the bundled sample (what `make demo` runs)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["process"]:  # its options are the DataArguments dataclass, parsed by HfArgumentParser
+        from llm.data.process_chats import main as process
+
+        return process(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         if args.command == "show-sample":

@@ -23,8 +23,8 @@ Character cards go into each format's system slot in that format's convention; `
 ``metharme`` use the role-play community's layouts, and ``pygmalion`` prefixes turns with speaker names.
 Placeholders (``{{char}}``, ``{{user}}`` and their malformed variants) are filled before rendering.
 
-Registry: ``chatml``, ``llama2``, ``llama3``, ``vicuna``, ``baichuan2``, ``pygmalion``, ``metharme`` and
-``tokenizer`` (the tokenizer's own Jinja ``chat_template``; see :class:`TokenizerTemplate`).
+Registry: ``chatml``, ``llama2``, ``llama3``, ``vicuna``, ``baichuan2``, ``pygmalion``, ``metharme``,
+``plain`` (prompt + completion, for TL;DR) and ``tokenizer`` (the tokenizer's own Jinja ``chat_template``; see :class:`TokenizerTemplate`).
 """
 
 from __future__ import annotations
@@ -479,6 +479,41 @@ class Metharme(ChatTemplate):
 
 
 @dataclass(frozen=True)
+class Plain(ChatTemplate):
+    """Prompt and completion with no chat markup (TL;DR summarisation, completion-style data)::
+
+        {system}\n\n{prompt} {reply}</s>\n\n{prompt} {reply}</s>
+
+    The reply is written after a space and closed by the end-of-sequence token, so a TL;DR query ending
+    in ``TL;DR:`` renders the reference completion ``query + " " + summary + EOS``. The generation prompt
+    is empty: the prompt's own text is where the reply starts.
+    """
+
+    name: str = "plain"
+
+    def _uses_bos_eos(self) -> tuple[str, ...]:
+        return (self.eos,)
+
+    def _render(self, b: _Builder, conv: Conversation, add_generation_prompt: bool) -> None:
+        system, turns = _system_and_turns(conv)
+        if system is not None:
+            b.plain(system + "\n\n", _system_index(conv))
+        previous = None
+        for i, m in turns:
+            if m.role == "user":
+                if previous == "assistant":
+                    b.plain("\n\n")
+                b.content(m.content, i)
+            else:
+                b.content(" " + m.content, i)
+                b.scaffold(self.eos, i, trainable=True)
+            previous = m.role
+
+    def trained_text(self, content: str) -> str:
+        return " " + content + self.eos
+
+
+@dataclass(frozen=True)
 class TokenizerTemplate(ChatTemplate):
     """The tokenizer's own Jinja ``chat_template``, rendered by transformers.
 
@@ -592,6 +627,7 @@ TEMPLATES: dict[str, ChatTemplate] = {
         Baichuan2(),
         Pygmalion(),
         Metharme(),
+        Plain(),
         TokenizerTemplate(),
     )
 }
