@@ -44,6 +44,7 @@ CONV = Conversation(
         ),
         ("pygmalion", "Be kind.\nYou: Hi\nAssistant: Hello!</s>\nYou: Bye\nAssistant: Farewell.</s>\n"),
         ("metharme", "<|system|>Be kind.<|user|>Hi<|model|>Hello!</s><|user|>Bye<|model|>Farewell.</s>"),
+        ("plain", "Be kind.\n\nHi Hello!</s>\n\nBye Farewell.</s>"),
     ],
 )
 def test_renders_reference_layout(name, expected):
