@@ -23,15 +23,20 @@ def _show_sample_parser(sub: argparse._SubParsersAction) -> None:
         description="Render and encode records, highlighting trained tokens: the first thing to look at "
         "when a loss mask is in doubt.",
     )
-    p.add_argument("--template", required=True, choices=sorted(TEMPLATES), help="chat template")
+    p.add_argument("--template", choices=sorted(TEMPLATES), help="chat template (for a data file)")
     p.add_argument(
         "--tokenizer",
-        required=True,
-        help="hub id, local directory, or tiny:bytelevel / tiny:metaspace (built locally)",
+        help="hub id, local directory, or tiny:bytelevel / tiny:metaspace (built locally); "
+        "for a process_chats output, defaults to the tokenizer saved in it",
     )
-    p.add_argument("--data", required=True, help="JSON Lines file (PIPPA or OpenAI-messages records)")
+    p.add_argument(
+        "--data", required=True, help="a JSON Lines file of chat records, or a process_chats output directory"
+    )
+    p.add_argument("--split", default="train", help="split of a process_chats output (default train)")
     p.add_argument("--index", type=int, nargs="+", default=[0], help="0-based record index(es); default 0")
-    p.add_argument("--source", default=None, help="record format (pippa, openai); default: detected")
+    p.add_argument(
+        "--source", default=None, help="record format (pippa, sharegpt, openai …); default: detected"
+    )
     p.add_argument("--mask", default="assistant", choices=MASK_POLICIES, help="masking policy")
     p.add_argument("--tokens", action="store_true", help="separate tokens with |")
     p.add_argument("--no-color", action="store_true", help="brackets instead of colour")

@@ -51,3 +51,20 @@ def test_show_sample_bad_input_is_one_clear_line(tmp_path, capsys):
     assert rc == 2
     assert "chats.jsonl:1: field 'messages[0].role': unknown role 'robot'" in err
     assert "Traceback" not in err
+
+
+def test_show_sample_on_a_processed_packed_row(tmp_path, capsys, monkeypatch):
+    """The new user's path: process with --stack, then look at a row of the output."""
+    from llm.demo import SAMPLE
+
+    monkeypatch.setenv("LLM_TRAIN_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "rows"
+    argv = ["process", "--dataset", "PIPPA", "--data_files", str(SAMPLE), "--tokenizer", "tiny:metaspace"]
+    argv += ["--template", "pygmalion", "--stack", "--max_length", "1024", "--output", str(out)]
+    assert main(argv) == 0
+    assert "packing   efficiency" in capsys.readouterr().out
+    assert main(["show-sample", "--data", str(out), "--index", "0", "1"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.count("── ") == 2 and "[[" in shown and "'s Persona:" in shown
+    assert main(["show-sample", "--data", str(out), "--index", "100000"]) == 2
+    assert "past the end" in capsys.readouterr().err

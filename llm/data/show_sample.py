@@ -2,6 +2,7 @@
 
     $ llm-train show-sample --template pygmalion --tokenizer tiny:metaspace \\
           --data examples/data/pippa_sample.jsonl --index 3
+    $ llm-train show-sample --data runs/pippa --index 0        # a row of a process_chats output
 
 prints the rendered conversation with trained tokens highlighted (green on a terminal; ``[[…]]`` when the
 output is not a terminal or with ``--no-color``), control tokens dimmed, and the counts. ``--tokens``
@@ -14,6 +15,7 @@ from __future__ import annotations
 import itertools
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 from llm.data.conversation import Conversation
@@ -30,20 +32,19 @@ class SampleView:
     whole_text_first_difference: int | None
 
 
-def render_view(
-    encoder: Encoder, conv: Conversation, color: bool = False, show_tokens: bool = False
-) -> SampleView:
-    """The highlighted text of one conversation's sample, and its counts."""
-    sample: Sample = encoder.encode(conv)
-    backend = encoder.tokenizer.backend_tokenizer
-    control_ids = set(encoder.control_ids.values())
+def highlight(
+    input_ids: list[int], labels: list[int], tokenizer: Any, color: bool = False, show_tokens: bool = False
+) -> str:
+    """Decoded text with trained tokens marked (green, or ``[[…]]``) and special tokens dimmed."""
+    backend = tokenizer.backend_tokenizer
+    special = set(tokenizer.all_special_ids)
 
     def style(pair: tuple[int, int]) -> str:
         token, label = pair
-        return "trained" if label != IGNORE_INDEX else "control" if token in control_ids else "text"
+        return "trained" if label != IGNORE_INDEX else "control" if token in special else "text"
 
     out: list[str] = []
-    for kind, group in itertools.groupby(zip(sample.input_ids, sample.labels, strict=True), key=style):
+    for kind, group in itertools.groupby(zip(input_ids, labels, strict=True), key=style):
         ids = [token for token, _ in group]
         if show_tokens:
             text = "|".join(backend.decode([t], skip_special_tokens=False) for t in ids)
@@ -55,14 +56,21 @@ def render_view(
             out.append(f"{DIM}{text}{RESET}")
         else:
             out.append(text)
+    return ("|" if show_tokens else "").join(out)
 
-    text = encoder.render(conv).text
-    whole = encoder.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+def render_view(
+    encoder: Encoder, conv: Conversation, color: bool = False, show_tokens: bool = False
+) -> SampleView:
+    """The highlighted text of one conversation's sample, and its counts."""
+    sample: Sample = encoder.encode(conv)
+    text = highlight(sample.input_ids, sample.labels, encoder.tokenizer, color, show_tokens)
+    whole = encoder.tokenizer(encoder.render(conv).text, add_special_tokens=False)["input_ids"]
     first_diff = next(
         (i for i, (a, b) in enumerate(zip(whole, sample.input_ids)) if a != b),
         None if len(whole) == len(sample.input_ids) else min(len(whole), len(sample.input_ids)),
     )
-    return SampleView(("|" if show_tokens else "").join(out), len(sample), sample.num_trained, first_diff)
+    return SampleView(text, len(sample), sample.num_trained, first_diff)
 
 
 def print_view(view: SampleView, title: str, stream: TextIO | None = None) -> None:
@@ -72,6 +80,8 @@ def print_view(view: SampleView, title: str, stream: TextIO | None = None) -> No
     print(view.text, file=stream)
     print("──", file=stream)
     print(f"tokens {view.tokens}   trained {view.trained} ({share:.1%})", file=stream)
+    if view.whole_text_first_difference == -1:  # a processed row: no render to compare with
+        return
     if view.whole_text_first_difference is None:
         print("ids equal the tokenizer's whole-text ids", file=stream)
     else:
@@ -107,10 +117,50 @@ def load_conversations(
     return out
 
 
+def show_rows(
+    path: Path, split: str, indices: list[int], tokenizer_spec: str | None, color: bool, show_tokens: bool
+):
+    """Rows of a ``process_chats`` output directory; packed rows show where each sample starts."""
+    import datasets
+
+    from llm.models.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(tokenizer_spec or str(path / "tokenizer"))
+    splits = datasets.load_from_disk(str(path))
+    if split not in splits:
+        raise ValueError(f"{path}: no split {split!r} (has {', '.join(splits)})")
+    rows = splits[split]
+    for index in indices:
+        if not 0 <= index < len(rows):
+            raise IndexError(f"{path}: split {split!r} has {len(rows)} rows; --index {index} is past the end")
+        row = rows[index]
+        if "input_ids" not in row:
+            raise ValueError(f"{path}: rows have {', '.join(row)}; show-sample shows input_ids/labels rows")
+        ids, labels = row["input_ids"], row["labels"]
+        positions = row.get("position_ids") or list(range(len(ids)))
+        starts = [i for i, p in enumerate(positions) if p == 0] + [len(ids)]
+        sources = row["source_index"] if isinstance(row["source_index"], list) else [row["source_index"]]
+        parts = []
+        for k, (a, b) in enumerate(zip(starts[:-1], starts[1:], strict=True)):
+            if len(starts) > 2:
+                parts.append(
+                    f"\n┄┄ sample {k + 1} of {len(starts) - 1} (record {sources[k]}, {b - a} tokens) ┄┄\n"
+                )
+            parts.append(highlight(ids[a:b], labels[a:b], tokenizer, color, show_tokens))
+        trained = sum(1 for x in labels if x != IGNORE_INDEX)
+        print_view(SampleView("".join(parts), len(ids), trained, -1), f"{path} [{split}] row {index}")
+
+
 def main(args: Any) -> int:
     from llm.data.templates import get_template
     from llm.models.tokenizer import add_template_tokens, load_tokenizer
 
+    color = sys.stdout.isatty() and not args.no_color
+    if Path(args.data).is_dir():
+        show_rows(Path(args.data), args.split, args.index, args.tokenizer, color, args.tokens)
+        return 0
+    if not args.template or not args.tokenizer:
+        raise ValueError("--template and --tokenizer are needed to show records of a data file")
     tokenizer = load_tokenizer(args.tokenizer)
     template = get_template(args.template, tokenizer)
     added = add_template_tokens(tokenizer, template)
@@ -120,7 +170,6 @@ def main(args: Any) -> int:
             file=sys.stderr,
         )
     encoder = Encoder(tokenizer, template, mask=args.mask)
-    color = sys.stdout.isatty() and not args.no_color
     for record_id, conv in load_conversations(args.data, args.source, args.index):
         view = render_view(encoder, conv, color=color, show_tokens=args.tokens)
         print_view(view, f"{record_id}  template={template.name}  mask={args.mask}")
