@@ -1,8 +1,9 @@
 """``make demo``: the main job on the bundled sample.
 
-Today (the chat core) it runs the data half: read the bundled PIPPA-format role-play sample, render every
-conversation with a character-aware template, encode it with exact loss masks, show one sample the way
-``llm-train show-sample`` does, and print the statistics. Training lands with the SFT stage.
+Today it runs the data half: read the bundled PIPPA-format role-play sample, render every conversation
+with a character-aware template, encode it with exact loss masks, show one sample the way
+``llm-train show-sample`` does, print the statistics, and build the stacked dataset (windows + packed
+rows). Training lands with the SFT stage.
 
     $ make demo                      # or: python -m llm.demo [--template metharme] [--data FILE]
 """
@@ -22,6 +23,7 @@ from llm.data.encode import Encoder
 from llm.data.show_sample import print_view, render_view
 from llm.data.sources import pippa
 from llm.data.sources.files import read_jsonl
+from llm.data.stacking import WindowStats, pack, windows
 from llm.models.tiny import build_tokenizer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -70,7 +72,16 @@ def main(argv: list[str] | None = None) -> int:
         f"sample length     min {lengths[0]}  median {int(statistics.median(lengths))}  "
         f"p90 {lengths[int(0.9 * (len(lengths) - 1))]}  max {lengths[-1]}"
     )
-    print(f"over 2,048 tokens {sum(n > 2048 for n in lengths)}  (split into windows by the stacked dataset)")
+    print(f"over 2,048 tokens {sum(n > 2048 for n in lengths)}")
+
+    # The stacked dataset: long chats cut into windows that keep the card in view, then packed rows.
+    stats = WindowStats()
+    stacked = [(i, w) for i, c in enumerate(convs) for w in windows(c, encoder, 2048, stats=stats)]
+    rows, efficiency = pack([w for _, w in stacked], [i for i, _ in stacked], 2048)
+    print(
+        f"stacked (2,048)   {stats.windows} windows from {len(convs)} chats ({stats.chats_split} split), "
+        f"packed into {len(rows)} rows at {efficiency:.1%} efficiency"
+    )
     print(f"done in {time.perf_counter() - t0:.1f}s")
     print()
     print("Look at any record's mask (with the built-in tiny tokenizer, or yours) with:")
