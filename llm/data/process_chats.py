@@ -127,6 +127,7 @@ class Report:
     records_read: int = 0
     records_kept: int = 0
     dropped: Counter = field(default_factory=Counter)
+    notes: Counter = field(default_factory=Counter)  # changes made to kept records, e.g. posts cut
     rows: dict[str, int] = field(default_factory=dict)
     samples: int = 0
     tokens: int = 0
@@ -233,8 +234,12 @@ def convert_records(
     kwargs: dict[str, Any] = {}
     if source.name == "pippa":
         kwargs["user_name"] = args.user_name
-    if source.name == "summarize_from_feedback":
-        kwargs.update(max_query_tokens=args.max_query_tokens, count=lambda s: len(tokenizer(s)["input_ids"]))
+    if source.name in ("tldr", "tldr_comparisons", "summarize_from_feedback"):
+        kwargs.update(
+            max_query_tokens=args.max_query_tokens,
+            count=lambda s: len(tokenizer(s, add_special_tokens=False)["input_ids"]),
+            notes=report.notes,
+        )
     items = []
     for record_id, record in tqdm(stream, desc="reading", unit=" records", leave=False):
         index = report.records_read
@@ -534,6 +539,7 @@ def _stats(args: DataArguments, report: Report, key: str, seconds: float) -> dic
         "records_read": report.records_read,
         "records_kept": report.records_kept,
         "records_dropped": dict(sorted(report.dropped.items())),
+        "records_changed": dict(sorted(report.notes.items())),
         "rows": report.rows,
         "samples": report.samples,
         "tokens": report.tokens,
@@ -604,6 +610,8 @@ def print_summary(stats: dict, output: str) -> None:
     )
     for reason, n in stats["records_dropped"].items():
         p(f"            dropped {n}: {reason}")
+    for change, n in stats.get("records_changed", {}).items():
+        p(f"            changed {n}: {change}")
     p(f"  rows      {', '.join(f'{k} {v}' for k, v in stats['rows'].items())}   (samples {stats['samples']})")
     p(f"  tokens    {stats['tokens']}   trained {stats['trained_tokens']} ({stats['trained_fraction']:.1%})")
     if stats["windows"]:

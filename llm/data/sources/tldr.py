@@ -20,6 +20,7 @@ response is its summary with a leading space, so the ``plain`` template renders 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +54,35 @@ def normalize_summary(text: str) -> str:
     return _TLDR_PREFIX.sub("", text).strip()
 
 
+def fit_query(query: str, max_tokens: int | None, count: Callable[[str], int] | None) -> tuple[str, bool]:
+    r"""``query`` with its post cut so the whole query has at most ``max_tokens`` tokens; and whether it was cut.
+
+    The post is cut at the last newline that fits (Stiennon et al.); with no newline that fits, at the
+    last space that does. Works on both layouts (blank lines or CarperAI's single newlines).
+
+    >>> fit_query("SUBREDDIT: r/cooking\nTITLE: Bread\nPOST: Line one.\nLine two is long.\nTL;DR:", 9,
+    ...           lambda s: len(s.split()))
+    ('SUBREDDIT: r/cooking\nTITLE: Bread\nPOST: Line one.\nTL;DR:', True)
+    """
+    if max_tokens is None or count is None or count(query) <= max_tokens:
+        return query, False
+    start = query.find("POST: ")
+    end = query.rfind("TL;DR:")
+    if start < 0 or end < start:
+        return query, False  # not a TL;DR query: leave it to the encoder's length limit
+    head, post, tail = query[: start + 6], query[start + 6 : end], query[end:]
+    sep_after = post[len(post.rstrip()) :]  # the newline(s) between the post and TL;DR:
+    post = post.rstrip()
+    for sep in ("\n", " "):
+        cut = post
+        while sep in cut:
+            cut = cut[: cut.rindex(sep)].rstrip()
+            candidate = head + cut + sep_after + tail
+            if count(candidate) <= max_tokens:
+                return candidate, True
+    return head + sep_after + tail, True
+
+
 def build_query(
     subreddit: str,
     title: str,
@@ -60,26 +90,14 @@ def build_query(
     max_query_tokens: int | None = None,
     count: Callable[[str], int] | None = None,
 ) -> tuple[str, bool]:
-    """The TL;DR query, and whether the post was cut to fit ``max_query_tokens``.
-
-    The post is cut at the last newline that fits (Stiennon et al.); with no newline that fits, at the
-    last space that does.
-
-    >>> build_query("cooking", "Burnt bread", "Line one.\\nLine two is long.", 12, lambda s: len(s.split()))
-    ('SUBREDDIT: r/cooking\\n\\nTITLE: Burnt bread\\n\\nPOST: Line one.\\n\\nTL;DR:', True)
-    """
+    """The TL;DR query from a post's fields, cut to fit (see :func:`fit_query`)."""
     query = QUERY.format(subreddit=subreddit, title=title.strip(), post=post.strip())
-    if max_query_tokens is None or count is None or count(query) <= max_query_tokens:
-        return query, False
-    post = post.strip()
-    for sep in ("\n", " "):
-        cut = post
-        while sep in cut:
-            cut = cut[: cut.rindex(sep)].rstrip()
-            query = QUERY.format(subreddit=subreddit, title=title.strip(), post=cut)
-            if count(query) <= max_query_tokens:
-                return query, True
-    return QUERY.format(subreddit=subreddit, title=title.strip(), post=""), True
+    return fit_query(query, max_query_tokens, count)
+
+
+def _note(notes: Counter | None, cut: bool) -> None:
+    if notes is not None and cut:
+        notes["TL;DR posts cut to fit max_query_tokens"] += 1
 
 
 class TldrSFT:
@@ -91,8 +109,15 @@ class TldrSFT:
         return isinstance(record, dict) and {"prompt", "label"} <= set(record)
 
     @staticmethod
-    def to_conversation(record: Any, record_id: str | None = None) -> Conversation:
-        query = normalize_query(_field(record, "prompt", record_id))
+    def to_conversation(
+        record: Any,
+        record_id: str | None = None,
+        max_query_tokens: int | None = None,
+        count: Callable[[str], int] | None = None,
+        notes: Counter | None = None,
+    ) -> Conversation:
+        query, cut = fit_query(normalize_query(_field(record, "prompt", record_id)), max_query_tokens, count)
+        _note(notes, cut)
         summary = normalize_summary(_field(record, "label", record_id))
         if not summary:
             raise RecordError(record_id, "label", "empty summary")
@@ -108,8 +133,15 @@ class TldrComparisons:
         return isinstance(record, dict) and {"prompt", "chosen", "rejected"} <= set(record)
 
     @staticmethod
-    def to_preference(record: Any, record_id: str | None = None) -> PreferencePair:
-        query = normalize_query(_field(record, "prompt", record_id))
+    def to_preference(
+        record: Any,
+        record_id: str | None = None,
+        max_query_tokens: int | None = None,
+        count: Callable[[str], int] | None = None,
+        notes: Counter | None = None,
+    ) -> PreferencePair:
+        query, cut = fit_query(normalize_query(_field(record, "prompt", record_id)), max_query_tokens, count)
+        _note(notes, cut)
         chosen = normalize_summary(_field(record, "chosen", record_id))
         rejected = normalize_summary(_field(record, "rejected", record_id))
         return PreferencePair(Conversation((Message("user", query),)), chosen, rejected)
@@ -129,6 +161,7 @@ class SummarizeFromFeedback:
         record_id: str | None = None,
         max_query_tokens: int | None = None,
         count: Callable[[str], int] | None = None,
+        notes: Counter | None = None,
     ) -> PreferencePair:
         if not isinstance(record, dict):
             raise RecordError(record_id, "<record>", f"expected an object, got {type(record).__name__}")
@@ -151,6 +184,7 @@ class SummarizeFromFeedback:
         query, truncated = build_query(
             fields["subreddit"], fields["title"], fields["post"], max_query_tokens, count
         )
+        _note(notes, truncated)
         return PreferencePair(
             Conversation((Message("user", query),)),
             texts[choice],
