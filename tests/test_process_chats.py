@@ -187,3 +187,12 @@ def test_wrong_options_fail_before_work(tmp_path):
         process(DataArguments(data_files=["nowhere/*.jsonl"], output=str(tmp_path / "o")))
     with pytest.raises(OSError, match="HF_HUB_OFFLINE"):
         process(DataArguments(output=str(tmp_path / "o")))
+
+
+def test_worker_processes_give_the_same_rows(tmp_path, monkeypatch):
+    _, one = run(tmp_path, "one", stack=True, max_length=1024)
+    monkeypatch.setenv("LLM_TRAIN_CACHE", str(tmp_path / "fresh-cache"))  # really recompute
+    stats, two = run(tmp_path, "two", stack=True, max_length=1024, num_proc=2)
+    assert not stats.get("cached")
+    assert one["train"]["input_ids"] == two["train"]["input_ids"]
+    assert one["train"]["source_index"] == two["train"]["source_index"]
