@@ -8,7 +8,7 @@ import pytest
 
 from llm.data.conversation import RecordError
 from llm.data.encode import IGNORE_INDEX
-from llm.data.process_chats import DataArguments, main, process
+from llm.data.process_chats import DataArguments, ProcessArguments, main, process
 from llm.demo import SAMPLE
 
 
@@ -17,11 +17,15 @@ def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("LLM_TRAIN_CACHE", str(tmp_path / "cache"))
 
 
-def run(tmp_path, name, **kwargs):
+def run(tmp_path, name, seed=0, overwrite=False, **kwargs):
     kwargs.setdefault("data_files", [str(SAMPLE)])
-    args = DataArguments(output=str(tmp_path / name), **kwargs)
-    stats = process(args)
+    kwargs.setdefault("tokenizer", "tiny:metaspace")
+    stats = process(DataArguments(**kwargs), ProcessArguments(str(tmp_path / name), overwrite, seed))
     return stats, datasets.load_from_disk(str(tmp_path / name))
+
+
+def out(tmp_path):
+    return ProcessArguments(str(tmp_path / "o"))
 
 
 def write_jsonl(path, records):
@@ -76,10 +80,23 @@ def test_bad_input_raises_with_file_line_and_field(tmp_path):
             '{"messages": [',
         ],
     )
-    rc = main(["--dataset", "openai", "--data_files", str(path), "--output", str(tmp_path / "o")])
+    rc = main(
+        [
+            "--dataset",
+            "openai",
+            "--data_files",
+            str(path),
+            "--tokenizer",
+            "tiny:bytelevel",
+            "--output",
+            str(tmp_path / "o"),
+        ]
+    )
     assert rc == 2
     with pytest.raises(RecordError, match=r"bad.jsonl:2: field '<line>': malformed JSON"):
-        process(DataArguments(dataset="openai", data_files=[str(path)], output=str(tmp_path / "o")))
+        process(
+            DataArguments(dataset="openai", data_files=[str(path)], tokenizer="tiny:bytelevel"), out(tmp_path)
+        )
 
 
 def test_skip_counts_every_drop_by_reason(tmp_path):
@@ -120,7 +137,9 @@ def test_empty_file(tmp_path):
     path = tmp_path / "empty.jsonl"
     path.write_text("")
     with pytest.raises(RecordError, match="empty file"):
-        process(DataArguments(dataset="openai", data_files=[str(path)], output=str(tmp_path / "o")))
+        process(
+            DataArguments(dataset="openai", data_files=[str(path)], tokenizer="tiny:bytelevel"), out(tmp_path)
+        )
 
 
 def test_rerun_is_cached_and_other_inputs_never_overwrite(tmp_path):
@@ -179,14 +198,19 @@ def test_sharegpt_and_text_sources(tmp_path):
 
 
 def test_wrong_options_fail_before_work(tmp_path):
+    tok = {"tokenizer": "tiny:bytelevel"}
     with pytest.raises(ValueError, match="known: openai, pippa"):
-        process(DataArguments(dataset="alpaca", output=str(tmp_path / "o")))
+        process(DataArguments(dataset="alpaca", **tok), out(tmp_path))
     with pytest.raises(ValueError, match="--stack packs chat samples"):
-        process(DataArguments(dataset="tldr_comparisons", stack=True, output=str(tmp_path / "o")))
+        process(DataArguments(dataset="tldr_comparisons", stack=True, **tok), out(tmp_path))
     with pytest.raises(FileNotFoundError, match="matches no file"):
-        process(DataArguments(data_files=["nowhere/*.jsonl"], output=str(tmp_path / "o")))
+        process(DataArguments(data_files=["nowhere/*.jsonl"], **tok), out(tmp_path))
     with pytest.raises(OSError, match="HF_HUB_OFFLINE"):
-        process(DataArguments(output=str(tmp_path / "o")))
+        process(DataArguments(**tok), out(tmp_path))
+    with pytest.raises(ValueError, match="--tokenizer is required"):
+        process(DataArguments(data_files=[str(SAMPLE)]), out(tmp_path))
+    with pytest.raises(ValueError, match="--output is required"):
+        process(DataArguments(data_files=[str(SAMPLE)], **tok), ProcessArguments())
 
 
 def test_worker_processes_give_the_same_rows(tmp_path, monkeypatch):

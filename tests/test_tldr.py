@@ -8,7 +8,7 @@ import pytest
 
 from llm.data.conversation import RecordError
 from llm.data.encode import IGNORE_INDEX
-from llm.data.process_chats import DataArguments, process
+from llm.data.process_chats import DataArguments, ProcessArguments, process
 from llm.data.sources.tldr import (
     SummarizeFromFeedback,
     TldrComparisons,
@@ -113,9 +113,8 @@ def test_bundled_sft_sample_processes_with_the_plain_template(tmp_path):
         tokenizer="tiny:bytelevel",
         template="plain",
         max_length=1024,
-        output=str(tmp_path / "sft"),
     )
-    stats = process(args)
+    stats = process(args, ProcessArguments(str(tmp_path / "sft")))
     assert stats["records_kept"] == 300 and stats["records_dropped"] == {}
     assert stats["records_changed"]["TL;DR posts cut to fit max_query_tokens"] > 0  # the long posts
     assert stats["truncated_samples"] == 0
@@ -135,9 +134,8 @@ def test_bundled_comparisons_drop_bad_pairs_and_count_them(tmp_path):
         tokenizer="tiny:bytelevel",
         template="plain",
         max_length=1024,
-        output=str(tmp_path / "cmp"),
     )
-    stats = process(args)
+    stats = process(args, ProcessArguments(str(tmp_path / "cmp")))
     assert stats["records_read"] == 400
     assert stats["records_dropped"] == {"pair with an empty side": 2, "pair with identical sides": 2}
     rows = datasets.load_from_disk(str(tmp_path / "cmp"))["train"]

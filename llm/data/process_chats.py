@@ -66,8 +66,9 @@ class DataArguments:
         default=None,
         metadata={"help": "local JSON / JSONL / parquet files or globs (default: the source's hub id)"},
     )
-    tokenizer: str = field(
-        default="tiny:metaspace", metadata={"help": "hub id, local dir, or tiny:bytelevel / tiny:metaspace"}
+    tokenizer: str | None = field(
+        default=None,
+        metadata={"help": "hub id, local dir, or tiny:bytelevel / tiny:metaspace (default: the model's own)"},
     )
     template: str = field(default="pygmalion", metadata={"help": "chat template (see llm.data.templates)"})
     max_length: int = field(default=2048, metadata={"help": "tokens per row"})
@@ -87,21 +88,20 @@ class DataArguments:
         default=0.0, metadata={"help": "fraction of records held out for validation"}
     )
     num_proc: int = field(default=1, metadata={"help": "worker processes for encoding"})
-    seed: int = field(default=0, metadata={"help": "seed for the split and the row order"})
     on_error: Literal["raise", "skip"] = field(
         default="raise", metadata={"help": "bad record: stop, or skip and count"}
     )
     user_name: str = field(default="You", metadata={"help": "the user's name in role-play cards (PIPPA)"})
     max_query_tokens: int = field(default=512, metadata={"help": "TL;DR: cut posts so the query fits"})
-    output: str | None = field(default=None, metadata={"help": "output directory"})
-    overwrite: bool = field(
-        default=False, metadata={"help": "replace an existing output made from other inputs"}
-    )
 
     def validate(self) -> None:
         """Fail before any work, saying what to change; normalise names (``PIPPA`` → ``pippa``)."""
         from llm.data.templates import TEMPLATES
 
+        if not self.tokenizer:
+            raise ValueError(
+                "--tokenizer is required: a hub id, a local directory, or tiny:bytelevel / tiny:metaspace"
+            )
         self.dataset = get_source(self.dataset).name  # raises with the known names
         self.template = self.template.lower()
 
@@ -120,6 +120,17 @@ class DataArguments:
             raise ValueError(f"--gatt makes samples from chats; {self.dataset} is a {kind} source")
         if self.num_proc < 1:
             raise ValueError("--num_proc must be at least 1")
+
+
+@dataclass
+class ProcessArguments:
+    """Where ``process_chats`` writes, and the seed of its split and row order."""
+
+    output: str | None = field(default=None, metadata={"help": "output directory"})
+    overwrite: bool = field(
+        default=False, metadata={"help": "replace an existing output made from other inputs"}
+    )
+    seed: int = field(default=0, metadata={"help": "seed for the validation split and the row order"})
 
 
 @dataclass
@@ -337,7 +348,9 @@ def encode_chats(
     return samples
 
 
-def chat_rows(args: DataArguments, samples: list[tuple[int, Sample]], report: Report) -> dict[str, list]:
+def chat_rows(
+    args: DataArguments, samples: list[tuple[int, Sample]], report: Report, seed: int
+) -> dict[str, list]:
     report.samples += len(samples)
     report.lengths.extend(len(s) for _, s in samples)
     report.tokens += sum(len(s) for _, s in samples)
@@ -348,7 +361,7 @@ def chat_rows(args: DataArguments, samples: list[tuple[int, Sample]], report: Re
             "labels": [s.labels for _, s in samples],
             "source_index": [i for i, _ in samples],
         }
-    rows, efficiency = pack([s for _, s in samples], [i for i, _ in samples], args.max_length, args.seed)
+    rows, efficiency = pack([s for _, s in samples], [i for i, _ in samples], args.max_length, seed)
     report.trained_tokens += sum(sum(1 for x in r.labels if x != IGNORE_INDEX) for r in rows)
     report.packing_efficiency = efficiency
     return {
@@ -436,12 +449,13 @@ def build_encoder(args: DataArguments) -> Encoder:
     return Encoder(tokenizer, template, mask=args.mask)
 
 
-def fingerprint(args: DataArguments, tokenizer: Any) -> str:
+def fingerprint(args: DataArguments, tokenizer: Any, seed: int) -> str:
     """Content hash of everything the output depends on (data bytes, tokenizer, options) — not file names."""
     h = hashlib.sha256()
     h.update(f"v{FORMAT_VERSION}".encode())
-    ignored = ("data_files", "output", "overwrite", "num_proc")
+    ignored = ("data_files", "num_proc")
     options = {k: v for k, v in asdict(args).items() if k not in ignored}
+    options["seed"] = seed
     h.update(json.dumps(options, sort_keys=True).encode())
     h.update(tokenizer.backend_tokenizer.to_str().encode())
     h.update(json.dumps(tokenizer.special_tokens_map, sort_keys=True, default=str).encode())
@@ -460,22 +474,22 @@ def cache_root() -> Path:
     return Path(os.environ.get("LLM_TRAIN_CACHE", Path.home() / ".cache" / "llm-train")) / "processed"
 
 
-def process(args: DataArguments) -> dict:
+def process(args: DataArguments, run: ProcessArguments) -> dict:
     """Run the whole pipeline; returns the stats written to ``stats.json``."""
     args.validate()
-    if not args.output:
+    if not run.output:
         raise ValueError("--output is required: the directory to write the dataset to")
     t0 = time.perf_counter()
     encoder = build_encoder(args)
     tokenizer = encoder.tokenizer
-    key = fingerprint(args, tokenizer)
-    output, cached = Path(args.output), cache_root() / key
+    key = fingerprint(args, tokenizer, run.seed)
+    output, cached = Path(run.output), cache_root() / key
     previous = output / "stats.json"
     if previous.exists() and json.loads(previous.read_text()).get("fingerprint") == key:
         stats = json.loads(previous.read_text())
         stats["cached"] = True
         return stats
-    if output.exists() and any(output.iterdir()) and not args.overwrite:
+    if output.exists() and any(output.iterdir()) and not run.overwrite:
         raise FileExistsError(
             f"{output} exists and was made from other inputs; pass --overwrite to replace it"
         )
@@ -488,13 +502,13 @@ def process(args: DataArguments) -> dict:
     source = get_source(args.dataset)
     report = Report()
     items = convert_records(args, source, tokenizer, report)
-    splits = _split(items, args.validation_split, args.seed)
+    splits = _split(items, args.validation_split, run.seed)
 
     columns = {}
     for name, part in splits.items():
         if source.kind == "chat":
             samples = encode_chats(args, part, report, encoder)
-            columns[name] = chat_rows(args, samples, report)
+            columns[name] = chat_rows(args, samples, report, run.seed)
         elif source.kind == "preference":
             columns[name] = preference_rows(encoder, args, part, report)
         else:
@@ -633,17 +647,17 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import HfArgumentParser
 
     parser = HfArgumentParser(
-        DataArguments,
+        (DataArguments, ProcessArguments),
         prog="python -m llm.data.process_chats",
         description="Turn raw chat data into training rows.",
     )
-    (args,) = parser.parse_args_into_dataclasses(args=argv)
+    args, run = parser.parse_args_into_dataclasses(args=argv)
     try:
-        stats = process(args)
+        stats = process(args, run)
     except (RecordError, ValueError, OSError) as e:
         print(f"process_chats: error: {e}", file=sys.stderr)
         return 2
-    print_summary(stats, args.output)
+    print_summary(stats, run.output)
     return 0
 
 
