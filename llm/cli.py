@@ -51,16 +51,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="raw chat data → training rows (same as python -m llm.data.process_chats)",
         add_help=False,
     )
+    sub.add_parser(
+        "sft", help="supervised fine-tuning: llm-train sft CONFIG.yaml [--flag value ...]", add_help=False
+    )
+    sub.add_parser("pretrain", help="pre-training on plain text (same flags as sft)", add_help=False)
     sub.add_parser("demo", help="the main job on the bundled sample (what `make demo` runs)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["process"]:  # its options are the DataArguments dataclass, parsed by HfArgumentParser
+    # Stages whose options are dataclasses parsed by HfArgumentParser take the rest of the line as is.
+    if argv[:1] == ["process"]:
         from llm.data.process_chats import main as process
 
         return process(argv[1:])
+    if argv[:1] in (["sft"], ["pretrain"]):
+        from llm.train.sft import main as train
+
+        return train(argv[1:], stage=argv[0])
     args = build_parser().parse_args(argv)
     try:
         if args.command == "show-sample":
