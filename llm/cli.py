@@ -1,10 +1,12 @@
 """``llm-train``: one command, one subcommand per stage.
 
     llm-train process --dataset PIPPA --data_files chats.jsonl --template pygmalion --stack --output runs/data
+    llm-train sft configs/sft_tiny.yaml --max_steps 50
+    llm-train chat --model runs/sft-tiny --character_from examples/data/pippa_sample.jsonl --index 0
     llm-train show-sample --template chatml --tokenizer tiny:bytelevel --data chats.jsonl --index 0
     llm-train demo
 
-Later stages (process, pretrain, sft, rm, ppo, chat, serve-reward) register here as they land.
+Later stages (rm, ppo, serve-reward) register here as they land.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sft", help="supervised fine-tuning: llm-train sft CONFIG.yaml [--flag value ...]", add_help=False
     )
     sub.add_parser("pretrain", help="pre-training on plain text (same flags as sft)", add_help=False)
+    sub.add_parser("chat", help="chat with a checkpoint: llm-train chat --model DIR [...]", add_help=False)
     sub.add_parser("demo", help="the main job on the bundled sample (what `make demo` runs)")
     return parser
 
@@ -70,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         from llm.train.sft import main as train
 
         return train(argv[1:], stage=argv[0])
+    if argv[:1] == ["chat"]:
+        from llm.chat.cli import main as chat
+
+        return chat(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         if args.command == "show-sample":

@@ -1,16 +1,23 @@
-"""``make demo``: the main job on the bundled sample.
+"""``make demo``: the main job on the bundled sample, end to end on a CPU in a few minutes.
 
-Today it runs the data half: read the bundled PIPPA-format role-play sample, render every conversation
-with a character-aware template, encode it with exact loss masks, show one sample the way
-``llm-train show-sample`` does, print the statistics, and build the stacked dataset (windows + packed
-rows). Training lands with the SFT stage.
+1. **Data**: read the bundled PIPPA-format role-play sample (10 original characters, 200 chats), render
+   every chat with the character-aware ``pygmalion`` template, encode it with exact loss masks, show one
+   sample the way ``llm-train show-sample`` does, and build the stacked dataset (windows + packed rows).
+2. **Train**: a small Llama (4.5M parameters) from scratch on the stacked rows with the Trainer, evaluated
+   on held-out chats before, during and after; checkpoint, ``loss_curve.png`` and metrics in the run dir.
+3. **Chat**: a short scripted chat with one of the characters, and the ``llm-train chat`` command to go on.
 
-    $ make demo                      # or: python -m llm.demo [--template metharme] [--data FILE]
+    $ make demo                      # or: python -m llm.demo [--steps 160] [--run_dir runs/demo]
+
+A model this small, trained for minutes on 200 chats, learns the format, the characters' names and
+their vocabulary — not sense. The point is the pipeline: the same commands train a 7B model on a GPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import os
 import statistics
 import sys
@@ -18,6 +25,7 @@ import time
 from pathlib import Path
 
 from tqdm import tqdm
+from transformers import TrainerCallback
 
 from llm.data.encode import Encoder
 from llm.data.show_sample import print_view, render_view
@@ -35,8 +43,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=str(SAMPLE), help="PIPPA-format JSON Lines")
     parser.add_argument("--template", default="pygmalion")
     parser.add_argument("--show", type=int, default=None, help="record index to show (default: a short one)")
+    parser.add_argument("--run_dir", default="runs/demo", help="where the checkpoint and curves go")
+    parser.add_argument("--steps", type=int, default=160, help="training steps (0: data only)")
+    parser.add_argument(
+        "--minutes", type=float, default=4.0, help="stop training after this long, whatever --steps"
+    )
+    parser.add_argument("--model_config", default="small", help="named model config (tiny, small)")
     args = parser.parse_args(argv)
+    convs, tokenizer, data = prepare(args)
+    if args.steps <= 0:
+        return 0
+    card_index = train(args, tokenizer, data)
+    chat(args, card_index)
+    return 0
 
+
+def prepare(args: argparse.Namespace):
+    """The data half: read, render, encode, show, stack; returns the chats and the tokenizer."""
     t0 = time.perf_counter()
     data = os.path.relpath(args.data)
     records = list(read_jsonl(data))
@@ -82,14 +105,125 @@ def main(argv: list[str] | None = None) -> int:
         f"stacked (2,048)   {stats.windows} windows from {len(convs)} chats ({stats.chats_split} split), "
         f"packed into {len(rows)} rows at {efficiency:.1%} efficiency"
     )
-    print(f"done in {time.perf_counter() - t0:.1f}s")
+    print(f"data half done in {time.perf_counter() - t0:.1f}s")
     print()
     print("Look at any record's mask (with the built-in tiny tokenizer, or yours) with:")
     print(
         f"  .venv/bin/llm-train show-sample --template {encoder.template.name} --tokenizer tiny:metaspace "
         f"--data {data} --index {show}"
     )
+    return convs, tokenizer, data
+
+
+def train(args: argparse.Namespace, tokenizer, data: str) -> int:
+    """SFT of a small Llama from scratch on the stacked sample; returns the record index to chat with."""
+    from llm.data.process_chats import DataArguments
+    from llm.models.loading import ModelArguments
+    from llm.train.args import StageArguments
+    from llm.train.sft import run
+
+    run_dir = Path(args.run_dir)
+    tokenizer_dir = run_dir / "tokenizer-trained-on-sample"
+    tokenizer.save_pretrained(str(tokenizer_dir))
+    print()
+    print(
+        f"── training a {args.model_config} Llama from scratch for {args.steps} steps (≤ {args.minutes:g} min)"
+    )
+    training = StageArguments(
+        output_dir=str(run_dir),
+        max_steps=args.steps,
+        per_device_train_batch_size=4,
+        per_device_eval_batch_size=4,
+        learning_rate=3e-3,
+        lr_scheduler_type="cosine",
+        warmup_steps=max(1, args.steps // 20),
+        weight_decay=0.01,
+        logging_steps=max(1, args.steps // 16),
+        eval_strategy="steps",
+        eval_steps=max(1, args.steps // 4),
+        eval_on_start=True,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        seed=0,
+    )
+    data_args = DataArguments(
+        dataset="pippa",
+        data_files=[data],
+        tokenizer=str(tokenizer_dir),
+        template=args.template,
+        stack=True,
+        max_length=512,
+        validation_split=0.05,
+    )
+    metrics = run(
+        ModelArguments(model_config=args.model_config),
+        data_args,
+        training,
+        callbacks=[TimeBudget(args.minutes * 60)],
+    )
+    history = json.loads((run_dir / "log_history.json").read_text())
+    first_eval = next(e["eval_loss"] for e in history if "eval_loss" in e)
+    print(
+        f"eval loss on held-out chats: {first_eval:.3f} at start → {metrics['eval_loss']:.3f} after "
+        f"{metrics.get('epoch', 0):.2f} epochs ({metrics['train_runtime']:.0f}s)"
+    )
+    print(f"checkpoint: {run_dir}   loss curve: {run_dir / 'loss_curve.png'}")
     return 0
+
+
+class TimeBudget(TrainerCallback):
+    """Ends training after ``seconds`` (with a last evaluation), so the demo fits its time on any machine."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.start = time.perf_counter()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.perf_counter() - self.start > self.seconds:
+            control.should_training_stop = True
+
+
+DEMO_LINES = [
+    "Hello! Who are you?",
+    "What do you do all day?",
+    "Tell me something about this place.",
+    "/quit",
+]
+
+
+def chat(args: argparse.Namespace, record_index: int) -> None:
+    """A short scripted chat with one of the characters, through `llm-train chat`'s own code."""
+
+    from llm.chat.cli import main as chat_main
+
+    print()
+    print("── a short chat (the user's lines are scripted)")
+    chat_args = ["--model", args.run_dir, "--character_from", args.data, "--index", str(record_index)]
+    chat_args += ["--max_new_tokens", "60", "--temperature", "0.7", "--seed", "0"]
+    chat_main(chat_args, stdin=_Typed(DEMO_LINES, sys.stdout), stdout=sys.stdout)
+    print()
+    print("Go on chatting with:")
+    print(
+        f"  .venv/bin/llm-train chat --model {args.run_dir} --character_from {os.path.relpath(args.data)} "
+        f"--index {record_index}"
+    )
+
+
+class _Typed(io.StringIO):
+    """Scripted user lines that show up after the chat's prompt, as if typed."""
+
+    def __init__(self, lines: list[str], out):
+        super().__init__("\n".join(lines) + "\n")
+        self.out = out
+
+    def readline(self, *args) -> str:
+        line = super().readline(*args)
+        self.out.write(line)
+        return line
 
 
 if __name__ == "__main__":

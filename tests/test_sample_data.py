@@ -43,9 +43,22 @@ def test_every_sample_chat_trains_exactly_its_replies(convs, template, kind):
         assert tok.backend_tokenizer.decode(trained, skip_special_tokens=False) == expected
 
 
-def test_demo_runs_and_reports(capsys):
-    assert demo([]) == 0
+def test_demo_data_half(capsys):
+    assert demo(["--steps", "0"]) == 0
     out = capsys.readouterr().out
     assert "conversations     200" in out
     assert "[[" in out and "]]" in out  # the shown sample marks its trained tokens
     assert "ids equal the tokenizer's whole-text ids" in out
+
+
+def test_demo_end_to_end_with_a_tiny_budget(tmp_path, capsys, monkeypatch):
+    """The whole demo path (train, evaluate, save, curve, chat) with a 3-step budget."""
+    monkeypatch.setenv("LLM_TRAIN_CACHE", str(tmp_path / "cache"))
+    run_dir = tmp_path / "demo"
+    assert demo(["--steps", "3", "--model_config", "tiny", "--run_dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "eval loss on held-out chats:" in out
+    for name in ("model.safetensors", "loss_curve.png", "llm_train.json", "chat_template.jinja"):
+        assert (run_dir / name).exists(), name
+    assert "── a short chat" in out and "You: Hello! Who are you?" in out
+    assert f"llm-train chat --model {run_dir}" in out

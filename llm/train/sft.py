@@ -100,7 +100,9 @@ def set_chat_template(tokenizer: Any, template_name: str) -> None:
     tokenizer.chat_template = to_jinja(get_template(template_name, tokenizer))
 
 
-def run(model_args: ModelArguments, data: DataArguments, training: StageArguments) -> dict:
+def run(
+    model_args: ModelArguments, data: DataArguments, training: StageArguments, callbacks: list | None = None
+) -> dict:
     """One stage, top to bottom; returns the final metrics."""
     from transformers import Trainer, set_seed
 
@@ -132,7 +134,7 @@ def run(model_args: ModelArguments, data: DataArguments, training: StageArgument
         eval_dataset=eval_rows,
         data_collator=collator,
         processing_class=tokenizer,
-        callbacks=[LossCurveCallback()],
+        callbacks=[LossCurveCallback(), *(callbacks or [])],
     )
     result = trainer.train(resume_from_checkpoint=training.resume_from_checkpoint)
     metrics = dict(result.metrics)
