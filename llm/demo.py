@@ -132,7 +132,7 @@ def train(args: argparse.Namespace, tokenizer, data: str) -> int:
     training = StageArguments(
         output_dir=str(run_dir),
         max_steps=args.steps,
-        per_device_train_batch_size=4,
+        per_device_train_batch_size=2,  # rows of 1,024 tokens: 2,048 tokens a step
         per_device_eval_batch_size=4,
         learning_rate=3e-3,
         lr_scheduler_type="cosine",
@@ -153,7 +153,7 @@ def train(args: argparse.Namespace, tokenizer, data: str) -> int:
         tokenizer=str(tokenizer_dir),
         template=args.template,
         stack=True,
-        max_length=512,
+        max_length=1024,
         validation_split=0.05,
     )
     metrics = run(
