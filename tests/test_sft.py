@@ -230,3 +230,23 @@ def test_wrong_arguments_fail_before_any_model_loads(tmp_path, capsys):
     assert rc == 2 and "--lora_r adapts a pretrained model" in capsys.readouterr().err
     assert sft_main(["--model_config", "tiny", "--bogus_flag", "1", "--output_dir", str(tmp_path)]) == 2
     assert "unknown arguments: --bogus_flag 1" in capsys.readouterr().err
+
+
+def test_bundled_configs_parse(tmp_path):
+    from pathlib import Path
+
+    from llm.data.process_chats import DataArguments
+    from llm.models.loading import ModelArguments
+    from llm.train.args import parse
+
+    repo = Path(__file__).resolve().parent.parent
+    types = (ModelArguments, DataArguments, StageArguments)
+    m, d, t = parse(types, [str(repo / "configs" / "sft_tiny.yaml")], "test")
+    assert (m.model_config, d.template, d.stack, t.max_steps) == ("tiny", "pygmalion", True, 120)
+    # The 7B example is for GPUs: on this CPU machine only its bf16 flag has to be turned off to parse.
+    m, d, t = parse(types, [str(repo / "configs" / "sft_llama7b_zero3.yaml"), "--bf16", "false"], "test")
+    assert m.model_name_or_path and t.deepspeed.endswith("zero3.json") and t.gradient_checkpointing
+    for path in (repo / "configs" / "deepspeed").glob("*.json"):
+        config = json.loads(path.read_text())
+        assert "train_batch_size" not in config, path  # DeepSpeed derives it (an "auto" one is filled wrong)
+        assert config["train_micro_batch_size_per_gpu"] == "auto"
