@@ -85,7 +85,8 @@ def as_dataset(rows):
     )
 
 
-def test_packed_loss_logged_by_the_trainer_equals_separate_losses(tmp_path):
+@pytest.mark.parametrize("flatten", [True, False])
+def test_packed_loss_logged_by_the_trainer_equals_separate_losses(tmp_path, flatten):
     tok = build_tokenizer("bytelevel")
     model = build_llama(tok)
     model.config.use_cache = False
@@ -100,7 +101,8 @@ def test_packed_loss_logged_by_the_trainer_equals_separate_losses(tmp_path):
     assert abs(result.training_loss - expected) < 1e-5
 
 
-def test_grad_accumulation_invariance(tmp_path):
+@pytest.mark.parametrize("flatten", [True, False])
+def test_grad_accumulation_invariance(tmp_path, flatten):
     tok = build_tokenizer("bytelevel")
     _, rows = sample_rows(tok, max_length=128, n_chats=12)
     rows = rows[:4]
@@ -117,9 +119,8 @@ def test_grad_accumulation_invariance(tmp_path):
             optim="sgd",
         )
         # One optimizer step covers all four rows either way; the order inside a step does not matter.
-        trainer = Trainer(
-            model=model, args=args, train_dataset=as_dataset(rows), data_collator=PaddingFreeCollator()
-        )
+        collator = PaddingFreeCollator(flatten=flatten)
+        trainer = Trainer(model=model, args=args, train_dataset=as_dataset(rows), data_collator=collator)
         trainer.train()
         weights.append({k: v.detach().clone() for k, v in model.named_parameters()})
     before = build_llama(tok, seed=1)

@@ -1,18 +1,32 @@
 """Collators: rows of ``input_ids`` / ``labels`` (/ ``position_ids``) → a training batch.
 
-**Padding-free** (the default): the rows of a batch are laid end to end in one sequence, no padding, no
-attention mask; ``position_ids`` restart at 0 at every sample, which is how transformers isolates them
-(FlashAttention-2 varlen, or a block-diagonal mask for sdpa/eager when ``use_cache=False``). The first label
-of every sample is set to −100, so no sample is trained to predict its first token from the sample before::
+**Padding-free** (the default): no attention mask; ``position_ids`` restart at 0 at every sample, which is
+how transformers keeps samples apart (FlashAttention-2 varlen, or a block-diagonal mask for sdpa/eager when
+``use_cache=False``). The first label of every sample is set to −100, so no sample is trained to predict its
+first token from the sample before. Two layouts, the same loss:
 
-    rows       [a0 a1 a2]            [b0 b1 | c0 c1]   (the second row is already packed: positions 0 1 0 1)
-    input_ids  [[a0   a1 a2 b0   b1 c0   c1]]
-    labels     [[-100 a1 a2 -100 b1 -100 c1]]
-    position   [[0    1  2  0    1  0    1 ]]
+- ``flatten=True`` — the rows of a batch end to end in one sequence, not a single pad token (best with
+  FlashAttention-2, whose varlen kernel costs nothing for the joins)::
 
->>> batch = PaddingFreeCollator()([{"input_ids": [5, 6, 7], "labels": [5, 6, 7]}, {"input_ids": [8, 9], "labels": [-100, 9]}])
+      rows       [a0 a1 a2]            [b0 b1 | c0 c1]   (the second row is already packed: positions 0 1 0 1)
+      input_ids  [[a0   a1 a2 b0   b1 c0   c1]]
+      labels     [[-100 a1 a2 -100 b1 -100 c1]]
+      position   [[0    1  2  0    1  0    1 ]]
+
+- ``flatten=False`` — one row per batch row, shorter rows filled up with a filler *sample* (positions
+  restarting at 0, labels −100) that no real token attends to. For attention that builds a mask (sdpa and
+  eager, e.g. on CPU) this is cheaper: the mask is per row, not over the whole batch::
+
+      input_ids  [[a0   a1 a2]        [[b0   b1 c0   c1]
+      labels      [-100 a1 a2 -100]     [-100 b1 -100 c1]]
+      position    [0    1  2  0   ]     [0    1  0    1 ]]      (a's row filled with one filler token)
+
+>>> rows = [{"input_ids": [5, 6, 7], "labels": [5, 6, 7]}, {"input_ids": [8, 9], "labels": [-100, 9]}]
+>>> batch = PaddingFreeCollator(flatten=True)(rows)
 >>> batch["input_ids"].tolist(), batch["labels"].tolist(), batch["position_ids"].tolist()
 ([[5, 6, 7, 8, 9]], [[-100, 6, 7, -100, 9]], [[0, 1, 2, 0, 1]])
+>>> PaddingFreeCollator(flatten=False)(rows)["position_ids"].tolist()
+[[0, 1, 2], [0, 1, 0]]
 
 **Padded**: the familiar layout (pad to the longest row, attention mask), for comparison and for models
 that cannot take packed sequences. It refuses packed rows, whose samples it could not keep apart.
@@ -29,27 +43,45 @@ from llm.data.encode import IGNORE_INDEX
 
 @dataclass
 class PaddingFreeCollator:
+    flatten: bool = True
+    filler_token_id: int = 0  # any id: filler tokens are their own sample, unattended and untrained
+
     def __call__(self, features: Sequence[dict[str, Any]]) -> dict[str, Any]:
         import torch
 
-        input_ids: list[int] = []
-        labels: list[int] = []
-        positions: list[int] = []
-        for f in features:
-            ids = list(f["input_ids"])
-            pos = list(f["position_ids"]) if f.get("position_ids") is not None else list(range(len(ids)))
-            lab = list(f["labels"])
-            for k, p in enumerate(pos):
-                if p == 0:
-                    lab[k] = IGNORE_INDEX
-            input_ids.extend(ids)
-            labels.extend(lab)
-            positions.extend(pos)
+        rows = [_row(f) for f in features]
+        if self.flatten:
+            rows = [tuple(sum((list(r[k]) for r in rows), []) for k in range(3))]
+        else:
+            longest = max(len(ids) for ids, _, _ in rows)
+            rows = [
+                (ids + [self.filler_token_id] * (longest - len(ids)),
+                 labels + [IGNORE_INDEX] * (longest - len(ids)),
+                 positions + list(range(longest - len(ids))))
+                for ids, labels, positions in rows
+            ]  # fmt: skip
         return {
-            "input_ids": torch.tensor([input_ids], dtype=torch.long),  # [1, T]
-            "labels": torch.tensor([labels], dtype=torch.long),
-            "position_ids": torch.tensor([positions], dtype=torch.long),
+            "input_ids": torch.tensor([r[0] for r in rows], dtype=torch.long),  # [B, T] (B = 1 when flat)
+            "labels": torch.tensor([r[1] for r in rows], dtype=torch.long),
+            "position_ids": torch.tensor([r[2] for r in rows], dtype=torch.long),
         }
+
+
+def padding_free_for(model: Any, tokenizer: Any) -> PaddingFreeCollator:
+    """The padding-free layout that suits the model's attention: one long sequence for FlashAttention-2's
+    varlen kernel, rows for attention that builds a mask (sdpa, eager)."""
+    flatten = getattr(model.config, "_attn_implementation", None) == "flash_attention_2"
+    return PaddingFreeCollator(flatten=flatten, filler_token_id=tokenizer.pad_token_id or 0)
+
+
+def _row(feature: dict[str, Any]) -> tuple[list[int], list[int], list[int]]:
+    """(ids, labels, positions) of one row, with every sample's first label set to −100."""
+    ids = list(feature["input_ids"])
+    positions = (
+        list(feature["position_ids"]) if feature.get("position_ids") is not None else list(range(len(ids)))
+    )
+    labels = [IGNORE_INDEX if p == 0 else lab for lab, p in zip(feature["labels"], positions, strict=True)]
+    return ids, labels, positions
 
 
 @dataclass

@@ -106,7 +106,7 @@ def run(
     """One stage, top to bottom; returns the final metrics."""
     from transformers import Trainer, set_seed
 
-    from llm.data.collate import PaddedCollator, PaddingFreeCollator
+    from llm.data.collate import PaddedCollator, padding_free_for
     from llm.models.tokenizer import load_tokenizer
     from llm.train.curves import LossCurveCallback
 
@@ -120,7 +120,7 @@ def run(
     model = build_model(model_args, tokenizer, bf16=training.bf16, fp16=training.fp16)
 
     if training.padding_free:
-        collator = PaddingFreeCollator()
+        collator = padding_free_for(model, tokenizer)
     else:
         collator = PaddedCollator(
             tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
