@@ -7,7 +7,7 @@
    on held-out chats before, during and after; checkpoint, ``loss_curve.png`` and metrics in the run dir.
 3. **Chat**: a short scripted chat with one of the characters, and the ``llm-train chat`` command to go on.
 
-    $ make demo                      # or: python -m llm.demo [--steps 160] [--run_dir runs/demo]
+    $ make demo                      # or: python -m llm.demo [--steps 360] [--run_dir runs/demo]
 
 A model this small, trained for minutes on 200 chats, learns the format, the characters' names and
 their vocabulary — not sense. The point is the pipeline: the same commands train a 7B model on a GPU.
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--template", default="pygmalion")
     parser.add_argument("--show", type=int, default=None, help="record index to show (default: a short one)")
     parser.add_argument("--run_dir", default="runs/demo", help="where the checkpoint and curves go")
-    parser.add_argument("--steps", type=int, default=160, help="training steps (0: data only)")
+    parser.add_argument("--steps", type=int, default=360, help="training steps (0: data only)")
     parser.add_argument(
         "--minutes", type=float, default=4.0, help="stop training after this long, whatever --steps"
     )
