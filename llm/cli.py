@@ -6,7 +6,7 @@
     llm-train show-sample --template chatml --tokenizer tiny:bytelevel --data chats.jsonl --index 0
     llm-train demo
 
-Later stages (rm, ppo, serve-reward) register here as they land.
+Later stages (ppo, serve-reward) register here as they land.
 """
 
 from __future__ import annotations
@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
         "sft", help="supervised fine-tuning: llm-train sft CONFIG.yaml [--flag value ...]", add_help=False
     )
     sub.add_parser("pretrain", help="pre-training on plain text (same flags as sft)", add_help=False)
+    sub.add_parser(
+        "rm", help="reward model on comparisons: llm-train rm CONFIG.yaml [--flag value ...]", add_help=False
+    )
     sub.add_parser("chat", help="chat with a checkpoint: llm-train chat --model DIR [...]", add_help=False)
     sub.add_parser("demo", help="the main job on the bundled sample (what `make demo` runs)")
     return parser
@@ -73,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         from llm.train.sft import main as train
 
         return train(argv[1:], stage=argv[0])
+    if argv[:1] == ["rm"]:
+        from llm.train.rm import main as reward_model
+
+        return reward_model(argv[1:])
     if argv[:1] == ["chat"]:
         from llm.chat.cli import main as chat
 

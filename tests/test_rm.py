@@ -1,0 +1,131 @@
+"""Reward modelling: the loss and metrics by hand, the head, where the reward is read, normalisation, and a
+tiny reward model that learns a synthetic preference."""
+
+import json
+import math
+import random
+
+import pytest
+import torch
+
+from llm.models.reward import build_reward_model, forward_rewards, init_reward_head, load_reward_model, score
+from llm.models.tiny import build_tokenizer
+from llm.train.rm import calibration_table, main, preference_loss, preference_metrics
+
+
+def test_loss_and_metrics_by_hand():
+    chosen, rejected = torch.tensor([2.0, 0.5, -1.0]), torch.tensor([1.0, 1.0, -1.0])
+    # −log σ(1) = 0.31326, −log σ(−0.5) = 0.97408, −log σ(0) = 0.69315
+    assert float(preference_loss(chosen, rejected)) == pytest.approx(
+        (0.31326 + 0.97408 + 0.69315) / 3, abs=1e-4
+    )
+    # with a margin of 1: −log σ(0), −log σ(−1.5), −log σ(−1)
+    assert float(preference_loss(chosen, rejected, margin=1.0)) == pytest.approx(
+        (0.69315 + 1.70141 + 1.31326) / 3, abs=1e-4
+    )
+    m = preference_metrics(chosen, rejected)
+    assert m["accuracy"] == pytest.approx(1 / 3)  # the tie is not a win
+    assert m["margin"] == pytest.approx((1.0 - 0.5 + 0.0) / 3)
+    assert m["reward_mean"] == pytest.approx(2.5 / 6)
+
+
+def test_calibration_table_bins():
+    chosen = torch.tensor([3.0, 3.0, 0.1, -0.1])
+    rejected = torch.tensor([0.0, 0.0, 0.0, 0.0])
+    table = calibration_table(chosen, rejected, bins=5)
+    assert sum(r["pairs"] for r in table) == 4
+    assert table[0]["pairs"] == 2 and table[0]["accuracy"] == 0.5  # σ(0.1): unsure, right half the time
+    assert table[-1]["pairs"] == 2 and table[-1]["accuracy"] == 1.0  # σ(3) = 0.95: sure and right
+
+
+def test_head_init_statistics():
+    tok = build_tokenizer("bytelevel")
+    model = build_reward_model(None, tok, config_name="tiny")
+    model.score = torch.nn.Linear(1023, 1, bias=True)
+    init_reward_head(model)
+    assert float(model.score.weight.std()) == pytest.approx(1 / math.sqrt(1024), rel=0.15)
+    assert float(model.score.bias.abs().max()) == 0.0
+
+
+def test_reward_is_read_at_the_last_real_token_with_any_padding():
+    tok = build_tokenizer("bytelevel")
+    model = build_reward_model(None, tok, config_name="tiny").eval()
+    ids = tok("the sea is wide</s>", add_special_tokens=False)["input_ids"]
+    pad = tok.pad_token_id
+    alone = forward_rewards(model, torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long))
+    right = forward_rewards(model, torch.tensor([ids + [pad] * 3]), torch.tensor([[1] * len(ids) + [0] * 3]))
+    left = forward_rewards(model, torch.tensor([[pad] * 3 + ids]), torch.tensor([[0] * 3 + [1] * len(ids)]))
+    torch.testing.assert_close(right, alone, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(left, alone, rtol=1e-5, atol=1e-5)
+    # A pad token equal to EOS does not move the read point: it comes from the mask, not the ids.
+    eos = tok.eos_token_id
+    same = forward_rewards(model, torch.tensor([ids + [eos] * 2]), torch.tensor([[1] * len(ids) + [0] * 2]))
+    torch.testing.assert_close(same, alone, rtol=1e-5, atol=1e-5)
+
+
+def test_score_does_not_depend_on_batch_mates():
+    tok = build_tokenizer("bytelevel")
+    model = build_reward_model(None, tok, config_name="tiny").eval()
+    texts = ["a</s>", "the light is old and the sea is wide</s>", "tea</s>", "storm " * 30 + "</s>"]
+    together = score(model, tok, texts, batch_size=4)
+    alone = [score(model, tok, [t])[0] for t in texts]
+    assert together == pytest.approx(alone, abs=1e-4)
+
+
+def synthetic_pairs(n, seed):
+    """A preference a tiny model can learn: replies that end politely beat replies that end rudely."""
+    rng = random.Random(seed)
+    words = "the sea light storm tea book moon garden rain wind night song map star".split()
+    polite, rude = ["thank you", "with pleasure", "kind regards"], ["whatever", "go away", "not my problem"]
+    rows = []
+    for _ in range(n):
+        prompt = (
+            "SUBREDDIT: r/pets\nTITLE: "
+            + " ".join(rng.sample(words, 3))
+            + "\nPOST: "
+            + " ".join(rng.choice(words) for _ in range(rng.randint(5, 20)))
+        )
+        body = " ".join(rng.choice(words) for _ in range(rng.randint(3, 10)))
+        rows.append(
+            {
+                "prompt": prompt,
+                "chosen": f"TL;DR: {body} {rng.choice(polite)}",
+                "rejected": f"TL;DR: {' '.join(rng.sample(words, 4))} {rng.choice(rude)}",
+            }
+        )
+    return rows
+
+
+def test_tiny_reward_model_learns_a_synthetic_preference(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LLM_TRAIN_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in synthetic_pairs(400, seed=0)))
+    out = tmp_path / "rm"
+    argv = [
+        "--model_config", "tiny", "--tokenizer", "tiny:bytelevel", "--data_files", str(data),
+        "--validation_split", "0.2", "--output_dir", str(out), "--max_steps", "60",
+        "--per_device_train_batch_size", "16", "--learning_rate", "3e-3", "--report_to", "none",
+        "--save_strategy", "no", "--use_cpu", "--disable_tqdm", "true", "--seed", "0",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["eval_accuracy"] >= 0.9, metrics
+    assert (out / "calibration.json").exists() and "eval accuracy" in capsys.readouterr().out
+    # The stored bias centres the chosen rewards of the training set at 0, applied at load.
+    model, tok = load_reward_model(str(out))
+    import datasets
+
+    train = datasets.load_from_disk(str(out / "data"))["train"]
+    texts = [tok.decode(r, skip_special_tokens=False) for r in train["chosen_input_ids"][:2048]]
+    assert abs(sum(score(model, tok, texts)) / len(texts)) < 1e-3
+    assert json.loads((out / "llm_train.json").read_text())["stage"] == "rm"
+
+
+def test_rm_refuses_chat_rows(tmp_path, monkeypatch, capsys):
+    from llm.demo import SAMPLE
+
+    monkeypatch.setenv("LLM_TRAIN_CACHE", str(tmp_path / "cache"))
+    argv = ["--model_config", "tiny", "--tokenizer", "tiny:bytelevel", "--dataset", "pippa", "--template", "chatml",
+            "--data_files", str(SAMPLE), "--output_dir", str(tmp_path / "rm"), "--max_steps", "1"]  # fmt: skip
+    assert main(argv) == 2
+    assert "not preference pairs" in capsys.readouterr().err
