@@ -62,7 +62,7 @@ def kl_shaped_rewards(
     rewards = -kl_coef * kl
     last = (mask.sum(dim=1).long() - 1).clamp(min=0)
     rewards = rewards.scatter_add(1, last[:, None], scores[:, None].to(rewards.dtype))
-    return rewards * mask, kl
+    return torch.where(mask.bool(), rewards, torch.zeros_like(rewards)), kl
 
 
 def gae(
