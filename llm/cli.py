@@ -6,7 +6,7 @@
     llm-train show-sample --template chatml --tokenizer tiny:bytelevel --data chats.jsonl --index 0
     llm-train demo
 
-Later stages (ppo, serve-reward) register here as they land.
+serve-reward registers here as it lands.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "rm", help="reward model on comparisons: llm-train rm CONFIG.yaml [--flag value ...]", add_help=False
     )
+    sub.add_parser("ppo", help="RLHF with PPO: llm-train ppo CONFIG.yaml [--flag value ...]", add_help=False)
     sub.add_parser("chat", help="chat with a checkpoint: llm-train chat --model DIR [...]", add_help=False)
     sub.add_parser("demo", help="the main job on the bundled sample (what `make demo` runs)")
     return parser
@@ -80,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         from llm.train.rm import main as reward_model
 
         return reward_model(argv[1:])
+    if argv[:1] == ["ppo"]:
+        from llm.train.ppo.trainer import main as ppo
+
+        return ppo(argv[1:])
     if argv[:1] == ["chat"]:
         from llm.chat.cli import main as chat
 

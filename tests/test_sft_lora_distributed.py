@@ -105,7 +105,7 @@ def launch(tmp_path, base, chats, name, nproc, deepspeed=None):
     if nproc == 1:
         cmd = [sys.executable, "-m", "llm.cli", "sft", *argv]
     else:
-        port = str(29500 + os.getpid() % 1000)
+        port = str(free_port())
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port", port,
                "-m", "llm.cli", "sft", *argv]  # fmt: skip
     done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
@@ -122,3 +122,12 @@ def test_deepspeed_two_cpu_processes_match_one(base_checkpoint, chats, tmp_path,
     assert len(distributed) == 3 and all(torch.isfinite(torch.tensor(distributed)))
     # Step 1 sees the same four rows either way, with the same weights: the same token-weighted loss.
     assert abs(distributed[0] - single[0]) < 1e-4, (single, distributed)
+
+
+def free_port() -> int:
+    """A port nobody listens on now (the OS picks it), for torch.distributed's rendezvous."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

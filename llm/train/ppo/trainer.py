@@ -1,0 +1,507 @@
+"""``llm-train ppo``: RLHF with PPO, step 3 of "Learning to Summarize from Human Feedback", our own loop on
+``accelerate`` (which drives DeepSpeed on GPUs). Each iteration, top to bottom:
+
+    rollout   sample ``response_length`` tokens per prompt (T 0.7, top_k 0, top_p 1), cut after the first EOS
+    score     reward model (local, remote ``/get_reward`` servers, or a Python function); no EOS → penalty
+    advantage per-token reward −β·(log π − log π_ref), score at the last token; GAE(γ, λ); whitened advantages
+    optimise  ``ppo_epochs`` passes of clipped policy + value losses over minibatches; LR annealed to 0
+    log       metrics.jsonl, TensorBoard, a table of samples; PNG curves at the end
+
+The four roles: ``policy`` and ``ref_policy`` from ``--model_name_or_path`` (the SFT checkpoint),
+``value_model`` from ``--value_model_path`` (default: the local reward model, else the policy's body with a
+fresh scalar head), and the reward. Every implementation detail is a field of :class:`PPOArguments` with the
+TL;DR default (Huang et al. 2024); the math lives in :mod:`llm.train.ppo.core`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from llm.train.ppo import core
+
+
+@dataclass
+class PPOArguments:
+    """PPO for RLHF. Defaults follow the TL;DR recipe (Huang et al. 2024) unless a comment says otherwise."""
+
+    model_name_or_path: str = field(
+        default=None, metadata={"help": "the SFT checkpoint: policy and reference"}
+    )
+    output_dir: str = field(default="runs/ppo", metadata={"help": "where metrics, curves and the policy go"})
+    # prompts
+    dataset: str = field(default="tldr", metadata={"help": "prompt source (process_chats names)"})
+    data_files: list[str] | None = field(
+        default=None, metadata={"help": "local prompt files (default: hub id)"}
+    )
+    template: str | None = field(default=None, metadata={"help": "default: the checkpoint's llm_train.json"})
+    max_prompt_length: int = field(default=512, metadata={"help": "longer prompts are dropped and counted"})
+    max_prompts: int | None = field(default=None, metadata={"help": "use only the first N prompts"})
+    # reward and value
+    reward_model_path: str | None = field(default=None, metadata={"help": "a local reward model"})
+    reward_url: list[str] | None = field(default=None, metadata={"help": "serve-reward URL(s), sharded"})
+    reward_token_file: str | None = field(default=None, metadata={"help": "bearer token for --reward_url"})
+    reward_fn: str | None = field(default=None, metadata={"help": "module:function, texts → floats"})
+    value_model_path: str | None = field(default=None, metadata={"help": "default: the local reward model"})
+    # sampling
+    response_length: int = field(
+        default=53, metadata={"help": "new tokens per rollout (fixed-length sampling)"}
+    )
+    temperature: float = field(
+        default=0.7, metadata={"help": "sampling temperature; log-probs use logits/T too"}
+    )
+    top_k: int = field(default=0, metadata={"help": "0: off"})
+    top_p: float = field(default=1.0, metadata={"help": "1: off"})
+    missing_eos_penalty: float | None = field(
+        default=None, metadata={"help": "score of responses without EOS"}
+    )
+    # optimisation
+    max_steps: int = field(default=100, metadata={"help": "PPO iterations"})
+    rollout_batch_size: int = field(default=64, metadata={"help": "prompts per iteration per process"})
+    mini_batch_size: int = field(default=16, metadata={"help": "rollouts per optimiser step"})
+    ppo_epochs: int = field(default=4, metadata={"help": "passes over each batch of rollouts"})
+    learning_rate: float = field(default=3e-6, metadata={"help": "annealed linearly to 0"})
+    kl_coef: float = field(default=0.05, metadata={"help": "β of the per-token KL penalty"})
+    adaptive_kl: bool = field(default=False, metadata={"help": "adapt β towards --kl_target"})
+    kl_target: float = field(default=6.0, metadata={"help": "adaptive KL target (nats per response)"})
+    kl_horizon: int = field(default=10_000, metadata={"help": "adaptive KL horizon (rollouts)"})
+    gamma: float = field(default=1.0, metadata={"help": "GAE discount"})
+    lam: float = field(default=0.95, metadata={"help": "GAE λ"})
+    cliprange: float = field(default=0.2, metadata={"help": "policy ratio clip"})
+    cliprange_value: float = field(default=0.2, metadata={"help": "value clip"})
+    vf_coef: float = field(default=0.1, metadata={"help": "value loss coefficient"})
+    whiten_rewards: bool = field(default=False, metadata={"help": "off in the released TL;DR runs"})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping"})
+    seed: int = field(default=0, metadata={"help": "base seed; each process adds its rank"})
+    sample_rows: int = field(default=3, metadata={"help": "samples shown per logged iteration"})
+    report_to: str = field(default="tensorboard", metadata={"help": "tensorboard or none"})
+
+    def validate(self) -> None:
+        if not self.model_name_or_path:
+            raise ValueError("--model_name_or_path is required: the SFT checkpoint")
+        sources = [x for x in (self.reward_model_path, self.reward_url, self.reward_fn) if x]
+        if len(sources) != 1:
+            raise ValueError("give exactly one reward: --reward_model_path, --reward_url or --reward_fn")
+        if self.reward_fn and ":" not in self.reward_fn:
+            raise ValueError("--reward_fn must be module:function (texts → floats)")
+        if self.mini_batch_size < 1 or self.rollout_batch_size % self.mini_batch_size:
+            raise ValueError("--rollout_batch_size must be a multiple of --mini_batch_size")
+        if self.response_length < 1 or self.temperature <= 0:
+            raise ValueError("--response_length must be ≥ 1 and --temperature > 0")
+
+
+# --------------------------------------------------------------------------------------------- reward sources
+
+
+class RewardSource(Protocol):
+    def __call__(self, texts: list[str]) -> list[float]: ...
+
+
+def reward_source(args: PPOArguments, device: torch.device) -> RewardSource:
+    if args.reward_fn:
+        module, _, name = args.reward_fn.partition(":")
+        fn = getattr(importlib.import_module(module), name)
+        return lambda texts: [float(x) for x in fn(texts)]
+    if args.reward_url:
+        from llm.serve import RewardClient
+
+        token = Path(args.reward_token_file).read_text().strip() if args.reward_token_file else None
+        return RewardClient(args.reward_url, token=token).score
+    from llm.models.reward import load_reward_model, score
+
+    model, tokenizer = load_reward_model(args.reward_model_path, device=str(device))
+    return lambda texts: score(model, tokenizer, texts)
+
+
+# -------------------------------------------------------------------------------------------------- generation
+
+
+class Generator(Protocol):
+    """Samples responses for prompts; ``HFGenerator`` uses ``model.generate``, a vLLM engine can replace it."""
+
+    def __call__(self, model: Any, queries: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass
+class HFGenerator:
+    response_length: int
+    temperature: float
+    top_k: int
+    top_p: float
+    pad_token_id: int
+
+    @torch.no_grad()
+    def __call__(self, model: Any, queries: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:
+        """[B, P] left-padded queries → [B, response_length] responses (EOS does not stop sampling)."""
+        out = model.generate(
+            input_ids=queries,
+            attention_mask=query_mask,
+            max_new_tokens=self.response_length,
+            do_sample=True,
+            temperature=self.temperature,
+            top_k=self.top_k,
+            top_p=self.top_p,
+            eos_token_id=None,  # fixed-length sampling; everything after the first EOS is cut afterwards
+            pad_token_id=self.pad_token_id,
+            use_cache=True,
+        )
+        return out[:, queries.shape[1] :]
+
+
+# ----------------------------------------------------------------------------------------------------- forward
+
+
+def response_logprobs(
+    model: Any, queries: torch.Tensor, query_mask: torch.Tensor, responses: torch.Tensor, temperature: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probs of the response tokens under ``model`` with logits ÷ temperature, and the entropy. [B, T]."""
+    ids, mask, positions = _joined(queries, query_mask, responses)
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).logits
+    logits = logits[:, queries.shape[1] - 1 : -1].float() / temperature  # position i predicts token i+1
+    logp = torch.log_softmax(logits, dim=-1).gather(-1, responses[..., None]).squeeze(-1)
+    return logp, core.entropy_from_logits(logits)
+
+
+def response_values(
+    value_model: Any, queries: torch.Tensor, query_mask: torch.Tensor, responses: torch.Tensor
+):
+    """V(state before each response token), [B, T]."""
+    from llm.models.reward import token_values
+
+    ids, mask, _ = _joined(queries, query_mask, responses)
+    values = token_values(value_model, ids, mask)
+    return values[:, queries.shape[1] - 1 : -1]
+
+
+def _joined(queries, query_mask, responses):
+    ids = torch.cat([queries, responses], dim=1)
+    mask = torch.cat([query_mask, torch.ones_like(responses)], dim=1)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    return ids, mask, positions
+
+
+class PolicyAndValue(torch.nn.Module):
+    """Both trained models under one module, so one optimiser and one ``accelerator.prepare`` serve both,
+    and a forward through the (possibly distributed) wrapper computes what a PPO step needs."""
+
+    def __init__(self, policy: Any, value_model: Any):
+        super().__init__()
+        self.policy, self.value_model = policy, value_model
+
+    def forward(self, queries, query_mask, responses, temperature: float):
+        logp, entropy = response_logprobs(self.policy, queries, query_mask, responses, temperature)
+        return logp, entropy, response_values(self.value_model, queries, query_mask, responses)
+
+
+# ---------------------------------------------------------------------------------------------------- the loop
+
+
+@dataclass
+class Rollouts:
+    queries: torch.Tensor  # [B, P] left-padded
+    query_mask: torch.Tensor  # [B, P]
+    responses: torch.Tensor  # [B, T], padded after the first EOS
+    mask: torch.Tensor  # [B, T], 1 up to and including the first EOS
+    logprobs: torch.Tensor
+    values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+
+
+def left_pad(prompts: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    longest = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), longest), dtype=torch.long)
+    for i, p in enumerate(prompts):
+        ids[i, longest - len(p) :] = torch.tensor(p)
+        mask[i, longest - len(p) :] = 1
+    return ids, mask
+
+
+def load_prompts(args: PPOArguments, tokenizer: Any, template_name: str) -> tuple[list[list[int]], dict]:
+    """Prompt ids rendered with the generation prompt: each chat up to its last user turn, or a TL;DR query."""
+    from llm.data.conversation import Conversation
+    from llm.data.encode import Encoder
+    from llm.data.process_chats import iter_file, iter_hub, resolve_files
+    from llm.data.sources import get_source
+
+    source = get_source(args.dataset)
+    encoder = Encoder(tokenizer, template_name)
+    stream = (
+        (r for f in resolve_files(args.data_files) for r in iter_file(f))
+        if args.data_files
+        else iter_hub(source)
+    )
+    prompts, dropped = [], {"prompt too long": 0, "no user turn": 0}
+    for record_id, record in stream:
+        item = source.convert(record, record_id)
+        conv = item.prompt if hasattr(item, "prompt") else item
+        last_user = max((i for i, m in enumerate(conv.messages) if m.role == "user"), default=None)
+        if last_user is None:
+            dropped["no user turn"] += 1
+            continue
+        ids = encoder.encode_prompt(Conversation(conv.messages[: last_user + 1], conv.character))
+        if len(ids) > args.max_prompt_length:
+            dropped["prompt too long"] += 1
+            continue
+        prompts.append(ids)
+        if args.max_prompts and len(prompts) >= args.max_prompts:
+            break
+    if not prompts:
+        raise ValueError(
+            "no usable prompts (dropped: " + ", ".join(f"{k} {v}" for k, v in dropped.items()) + ")"
+        )
+    return prompts, dropped
+
+
+def train(args: PPOArguments, generator: Generator | None = None) -> list[dict]:
+    """The whole run; returns the per-iteration metrics (also written to ``metrics.jsonl``)."""
+    from accelerate import Accelerator
+    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+
+    from llm.models.reward import build_reward_model, disable_dropout
+
+    args.validate()
+    # On a machine without CUDA, accelerate only sees a multi-process CPU launch when told it is on the CPU.
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched != accelerator.num_processes:
+        raise RuntimeError(f"launched {launched} processes but accelerate sees {accelerator.num_processes}")
+    set_seed(args.seed + accelerator.process_index)  # a different seed per process
+    out = Path(args.output_dir)
+    template_name = args.template or _checkpoint_template(args.model_name_or_path)
+
+    tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
+    if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
+        raise ValueError(
+            "PPO needs a pad token distinct from EOS (Huang et al.): add one to the SFT tokenizer"
+        )
+    policy = AutoModelForCausalLM.from_pretrained(args.model_name_or_path)
+    ref_policy = AutoModelForCausalLM.from_pretrained(args.model_name_or_path)
+    value_path = args.value_model_path or args.reward_model_path or args.model_name_or_path
+    value_model = build_reward_model(value_path, tokenizer)
+    for m in (policy, ref_policy, value_model):
+        disable_dropout(m)
+    ref_policy.requires_grad_(False).eval()
+    reward = reward_source(args, accelerator.device)
+    prompts, dropped = load_prompts(args, tokenizer, template_name)
+
+    model = PolicyAndValue(policy, value_model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, eps=1e-5)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - step / max(1, args.max_steps))
+    model, optimizer = accelerator.prepare(model, optimizer)
+    ref_policy.to(accelerator.device)
+    generator = generator or HFGenerator(
+        args.response_length, args.temperature, args.top_k, args.top_p, tokenizer.pad_token_id
+    )
+    kl_control = core.AdaptiveKLController(args.kl_coef, args.kl_target, args.kl_horizon)
+    writer = _tensorboard(args, out) if accelerator.is_main_process else None
+    rng = torch.Generator().manual_seed(args.seed + accelerator.process_index)
+    history: list[dict] = []
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.jsonl").write_text("")
+        print(f"PPO: {len(prompts)} prompts (dropped {dropped}), {args.max_steps} iterations, "
+              f"{args.rollout_batch_size} rollouts × {accelerator.num_processes} process(es)")  # fmt: skip
+
+    for iteration in range(1, args.max_steps + 1):
+        unwrapped = accelerator.unwrap_model(model)
+        t0 = time.perf_counter()
+        picks = torch.randint(len(prompts), (args.rollout_batch_size,), generator=rng).tolist()
+        queries, query_mask = left_pad([prompts[i] for i in picks], tokenizer.pad_token_id)
+        queries, query_mask = queries.to(accelerator.device), query_mask.to(accelerator.device)
+        unwrapped.policy.eval()
+        raw = generator(unwrapped.policy, queries, query_mask)
+        responses, mask, has_eos = core.truncate_after_eos(
+            raw, tokenizer.eos_token_id, tokenizer.pad_token_id
+        )
+        t_generate = time.perf_counter() - t0
+
+        texts = [
+            tokenizer.decode(torch.cat([q[qm.bool()], r[m.bool()]]).tolist(), skip_special_tokens=False)
+            for q, qm, r, m in zip(queries, query_mask, responses, mask, strict=True)
+        ]
+        t1 = time.perf_counter()
+        rm_scores = torch.tensor(reward(texts), dtype=torch.float32, device=accelerator.device)
+        scores = core.penalize_missing_eos(rm_scores, has_eos, args.missing_eos_penalty)
+        t_score = time.perf_counter() - t1
+
+        t2 = time.perf_counter()
+        with torch.no_grad():
+            logprobs, _ = response_logprobs(
+                unwrapped.policy, queries, query_mask, responses, args.temperature
+            )
+            ref_logprobs, _ = response_logprobs(ref_policy, queries, query_mask, responses, args.temperature)
+            values = response_values(unwrapped.value_model, queries, query_mask, responses) * mask
+            logprobs, ref_logprobs = logprobs * mask, ref_logprobs * mask  # masked after EOS
+            rewards, kl = core.kl_shaped_rewards(scores, logprobs, ref_logprobs, mask, kl_control.value)
+            if args.whiten_rewards:
+                rewards = core.whiten(rewards, mask, shift_mean=False)
+            advantages, returns = core.gae(rewards, values, mask, args.gamma, args.lam)
+            advantages = core.whiten(advantages, mask)
+        batch = Rollouts(queries, query_mask, responses, mask, logprobs, values, advantages, returns)
+        stats = _optimise(args, accelerator, model, optimizer, batch)
+        schedule.step()
+        if args.adaptive_kl:
+            kl_control.update(float(kl.sum(1).mean()), args.rollout_batch_size * accelerator.num_processes)
+        t_train = time.perf_counter() - t2
+
+        local = {
+            "reward_mean": scores.mean(),
+            "rm_score_mean": rm_scores.mean(),
+            "reward_with_kl_mean": rewards.sum(1).mean(),
+            "kl_mean": kl.sum(1).mean(),
+            "response_length": mask.sum(1).float().mean(),
+            "eos_rate": has_eos.float().mean(),
+            **stats,
+        }
+        metrics = {k: float(accelerator.gather(v.detach().reshape(1)).mean()) for k, v in local.items()}
+        metrics.update(
+            iteration=iteration,
+            kl_coef=kl_control.value,
+            learning_rate=schedule.get_last_lr()[0],
+            time_generate=t_generate,
+            time_score=t_score,
+            time_train=t_train,
+        )
+        history.append(metrics)
+        _log(accelerator, out, metrics, writer, tokenizer, texts, scores, args.sample_rows)
+
+    if accelerator.is_main_process:
+        _plot(history, out)
+        unwrapped = accelerator.unwrap_model(model)
+        unwrapped.policy.save_pretrained(str(out / "policy"))
+        tokenizer.save_pretrained(str(out / "policy"))
+        if writer:
+            writer.close()
+    accelerator.wait_for_everyone()
+    return history
+
+
+def _optimise(args: PPOArguments, accelerator: Any, model: Any, optimizer: Any, b: Rollouts) -> dict:
+    """``ppo_epochs`` passes of minibatch updates; stats averaged, plus the very first minibatch's ratio
+    and clip fraction (1 and 0 by construction: the policy has not moved yet)."""
+    model.train()
+    collected: dict[str, list[torch.Tensor]] = {}
+    first: dict[str, torch.Tensor] = {}
+    n = b.queries.shape[0]
+    for _ in range(args.ppo_epochs):
+        order = torch.randperm(n)
+        for start in range(0, n, args.mini_batch_size):
+            idx = order[start : start + args.mini_batch_size].to(b.queries.device)
+            logp, entropy, values = model(
+                b.queries[idx], b.query_mask[idx], b.responses[idx], args.temperature
+            )
+            mask = b.mask[idx]
+            pg_loss, pg_stats = core.policy_loss(
+                logp, b.logprobs[idx], b.advantages[idx], mask, args.cliprange
+            )
+            vf_loss, vf_stats = core.value_loss(
+                values, b.values[idx], b.returns[idx], mask, args.cliprange_value
+            )
+            loss = pg_loss + args.vf_coef * vf_loss
+            accelerator.backward(loss)
+            if args.max_grad_norm:
+                accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad()
+            step = {
+                "policy_loss": pg_loss.detach(),
+                "value_loss": vf_loss.detach(),
+                "entropy": core.masked_mean(entropy.detach(), mask),
+                "explained_variance": core.explained_variance(b.values[idx], b.returns[idx], mask),
+                **{k: v.detach() for k, v in {**pg_stats, **vf_stats}.items()},
+            }
+            if not first:
+                first = {
+                    "first_ratio": pg_stats["ratio"].detach(),
+                    "first_clipfrac": pg_stats["clipfrac"].detach(),
+                }
+            for k, v in step.items():
+                collected.setdefault(k, []).append(v)
+    return {**{k: torch.stack(v).mean() for k, v in collected.items()}, **first}
+
+
+def _checkpoint_template(path: str) -> str:
+    info = Path(path) / "llm_train.json"
+    if not info.exists():
+        raise ValueError(f"{path} has no llm_train.json: pass --template")
+    return json.loads(info.read_text())["template"]
+
+
+def _tensorboard(args: PPOArguments, out: Path):
+    if args.report_to != "tensorboard":
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        print("note: tensorboard is not installed; metrics go to metrics.jsonl only", file=sys.stderr)
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+def _log(
+    accelerator, out: Path, metrics: dict, writer, tokenizer, texts: list[str], scores, rows: int
+) -> None:
+    if accelerator.num_processes > 1:  # every rank keeps its own copy: they must agree
+        with (out / f"metrics-rank{accelerator.process_index}.jsonl").open("a") as f:
+            f.write(json.dumps(metrics) + "\n")
+    if not accelerator.is_main_process:
+        return
+    with (out / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps(metrics) + "\n")
+    if writer:
+        for k, v in metrics.items():
+            if k != "iteration":
+                writer.add_scalar(f"ppo/{k}", v, metrics["iteration"])
+    print(
+        f"iter {metrics['iteration']:4d}  reward {metrics['reward_mean']:+.3f}  kl {metrics['kl_mean']:.3f}  "
+        f"entropy {metrics['entropy']:.2f}  clipfrac {metrics['clipfrac']:.3f}  eos {metrics['eos_rate']:.2f}  "
+        f"gen/score/train {metrics['time_generate']:.1f}/{metrics['time_score']:.1f}/{metrics['time_train']:.1f}s"
+    )
+    for text, score in list(zip(texts, scores.tolist(), strict=True))[:rows]:
+        print(f"    {score:+.2f} │ …{text[-110:]!r}")
+
+
+def _plot(history: list[dict], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5), dpi=110)
+    it = [h["iteration"] for h in history]
+    for ax, key, label in zip(
+        axes,
+        ("reward_mean", "kl_mean", "entropy"),
+        ("reward (RM score)", "KL to the SFT policy", "entropy"),
+        strict=True,
+    ):
+        ax.plot(it, [h[key] for h in history], color="#4C72B0")
+        ax.set_xlabel("iteration")
+        ax.set_title(label)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "ppo_curves.png")
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from llm.train.args import parse
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        (args,) = parse((PPOArguments,), argv, "llm-train ppo")
+        train(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"llm-train ppo: error: {e}", file=sys.stderr)
+        return 2
+    return 0
