@@ -1,6 +1,7 @@
 # The README's two commands. Each sets itself up in .venv on a fresh machine, then runs.
 #   make test   ruff (lint + format check) and the test suite
 #   make demo   the main job on the bundled sample
+#   make demo-rlhf   SFT → reward model → PPO on the bundled TL;DR sample
 # Override the torch build, e.g. for CUDA:  make test TORCH_SPEC="torch==2.13.0" TORCH_PIP_ARGS="--index-url ..."
 
 PYTHON ?= python3
@@ -13,7 +14,7 @@ comma := ,
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: setup test lint demo bench clean
+.PHONY: setup test lint demo demo-rlhf bench clean
 
 setup: $(STAMP)
 
@@ -32,6 +33,9 @@ test: lint
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m llm.demo
+
+demo-rlhf: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m llm.demo_rlhf
 
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/encode.py

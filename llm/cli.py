@@ -3,10 +3,12 @@
     llm-train process --dataset PIPPA --data_files chats.jsonl --template pygmalion --stack --output runs/data
     llm-train sft configs/sft_tiny.yaml --max_steps 50
     llm-train chat --model runs/sft-tiny --character_from examples/data/pippa_sample.jsonl --index 0
+    llm-train rm --model_name_or_path runs/sft --data_files comparisons.jsonl --output_dir runs/rm
+    llm-train serve-reward --model runs/rm --port 8000 --token-file rm.token
+    llm-train ppo --model_name_or_path runs/sft --reward_url http://127.0.0.1:8000 --output_dir runs/ppo
     llm-train show-sample --template chatml --tokenizer tiny:bytelevel --data chats.jsonl --index 0
     llm-train demo
 
-serve-reward registers here as it lands.
 """
 
 from __future__ import annotations
@@ -62,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("ppo", help="RLHF with PPO: llm-train ppo CONFIG.yaml [--flag value ...]", add_help=False)
     sub.add_parser("chat", help="chat with a checkpoint: llm-train chat --model DIR [...]", add_help=False)
+    sub.add_parser(
+        "serve-reward",
+        help="serve a reward model over HTTP: llm-train serve-reward --model DIR [--port 8000 ...]",
+        add_help=False,
+    )
     sub.add_parser("demo", help="the main job on the bundled sample (what `make demo` runs)")
     return parser
 
@@ -85,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         from llm.train.ppo.trainer import main as ppo
 
         return ppo(argv[1:])
+    if argv[:1] == ["serve-reward"]:
+        from llm.serve.server import main as serve_reward
+
+        return serve_reward(argv[1:])
     if argv[:1] == ["chat"]:
         from llm.chat.cli import main as chat
 

@@ -636,30 +636,54 @@ def build_parser() -> argparse.ArgumentParser:
         prog="llm-train serve-reward",
         description="Serve a reward model over HTTP (POST /get_reward, GET /health), batching concurrent requests.",
     )
-    p.add_argument("--model", required=True, help="reward model checkpoint directory (llm-train rm output)")
+    p.add_argument(
+        "--model",
+        required=True,
+        metavar="DIR",
+        help="reward model checkpoint directory (llm-train rm output)",
+    )
     p.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
     )
     p.add_argument("--port", type=int, default=8000, help="port (0: a free one, shown in the ready line)")
-    p.add_argument("--token-file", help="file holding a bearer token every request must carry")
-    p.add_argument("--max-batch", type=int, default=32, help="texts per forward (default 32)")
     p.add_argument(
-        "--max-wait-ms", type=float, default=10.0, help="wait this long for a batch to fill (default 10)"
+        "--token-file", metavar="FILE", help="file holding a bearer token every request must carry"
+    )
+    p.add_argument(
+        "--max-batch",
+        type=int,
+        default=32,
+        metavar="N",
+        help="texts per batch, and per forward at most (default 32)",
+    )
+    p.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=10.0,
+        metavar="MS",
+        help="wait this long for a batch to fill (default 10)",
     )
     p.add_argument(
         "--max-batch-tokens",
         type=int,
+        metavar="TOKENS",
         help=f"padded tokens per forward (default {DEFAULT_BATCH_TOKENS_CPU} on CPU, {DEFAULT_BATCH_TOKENS_GPU} on GPU)",
     )
     p.add_argument("--device", help="cuda, cuda:7, cpu … (default: cuda if available)")
     p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
     p.add_argument(
-        "--max-body-bytes", type=parse_size, default="4MiB", help="request body limit (default 4MiB)"
+        "--max-body-bytes",
+        type=parse_size,
+        default="4MiB",
+        metavar="SIZE",
+        help="request body limit (default 4MiB)",
     )
     p.add_argument(
         "--max-text-chars", type=int, default=100_000, help="limit on each text's length (default 100000)"
     )
-    p.add_argument("--max-length", type=int, help="keep each text's last TOKENS tokens (default: all)")
+    p.add_argument(
+        "--max-length", type=int, metavar="TOKENS", help="keep each text's last TOKENS tokens (default: all)"
+    )
     p.add_argument(
         "--socket-timeout", type=float, default=30.0, help="seconds a client may take to send (default 30)"
     )

@@ -1,0 +1,239 @@
+"""Reward server throughput and latency: dynamic batching versus one text per forward.
+
+Two ``llm-train serve-reward`` processes on loopback serve the same model on the same machine:
+
+- ``batched``: ``--max-batch 32 --max-wait-ms 10`` (the defaults);
+- ``one per forward``: ``--max-batch 1 --max-wait-ms 0``.
+
+**Model.** A random reward model of ``MODEL_CONFIGS["small"]`` shape (Llama, hidden 256, 4 layers, 4 heads)
+built by ``build_reward_model(None, tok, config_name="small")`` after ``torch.manual_seed(0)``, fp32, CPU,
+with a byte-level BPE of 8,000 tokens trained on the texts (seconds, offline); saved to a temporary
+directory that both servers load. Rewards of a random model mean nothing; the cost of computing them is
+what is measured.
+
+**Requests.** Each request is one text of realistic TL;DR length: ``prompt + " " + summary`` (chosen and
+rejected) of ``examples/data/tldr_comparisons_sample.jsonl``, taken in a fixed shuffled order. For every
+number of concurrent clients (1, 16, 64: threads of this process, each sending its next request as soon as
+the last is answered, through :class:`llm.serve.RewardClient` with no retries) and each server, the
+first ``--warmup`` requests are not timed, then ``--requests`` are. ``req/s`` = timed requests / wall
+time; ``p50``/``p99`` = percentiles of the time from sending a request to having its reward;
+``texts/batch`` = texts scored / batches the worker collected, ``texts/forward`` = texts scored / model
+forwards (the server cuts a batch into forwards of similar lengths under a token budget), both from
+``GET /health``. The two servers are
+measured alternately at each concurrency, so a change in background load hits both.
+
+    $ .venv/bin/python bench/reward_server.py [--requests 200] [--warmup 10] [--clients 1 16 64]
+        [--threads N] [--device cuda]
+
+``--threads`` sets the servers' ``OMP_NUM_THREADS`` (default 1: the clients of this process need CPU too,
+and spinning OpenMP threads on a busy core are many times slower than one thread). About 2-4 minutes on 2
+cores. Prints the machine, the date, the versions, the load average before and after, and one table.
+
+Reading the table: on CPU a forward of one ~250-token text already keeps a core busy, so batching cannot
+buy much throughput there, and padding plus attention that grows with the longest text make big
+batches slower; the server therefore cuts each batch into forwards of ≤ 1024 padded tokens of similar
+lengths on CPU (65536 on GPU, where large forwards are what keeps the device busy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import queue
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from importlib.metadata import version
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from llm.serve import RewardClient  # noqa: E402
+
+DATA = ROOT / "examples" / "data" / "tldr_comparisons_sample.jsonl"
+MODEL_CONFIG = "small"
+VOCAB = 8000  # at most: the sample's texts give fewer merges
+SERVERS = {
+    "batched (≤32, 10 ms)": ["--max-batch", "32", "--max-wait-ms", "10"],
+    "one per forward": ["--max-batch", "1", "--max-wait-ms", "0"],
+}
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load_texts() -> list[str]:
+    texts = []
+    with DATA.open() as f:
+        for line in f:
+            record = json.loads(line)
+            texts += [f"{record['prompt']} {record['chosen']}", f"{record['prompt']} {record['rejected']}"]
+    random.Random(0).shuffle(texts)
+    return texts
+
+
+def build_checkpoint(texts: list[str], path: Path) -> dict:
+    """The small random reward model and its tokenizer, saved to ``path``; token statistics of ``texts``."""
+    import torch
+
+    from llm.models.reward import build_reward_model
+    from llm.models.tiny import build_tokenizer
+
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer("bytelevel", vocab_size=VOCAB, corpus=texts)
+    model = build_reward_model(None, tokenizer, config_name=MODEL_CONFIG)
+    model.save_pretrained(str(path))
+    tokenizer.save_pretrained(str(path))
+    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    return {"mean_tokens": statistics.mean(lengths), "max_tokens": max(lengths), "vocab": len(tokenizer)}
+
+
+def start_server(model: Path, args: list[str], threads: int, device: str) -> tuple[subprocess.Popen, str]:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
+    cmd = [sys.executable, "-m", "llm.serve.server", "--model", str(model), "--port", "0", "--device", device]
+    proc = subprocess.Popen(
+        [*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT, env=env
+    )
+    line = proc.stdout.readline()
+    match = re.search(r" on (http://\S+) ", line)
+    if not match:
+        proc.kill()
+        raise RuntimeError(f"server did not start: {line!r}")
+    return proc, match.group(1)
+
+
+def health(url: str) -> dict:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"{url}/health", timeout=30) as response:
+        return json.loads(response.read())
+
+
+def run_clients(url: str, texts: list[str], clients: int, n: int) -> tuple[float, list[float]]:
+    """``clients`` threads sending the ``n`` texts one per request; (wall seconds, latencies)."""
+    todo: queue.Queue[str] = queue.Queue()
+    for text in texts[:n]:
+        todo.put(text)
+    client = RewardClient(url, retries=0, timeout=600)
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            try:
+                text = todo.get_nowait()
+            except queue.Empty:
+                return
+            sent = time.perf_counter()
+            client.score([text])
+            with lock:
+                latencies.append(time.perf_counter() - sent)
+
+    threads = [threading.Thread(target=work) for _ in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - started, latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def measure(url: str, texts: list[str], clients: int, args: argparse.Namespace, offset: int) -> dict:
+    rotated = texts[offset:] + texts[:offset]  # a different slice per setting, the same for both servers
+    run_clients(url, rotated, clients, args.warmup)
+    before = health(url)
+    wall, latencies = run_clients(url, rotated[args.warmup :], clients, args.requests)
+    after = health(url)
+    return {
+        "rps": len(latencies) / wall,
+        "p50": 1e3 * percentile(latencies, 0.50),
+        "p99": 1e3 * percentile(latencies, 0.99),
+        "per_batch": (after["texts"] - before["texts"]) / max(1, after["batches"] - before["batches"]),
+        "per_forward": (after["texts"] - before["texts"]) / max(1, after["forwards"] - before["forwards"]),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=200, help="timed requests per setting")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed requests before each setting")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--threads", type=int, default=1, help="servers' OMP_NUM_THREADS (default 1)")
+    parser.add_argument("--device", default="cpu", help="the servers' --device (default cpu)")
+    args = parser.parse_args(argv)
+    texts = load_texts()
+    started, load_before = time.perf_counter(), os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "rm-small"
+        meta = build_checkpoint(texts, model)
+        servers = {
+            name: start_server(model, flags, args.threads, args.device) for name, flags in SERVERS.items()
+        }
+        try:
+            rows = []
+            for i, clients in enumerate(args.clients):
+                for name, (_, url) in servers.items():
+                    rows.append((clients, name, measure(url, texts, clients, args, offset=97 * i)))
+                    print(f"  {clients:>3} clients, {name}: {rows[-1][2]['rps']:.1f} req/s", file=sys.stderr)
+        finally:
+            for proc, _ in servers.values():
+                proc.terminate()
+            for proc, _ in servers.values():
+                proc.wait(60)
+    meta["load"] = (load_before, os.getloadavg())
+    report(args, meta, texts, rows, time.perf_counter() - started)
+    return 0
+
+
+def report(args: argparse.Namespace, meta: dict, texts: list[str], rows: list, seconds: float) -> None:
+    now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    print(f"\nReward server, {now}")
+    print(
+        f"machine: {cpu_model()}, {os.cpu_count()} CPUs, server OMP_NUM_THREADS={args.threads}; python "
+        f"{platform.python_version()}, torch {version('torch')}, transformers {version('transformers')}; "
+        f"1-min load average {meta['load'][0][0]:.1f} before, {meta['load'][1][0]:.1f} after"
+    )
+    print(
+        f"model: {MODEL_CONFIG} (hidden 256, 4 layers, 4 heads, vocab {meta['vocab']}), random init, fp32, {args.device}; "
+        f"texts: {len(texts)} TL;DR prompt + summary, mean {meta['mean_tokens']:.0f} tokens "
+        f"(max {meta['max_tokens']})"
+    )
+    print(
+        f"each setting: {args.requests} timed requests of 1 text after {args.warmup} warm-up; "
+        f"clients are threads of this process (RewardClient), loopback HTTP"
+    )
+    print()
+    print("| clients | serving               |  req/s | p50 ms | p99 ms | texts/batch | texts/forward |")
+    print("|--------:|:----------------------|-------:|-------:|-------:|------------:|--------------:|")
+    for clients, name, r in rows:
+        print(
+            f"| {clients:>7} | {name:<21} | {r['rps']:>6.1f} | {r['p50']:>6.0f} | {r['p99']:>6.0f} "
+            f"| {r['per_batch']:>11.1f} | {r['per_forward']:>13.1f} |"
+        )
+    print(f"\n({seconds:.0f} s in all)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
