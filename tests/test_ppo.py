@@ -163,3 +163,39 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_the_same_run_through_a_real_serve_reward_process(sft_checkpoint, tmp_path):
+    """PPO scored by a `serve-reward` process on loopback gets the rewards the same reward model gives
+    in-process: same seed, same rollouts, same scores."""
+    from llm.models.reward import build_reward_model
+    from llm.models.tiny import build_tokenizer
+
+    rm_dir = tmp_path / "rm"
+    tok = build_tokenizer("bytelevel")
+    build_reward_model(None, tok, config_name="tiny").save_pretrained(rm_dir)
+    tok.save_pretrained(rm_dir)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "llm.serve.server", "--model", str(rm_dir), "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO,
+    )  # fmt: skip
+    try:
+        ready = server.stdout.readline()
+        url = ready.split(" on ")[1].split(" ")[0]
+        common = dict(
+            max_steps=2,
+            rollout_batch_size=8,
+            mini_batch_size=4,
+            response_length=8,
+            reward_fn=None,
+            value_model_path=str(rm_dir),
+        )  # the same value model too, so the runs match
+        remote = train(ppo_args(sft_checkpoint, tmp_path / "remote", reward_url=[url], **common))
+        local = train(ppo_args(sft_checkpoint, tmp_path / "local", reward_model_path=str(rm_dir), **common))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    for r, loc in zip(remote, local, strict=True):
+        assert r["rm_score_mean"] == pytest.approx(loc["rm_score_mean"], abs=1e-4)
+        assert r["kl_mean"] == pytest.approx(loc["kl_mean"], abs=1e-4)

@@ -1,0 +1,106 @@
+"""PPO iteration time and its split, and rollout speed against plain ``model.generate``.
+
+One fixed tiny setup (a random ``small`` Llama policy, 64 chat prompts of the PPO test fixture, a reward
+function, 32 rollouts of 32 tokens, 4 PPO epochs of minibatches of 16), on one machine in one run:
+
+- the time per iteration split into generation / scoring / training, as ``llm-train ppo`` logs it;
+- rollout tokens/s of our generator (``HFGenerator``: sampling at T 0.7, top_k 0, top_p 1, fixed length)
+  against a plain ``model.generate`` call with the same sampling settings on the same batch.
+
+    $ .venv/bin/python bench/ppo_step.py [--iterations 6] [--rollouts 32] [--response_length 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))  # the reward function of the PPO tests
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=6)
+    parser.add_argument("--rollouts", type=int, default=32)
+    parser.add_argument("--response_length", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    from transformers import AutoModelForCausalLM
+
+    from llm.models.loading import MODEL_CONFIGS
+    from llm.models.tiny import build_llama, build_tokenizer
+    from llm.train.ppo.trainer import HFGenerator, PPOArguments, left_pad, load_prompts, train
+
+    work = Path(tempfile.mkdtemp(prefix="ppo-bench-"))
+    tok = build_tokenizer("bytelevel")
+    cfg = MODEL_CONFIGS["small"]
+    policy = build_llama(
+        tok, hidden_size=cfg["hidden_size"], layers=cfg["num_hidden_layers"], heads=cfg["num_attention_heads"]
+    )
+    policy.save_pretrained(work / "sft")
+    tok.save_pretrained(work / "sft")
+    (work / "sft" / "llm_train.json").write_text(json.dumps({"template": "chatml"}))
+    ppo = PPOArguments(
+        model_name_or_path=str(work / "sft"), dataset="openai",
+        data_files=[str(REPO / "tests" / "fixtures" / "ppo_prompts.jsonl")], reward_fn="ppo_rewards:letter_e",
+        max_steps=args.iterations, rollout_batch_size=args.rollouts, mini_batch_size=16,
+        response_length=args.response_length, learning_rate=1e-4, output_dir=str(work / "ppo"), report_to="none",
+        sample_rows=0,
+    )  # fmt: skip
+    history = train(ppo)[1:]  # the first iteration pays for warm-up
+
+    # Rollout speed: our generator against plain generate, same model, batch and sampling settings.
+    model = AutoModelForCausalLM.from_pretrained(work / "sft").eval()
+    prompts, _ = load_prompts(ppo, tok, "chatml")
+    queries, mask = left_pad((prompts * 4)[: args.rollouts], tok.pad_token_id)
+    ours = HFGenerator(args.response_length, 0.7, 0, 1.0, tok.pad_token_id)
+
+    def plain():
+        with torch.no_grad():
+            model.generate(
+                input_ids=queries, attention_mask=mask, max_new_tokens=args.response_length, do_sample=True,
+                temperature=0.7, top_k=0, top_p=1.0, pad_token_id=tok.pad_token_id, eos_token_id=None,
+            )  # fmt: skip
+
+    def timed(fn) -> float:
+        fn()  # warm-up
+        times = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+    t_ours = timed(lambda: ours(model, queries, mask))
+    t_plain = timed(plain)
+    tokens = args.rollouts * args.response_length
+
+    gen = statistics.mean(h["time_generate"] for h in history)
+    score = statistics.mean(h["time_score"] for h in history)
+    trn = statistics.mean(h["time_train"] for h in history)
+    total = gen + score + trn
+    print(f"PPO step, {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
+    print(
+        f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads; torch {torch.__version__}"
+    )
+    print(f"setup: small Llama ({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M params), "
+          f"{args.rollouts} rollouts × {args.response_length} tokens, 4 PPO epochs, minibatch 16, CPU")  # fmt: skip
+    print(f"iteration (mean of {len(history)} after the first): {total:.2f}s = generation {gen:.2f}s "
+          f"({gen / total:.0%}) + scoring {score:.3f}s ({score / total:.0%}) + training {trn:.2f}s ({trn / total:.0%})")  # fmt: skip
+    print(f"rollout: ours {tokens / t_ours:,.0f} tokens/s, plain generate {tokens / t_plain:,.0f} tokens/s "
+          f"→ {t_plain / t_ours:.2f}x")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
