@@ -1,13 +1,13 @@
 """``llm-train``: one command, one subcommand per stage.
 
-    llm-train process --dataset PIPPA --data_files chats.jsonl --template pygmalion --stack --output runs/data
-    llm-train sft configs/sft_tiny.yaml --max_steps 50
-    llm-train chat --model runs/sft-tiny --character_from examples/data/pippa_sample.jsonl --index 0
-    llm-train rm --model_name_or_path runs/sft --data_files comparisons.jsonl --output_dir runs/rm
-    llm-train serve-reward --model runs/rm --port 8000 --token-file rm.token
-    llm-train ppo --model_name_or_path runs/sft --reward_url http://127.0.0.1:8000 --output_dir runs/ppo
-    llm-train show-sample --template chatml --tokenizer tiny:bytelevel --data chats.jsonl --index 0
-    llm-train demo
+llm-train process --dataset PIPPA --data_files chats.jsonl --template pygmalion --stack --output runs/data
+llm-train sft configs/sft_tiny.yaml --max_steps 50
+llm-train chat --model runs/sft-tiny --character_from examples/data/pippa_sample.jsonl --index 0
+llm-train rm --model_name_or_path runs/sft --data_files comparisons.jsonl --output_dir runs/rm
+llm-train serve-reward --model runs/rm --port 8000 --token-file rm.token
+llm-train ppo --model_name_or_path runs/sft --reward_url http://127.0.0.1:8000 --output_dir runs/ppo
+llm-train show-sample --template chatml --tokenizer tiny:bytelevel --data chats.jsonl --index 0
+llm-train demo
 
 """
 
