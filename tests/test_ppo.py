@@ -199,3 +199,54 @@ def test_the_same_run_through_a_real_serve_reward_process(sft_checkpoint, tmp_pa
     for r, loc in zip(remote, local, strict=True):
         assert r["rm_score_mean"] == pytest.approx(loc["rm_score_mean"], abs=1e-4)
         assert r["kl_mean"] == pytest.approx(loc["kl_mean"], abs=1e-4)
+
+
+def test_logprobs_use_the_temperature_and_ignore_left_padding(sft_checkpoint):
+    from transformers import AutoModelForCausalLM
+
+    from llm.train.ppo.trainer import response_logprobs
+
+    model = AutoModelForCausalLM.from_pretrained(sft_checkpoint).eval()
+    query, responses = torch.tensor([[5, 6, 7, 8]]), torch.tensor([[9, 10, 11]])
+    with torch.no_grad():
+        logp, _ = response_logprobs(model, query, torch.ones_like(query), responses, temperature=0.7)
+        logits = model(input_ids=torch.cat([query, responses], 1)).logits[0, 3:-1] / 0.7
+        expected = torch.log_softmax(logits, -1).gather(-1, responses[0][:, None]).squeeze(-1)
+        torch.testing.assert_close(logp[0], expected, rtol=1e-5, atol=1e-5)
+        padded = torch.tensor([[0, 0, 5, 6, 7, 8]])  # the same query, left-padded
+        logp_padded, _ = response_logprobs(model, padded, torch.tensor([[0, 0, 1, 1, 1, 1]]), responses, 0.7)
+        torch.testing.assert_close(logp_padded, logp, rtol=1e-5, atol=1e-5)
+
+
+def test_learning_rate_anneals_to_zero_and_dropout_is_off(learning_run):
+    history, out = learning_run
+    lrs = [h["learning_rate"] for h in history]
+    assert lrs == pytest.approx([3e-3 * (1 - i / 20) for i in range(1, 21)])
+    config = json.loads((out / "policy" / "config.json").read_text())
+    assert config.get("attention_dropout", 0.0) == 0.0
+
+
+def test_prompts_from_processed_rows_are_the_inference_prompts(tmp_path, monkeypatch):
+    """With --dataset_path, a row's prompt is the ids before its last reply: the encoder's inference prompt."""
+    import datasets
+
+    from llm.data.conversation import Conversation
+    from llm.data.encode import Encoder
+    from llm.data.process_chats import DataArguments, ProcessArguments, process
+    from llm.data.sources.openai_messages import to_conversation
+    from llm.models.tiny import build_tokenizer
+    from llm.train.ppo.trainer import prompts_from_rows
+
+    monkeypatch.setenv("LLM_TRAIN_CACHE", str(tmp_path / "cache"))
+    process(
+        DataArguments(
+            dataset="openai", data_files=[str(PROMPTS)], tokenizer="tiny:bytelevel", template="chatml"
+        ),
+        ProcessArguments(str(tmp_path / "rows")),
+    )
+    rows = datasets.load_from_disk(str(tmp_path / "rows"))["train"]
+    prompts, dropped = prompts_from_rows(rows, 512)
+    enc = Encoder(build_tokenizer("bytelevel"), "chatml")
+    first = to_conversation(json.loads(PROMPTS.read_text().splitlines()[0]))
+    assert prompts[0] == enc.encode_prompt(Conversation(first.messages[:-1]))
+    assert len(prompts) == len(rows) and dropped == {"prompt too long": 0, "no trained reply": 0}

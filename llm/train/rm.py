@@ -183,8 +183,8 @@ def run(
     )
     pad = model.config.pad_token_id
     collator = PairCollator(pad)
-    if eval_rows is None and training.eval_strategy != "no":
-        raise ValueError("--eval_strategy needs a validation split: set --validation_split (e.g. 0.1)")
+    if eval_rows is None and (training.eval_strategy != "no" or training.do_eval):
+        raise ValueError("evaluation needs a validation split: set --validation_split (e.g. 0.1)")
     training.remove_unused_columns = False  # the pair columns are not the model's forward arguments
     trainer = RewardTrainer(
         model=model,

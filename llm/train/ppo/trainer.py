@@ -39,6 +39,10 @@ class PPOArguments:
     output_dir: str = field(default="runs/ppo", metadata={"help": "where metrics, curves and the policy go"})
     # prompts
     dataset: str = field(default="tldr", metadata={"help": "prompt source (process_chats names)"})
+    dataset_path: str | None = field(
+        default=None,
+        metadata={"help": "a process_chats output: each row's prompt is what precedes its last reply"},
+    )
     data_files: list[str] | None = field(
         default=None, metadata={"help": "local prompt files (default: hub id)"}
     )
@@ -226,6 +230,26 @@ def left_pad(prompts: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch
     return ids, mask
 
 
+def prompts_from_rows(rows: Any, max_length: int) -> tuple[list[list[int]], dict]:
+    """Prompts of a processed dataset: each row's ids before its last trained span. Because an inference
+    prompt's ids are a prefix of the training ids (see llm/data/encode.py), that is exactly the history plus
+    the generation prompt."""
+    prompts, dropped = [], {"prompt too long": 0, "no trained reply": 0}
+    for ids, labels in zip(rows["input_ids"], rows["labels"], strict=True):
+        trained = [i for i, lab in enumerate(labels) if lab != -100]
+        if not trained:
+            dropped["no trained reply"] += 1
+            continue
+        start = trained[-1]
+        while start > 0 and labels[start - 1] != -100:
+            start -= 1
+        if start > max_length:
+            dropped["prompt too long"] += 1
+            continue
+        prompts.append(list(ids[:start]))
+    return prompts, dropped
+
+
 def load_prompts(args: PPOArguments, tokenizer: Any, template_name: str) -> tuple[list[list[int]], dict]:
     """Prompt ids rendered with the generation prompt: each chat up to its last user turn, or a TL;DR query."""
     from llm.data.conversation import Conversation
@@ -233,6 +257,16 @@ def load_prompts(args: PPOArguments, tokenizer: Any, template_name: str) -> tupl
     from llm.data.process_chats import iter_file, iter_hub, resolve_files
     from llm.data.sources import get_source
 
+    if args.dataset_path:
+        import datasets
+
+        rows = datasets.load_from_disk(args.dataset_path)["train"]
+        if "input_ids" not in rows.column_names or "position_ids" in rows.column_names:
+            raise ValueError(
+                f"{args.dataset_path}: PPO prompts come from unstacked chat rows (process without --stack)"
+            )
+        prompts, dropped = prompts_from_rows(rows, args.max_prompt_length)
+        return prompts[: args.max_prompts] if args.max_prompts else prompts, dropped
     source = get_source(args.dataset)
     encoder = Encoder(tokenizer, template_name)
     stream = (
