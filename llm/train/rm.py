@@ -161,7 +161,7 @@ def run(
     from transformers import set_seed
 
     from llm.models.tokenizer import load_tokenizer
-    from llm.train.sft import prepare_data, validate
+    from llm.train.sft import prepare_data, require_validation, validate, write_run_files
 
     validate(model_args, data, training)
     set_seed(training.seed)
@@ -183,8 +183,7 @@ def run(
     )
     pad = model.config.pad_token_id
     collator = PairCollator(pad)
-    if eval_rows is None and (training.eval_strategy != "no" or training.do_eval):
-        raise ValueError("evaluation needs a validation split: set --validation_split (e.g. 0.1)")
+    require_validation(eval_rows, training)
     training.remove_unused_columns = False  # the pair columns are not the model's forward arguments
     trainer = RewardTrainer(
         model=model,
@@ -221,14 +220,8 @@ def run(
     trainer.save_model(str(out))
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(out))
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        (out / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1) + "\n")
         stats = json.loads((data_dir / "stats.json").read_text())
-        info = {
-            "stage": "rm",
-            **{k: stats.get(k) for k in ("template", "max_length", "source", "fingerprint")},
-        }
-        (out / "llm_train.json").write_text(json.dumps(info, indent=2) + "\n")
+        write_run_files(out, stats, "rm", metrics, trainer.state.log_history)
     return metrics
 
 

@@ -88,8 +88,27 @@ def save_checkpoint(trainer: Any, model_args: ModelArguments, tokenizer: Any, st
         trainer.save_model(str(out))
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(out))
-        info = {k: stats.get(k) for k in ("template", "mask", "max_length", "source", "fingerprint")}
-        (out / CHECKPOINT_INFO).write_text(json.dumps(info, indent=2) + "\n")
+        write_run_files(out, stats, stage="sft")
+
+
+def write_run_files(
+    out: Path, stats: dict, stage: str, metrics: dict | None = None, history: list | None = None
+):
+    """``llm_train.json`` (what the checkpoint was trained with), and the metrics and log history."""
+    info = {
+        "stage": stage,
+        **{k: stats.get(k) for k in ("template", "mask", "max_length", "source", "fingerprint")},
+    }
+    (out / CHECKPOINT_INFO).write_text(json.dumps(info, indent=2) + "\n")
+    if metrics is not None:
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    if history is not None:
+        (out / "log_history.json").write_text(json.dumps(history, indent=1) + "\n")
+
+
+def require_validation(eval_rows: Any, training: StageArguments) -> None:
+    if eval_rows is None and (training.eval_strategy != "no" or training.do_eval):
+        raise ValueError("evaluation needs a validation split: set --validation_split (e.g. 0.05)")
 
 
 def set_chat_template(tokenizer: Any, template_name: str) -> None:
@@ -125,8 +144,7 @@ def run(
         collator = PaddedCollator(
             tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         )
-    if eval_rows is None and training.eval_strategy != "no":
-        raise ValueError("--eval_strategy needs a validation split: set --validation_split (e.g. 0.05)")
+    require_validation(eval_rows, training)
     trainer = Trainer(
         model=model,
         args=training,
@@ -143,8 +161,7 @@ def run(
     out = Path(training.output_dir)
     save_checkpoint(trainer, model_args, tokenizer, stats, out)
     if trainer.is_world_process_zero():
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        (out / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1) + "\n")
+        write_run_files(out, stats, "sft", metrics, trainer.state.log_history)
     return metrics
 
 
