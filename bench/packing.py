@@ -47,6 +47,7 @@ from importlib.metadata import version
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from machine import cpu_model  # bench/machine.py (bench/ is on the path of a bench script)
 
 from llm.data.stacking import pack_best_fit_decreasing
 
@@ -60,17 +61,6 @@ def draw_lengths(n: int, seed: int) -> np.ndarray:
     """``n`` log-normal lengths (median ``MEDIAN_TOKENS``, ``SIGMA``), rounded, not yet clipped."""
     rng = np.random.default_rng(seed)
     return np.rint(rng.lognormal(mean=np.log(MEDIAN_TOKENS), sigma=SIGMA, size=n)).astype(np.int64)
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def pad_efficiency(lengths: np.ndarray, batch: int = BATCH) -> float:

@@ -58,6 +58,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from machine import cpu_model  # noqa: E402  (bench/machine.py; bench/ is on the path of a bench script)
+
 from llm.serve import RewardClient  # noqa: E402
 
 DATA = ROOT / "examples" / "data" / "tldr_comparisons_sample.jsonl"
@@ -67,17 +69,6 @@ SERVERS = {
     "batched (≤32, 10 ms)": ["--max-batch", "32", "--max-wait-ms", "10"],
     "one per forward": ["--max-batch", "1", "--max-wait-ms", "0"],
 }
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def load_texts() -> list[str]:

@@ -93,6 +93,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from machine import cpu_model  # bench/machine.py (bench/ is on the path of a bench script)
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "examples" / "data" / "pippa_sample.jsonl"
 METHODS = {
@@ -109,17 +111,6 @@ LAST_LOSSES = 5
 
 
 # ------------------------------------------------------------------------------------------- data (parent)
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def trl_template() -> str:
