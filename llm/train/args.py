@@ -70,3 +70,13 @@ def parse(dataclass_types: tuple, argv: list[str], prog: str, defaults: list[str
     if unknown:
         raise ValueError(f"unknown arguments: {' '.join(unknown)} (see {prog} --help)")
     return tuple(values)
+
+
+def shutdown_distributed() -> None:
+    """Leave the process group cleanly at the end of a stage: without this, a communication thread still
+    alive when the interpreter exits can abort a rank ("terminate called without an active exception")."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

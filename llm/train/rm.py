@@ -27,7 +27,7 @@ from transformers import Trainer
 from llm.data.process_chats import DataArguments
 from llm.models.loading import ModelArguments
 from llm.models.reward import build_reward_model, forward_rewards
-from llm.train.args import StageArguments, parse
+from llm.train.args import StageArguments, parse, shutdown_distributed
 
 RM_DEFAULTS = ["--dataset", "tldr_comparisons", "--template", "plain", "--max_length", "1024"]
 
@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         if model_args.lora_r:
             raise ValueError("--lora_r for reward models is not supported yet; train all weights")
         run(model_args, data, training, reward)
+        shutdown_distributed()
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"llm-train rm: error: {e}", file=sys.stderr)
         return 2

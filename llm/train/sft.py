@@ -22,7 +22,7 @@ from typing import Any
 
 from llm.data.process_chats import DataArguments, ProcessArguments, process
 from llm.models.loading import ModelArguments, build_model
-from llm.train.args import StageArguments, parse
+from llm.train.args import StageArguments, parse, shutdown_distributed
 
 # What `pretrain` means: the same loop, on plain text, every token trained (flags can still override).
 PRETRAIN_DEFAULTS = ["--dataset", "text", "--mask", "all", "--template", "plain"]
@@ -174,6 +174,7 @@ def main(argv: list[str] | None = None, stage: str = "sft") -> int:
             (ModelArguments, DataArguments, StageArguments), argv, prog, defaults
         )
         run(model_args, data, training)
+        shutdown_distributed()
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2

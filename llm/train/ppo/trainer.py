@@ -529,12 +529,13 @@ def _plot(history: list[dict], out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from llm.train.args import parse
+    from llm.train.args import parse, shutdown_distributed
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         (args,) = parse((PPOArguments,), argv, "llm-train ppo")
         train(args)
+        shutdown_distributed()
     except (ValueError, FileNotFoundError) as e:
         print(f"llm-train ppo: error: {e}", file=sys.stderr)
         return 2
