@@ -6,11 +6,12 @@ import random
 import datasets
 import pytest
 import torch
+from losses import separate_loss
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer
 
 from llm.data.collate import PaddingFreeCollator
 from llm.data.conversation import Conversation, Message
-from llm.data.encode import IGNORE_INDEX, Encoder
+from llm.data.encode import Encoder
 from llm.data.sources import pippa
 from llm.data.sources.files import read_jsonl
 from llm.data.stacking import pack, windows
@@ -59,20 +60,6 @@ def sample_rows(tok, max_length=256, n_chats=6):
     samples = enc.encode_batch(convs) + windows(long_chat, enc, max_length)[:3]
     rows, _ = pack(samples, list(range(len(samples))), max_length)
     return samples, rows
-
-
-def separate_loss(model, samples):
-    """Token-weighted mean of each sample's own loss (each sample alone, no packing)."""
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for s in samples:
-            out = model(
-                input_ids=torch.tensor([s.input_ids]), labels=torch.tensor([s.labels]), use_cache=False
-            )
-            n = sum(1 for lab in s.labels[1:] if lab != IGNORE_INDEX)
-            total += out.loss.item() * n
-            count += n
-    return total / count
 
 
 def as_dataset(rows):

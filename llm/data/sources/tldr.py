@@ -100,6 +100,13 @@ def _note(notes: Counter | None, cut: bool) -> None:
         notes["TL;DR posts cut to fit max_query_tokens"] += 1
 
 
+def _query(record: Any, record_id: str | None, max_tokens: int | None, count, notes: Counter | None) -> str:
+    """A CarperAI record's prompt as a TL;DR query, cut to fit (and counted when cut)."""
+    query, cut = fit_query(normalize_query(_field(record, "prompt", record_id)), max_tokens, count)
+    _note(notes, cut)
+    return query
+
+
 class TldrSFT:
     name = "tldr"
     hub_id = "CarperAI/openai_summarize_tldr"
@@ -116,8 +123,7 @@ class TldrSFT:
         count: Callable[[str], int] | None = None,
         notes: Counter | None = None,
     ) -> Conversation:
-        query, cut = fit_query(normalize_query(_field(record, "prompt", record_id)), max_query_tokens, count)
-        _note(notes, cut)
+        query = _query(record, record_id, max_query_tokens, count, notes)
         summary = normalize_summary(_field(record, "label", record_id))
         if not summary:
             raise RecordError(record_id, "label", "empty summary")
@@ -140,8 +146,7 @@ class TldrComparisons:
         count: Callable[[str], int] | None = None,
         notes: Counter | None = None,
     ) -> PreferencePair:
-        query, cut = fit_query(normalize_query(_field(record, "prompt", record_id)), max_query_tokens, count)
-        _note(notes, cut)
+        query = _query(record, record_id, max_query_tokens, count, notes)
         chosen = normalize_summary(_field(record, "chosen", record_id))
         rejected = normalize_summary(_field(record, "rejected", record_id))
         return PreferencePair(Conversation((Message("user", query),)), chosen, rejected)
