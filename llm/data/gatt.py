@@ -92,7 +92,7 @@ def training_conversations(
     """
     if placement not in ("system", "first_user"):
         raise ValueError(f"unknown placement {placement!r}; choose 'system' or 'first_user'")
-    base = _place(conv, instruction, placement)
+    base = place_instruction(conv, instruction, placement)
     shift = len(base.messages) - len(conv.messages)  # 1 when a system message was added
     assistant_turns = [j + shift for j, m in enumerate(conv.messages) if m.role == "assistant"]
     samples = []
@@ -102,7 +102,9 @@ def training_conversations(
     return samples
 
 
-def _place(conv: Conversation, instruction: Instruction, placement: Placement) -> Conversation:
+def place_instruction(conv: Conversation, instruction: Instruction, placement: Placement) -> Conversation:
+    """``conv`` with the instruction given once: in the system slot (a card becomes the character) or
+    before the first user turn."""
     if placement == "system" and isinstance(instruction, Character):
         return replace(conv, character=instruction)
     text = instruction_text(instruction)
