@@ -46,11 +46,14 @@ class Reply:
     """One generated reply; ``finished`` is False when it ran into ``max_new_tokens`` before its turn ended.
 
     ``dropped_turns`` counts the oldest exchanges left out of the prompt to fit the model's context.
+    ``wrote_user_turn`` is True when the model went on to write the user's next turn and the text was cut
+    where that turn began (only :class:`LocalReplier` can tell; a server cuts on its own).
     """
 
     text: str
     finished: bool = True
     dropped_turns: int = 0
+    wrote_user_turn: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,16 +146,18 @@ class LocalReplier:
         try:
             for start in range(0, len(order), self.batch_size):
                 batch = order[start : start + self.batch_size]
-                texts, finished = self._generate(
+                texts, finished, user_turns = self._generate(
                     [prompts[i][0] for i in batch], [self.stops(conversations[i]) for i in batch]
                 )
-                for i, text, done in zip(batch, texts, finished, strict=True):
-                    replies[i] = Reply(text, done, prompts[i][1])
+                for i, text, done, user in zip(batch, texts, finished, user_turns, strict=True):
+                    replies[i] = Reply(text, done, prompts[i][1], user)
         finally:
             self.model.train(was_training)
         return replies  # type: ignore[return-value]
 
-    def _generate(self, prompts: list[list[int]], stops: list[tuple[str, ...]]) -> tuple[list[str], list[bool]]:
+    def _generate(
+        self, prompts: list[list[int]], stops: list[tuple[str, ...]]
+    ) -> tuple[list[str], list[bool]]:
         width = max(len(p) for p in prompts)
         device = self.model.device
         input_ids = torch.tensor([[self._pad_id] * (width - len(p)) + p for p in prompts], device=device)
@@ -173,13 +178,16 @@ class LocalReplier:
             use_cache=True,  # training checkpoints save use_cache=False; generation wants the KV cache
             **sampling,
         )
-        texts, finished = [], []
+        texts, finished, user_turns = [], [], []
         for row, row_stops in zip(output[:, width:].tolist(), stops, strict=True):
             ended_by_token = any(t in self._end_ids for t in row)
-            text, stopped = cut_reply(tokenizer.decode(row, skip_special_tokens=False), row_stops)
+            generated = tokenizer.decode(row, skip_special_tokens=False)
+            text, stopped = cut_reply(generated, row_stops)
             texts.append(text.strip())
             finished.append(stopped or ended_by_token)
-        return texts, finished
+            # Cut at a stop that is not an end of turn: a user-turn opening the model wrote.
+            user_turns.append(stopped and not generated[len(text) :].startswith(tuple(self._ends)))
+        return texts, finished, user_turns
 
 
 def _drop_oldest_exchange(conv: Conversation) -> Conversation | None:

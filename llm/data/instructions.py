@@ -90,7 +90,7 @@ def _instruction(where: str, family: str, item: Any) -> Instruction:
         check = item["check"]
         if not isinstance(check, dict) or check.get("kind") not in CHECK_KINDS or "value" not in check:
             raise ValueError(
-                f"{where}: field 'check': expected {{\"kind\": one of {', '.join(CHECK_KINDS)}, \"value\": …}}"
+                f'{where}: field \'check\': expected {{"kind": one of {", ".join(CHECK_KINDS)}, "value": …}}'
             )
         kind, value = check["kind"], check["value"]
     return Instruction(family, item["text"].strip(), (item.get("short") or "").strip() or None, kind, value)
@@ -107,8 +107,5 @@ def draw(pool: Pool, rng: random.Random, max_combine: int = 2, shorten: float = 
     k = rng.randint(1, min(max_combine, len(families)))
     parts = tuple(rng.choice(pool[f]) for f in rng.sample(families, k))
     short = rng.random() < shorten and any(p.short for p in parts)
-    if short:
-        text = "\n".join(p.short or p.text for p in parts)
-    else:
-        text = " ".join(p.text for p in parts)
+    text = "\n".join(p.short or p.text for p in parts) if short else " ".join(p.text for p in parts)
     return Drawn(text, tuple(p.family for p in parts), short, parts)

@@ -1,0 +1,441 @@
+"""``llm-train gatt-synthesize``: chats + an instruction pool → a Ghost Attention training set.
+
+    llm-train gatt-synthesize --data_files chats.jsonl --model runs/sft --output runs/gatt-data
+    llm-train gatt-synthesize --dataset PIPPA --data_files pippa.jsonl --model runs/sft --output runs/gatt-rp
+    llm-train gatt-synthesize --data_files chats.jsonl --api_base http://127.0.0.1:8000/v1 \\
+        --api_model Qwen/Qwen2.5-72B-Instruct --tokenizer runs/sft --template chatml --output runs/gatt-data
+
+Top to bottom (Llama 2 §3.3; :mod:`llm.data.gatt` has the recipe drawn out):
+
+1. **Dialogues**: any chat source, read by the ``process_chats`` readers (bad records raise, or with
+   ``--on_error skip`` are counted by reason). Only the user turns are kept (at most ``--max_turns``),
+   with the system message and anything before the first user turn (a role-play greeting).
+2. **Instruction**: for a role-play chat the character card itself (``--use_card``); otherwise one drawn
+   from the pool (:mod:`llm.data.instructions`: 1 to ``--max_combine`` families, half shortened).
+3. **Sampling**: the instruction is attached to *every* user turn and the replies are sampled turn by turn
+   — all dialogues' turn *k* in one batched call — with a local checkpoint (``--model``; KV cache,
+   through the template it was trained with) or an OpenAI-compatible endpoint (``--api_base``). A
+   dialogue ends early, counted, at a reply that is empty or runs into ``--max_new_tokens``.
+4. **Training samples**: the instruction only once at the start (``--placement system`` or
+   ``first_user``), one sample per sampled reply after the first ``--skip_first``, each trained on that
+   final reply only (``Message.train``), written to ``OUTPUT/gatt.jsonl`` (OpenAI messages records with
+   ``train`` flags, readable by ``process_chats --dataset openai``) and encoded into ``OUTPUT`` as a
+   ``process_chats`` output, so ``llm-train sft --dataset_path OUTPUT`` trains on it directly.
+   ``stats.json`` has the usual processing report plus a ``gatt_synthesis`` section.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from tqdm import tqdm
+
+from llm.data.conversation import Character, Conversation, Message, RecordError, resolve_placeholders
+from llm.data.gatt import sampling_conversation, training_conversations
+from llm.data.instructions import Drawn, Pool, draw, load_pool
+
+PROG = "llm-train gatt-synthesize"
+
+
+@dataclass
+class SynthesisArguments:
+    """Everything ``gatt-synthesize`` takes; checked by :meth:`validate` before anything loads."""
+
+    data_files: list[str] | None = field(
+        default=None,
+        metadata={"help": "chat files (JSON / JSONL / parquet, globs): the user turns come from here"},
+    )
+    output: str | None = field(default=None, metadata={"help": "output directory (a process_chats output)"})
+    dataset: str | None = field(
+        default=None, metadata={"help": "source format (pippa, sharegpt, openai …); default: detected"}
+    )
+    model: str | None = field(default=None, metadata={"help": "local checkpoint that samples the replies"})
+    api_base: str | None = field(
+        default=None,
+        metadata={"help": "OpenAI-compatible API root that samples instead, e.g. http://host:8000/v1"},
+    )
+    api_model: str | None = field(default=None, metadata={"help": "model name to ask the API for"})
+    api_key_env: str = field(
+        default="OPENAI_API_KEY", metadata={"help": "environment variable holding the API key (if any)"}
+    )
+    tokenizer: str | None = field(
+        default=None, metadata={"help": "tokenizer of the model to train (default: --model's)"}
+    )
+    template: str | None = field(
+        default=None, metadata={"help": "chat template (default: --model's llm_train.json)"}
+    )
+    instructions: str | None = field(
+        default=None, metadata={"help": "instruction pool JSON (default: the bundled one)"}
+    )
+    use_card: bool = field(
+        default=True, metadata={"help": "role-play chats: the character card is the instruction"}
+    )
+    max_combine: int = field(default=2, metadata={"help": "most instruction families combined in one"})
+    shorten: float = field(default=0.5, metadata={"help": "share of instructions in their short form"})
+    max_turns: int = field(default=8, metadata={"help": "user turns kept per dialogue"})
+    skip_first: int = field(default=1, metadata={"help": "no training sample for the first k replies"})
+    placement: Literal["system", "first_user"] = field(
+        default="system", metadata={"help": "where the instruction goes in training samples"}
+    )
+    max_new_tokens: int = field(default=128, metadata={"help": "longest sampled reply, in tokens"})
+    temperature: float = field(default=0.7, metadata={"help": "sampling temperature (0: greedy)"})
+    top_p: float = field(default=0.95, metadata={"help": "nucleus sampling mass"})
+    batch_size: int = field(default=16, metadata={"help": "dialogues per generation batch"})
+    max_dialogues: int | None = field(default=None, metadata={"help": "use only the first N dialogues"})
+    max_length: int = field(default=2048, metadata={"help": "tokens per encoded sample (longer: truncated)"})
+    user_name: str = field(default="You", metadata={"help": "the user's name in role-play cards (PIPPA)"})
+    on_error: Literal["raise", "skip"] = field(
+        default="raise", metadata={"help": "bad record: stop, or skip and count"}
+    )
+    seed: int = field(default=0, metadata={"help": "seed for instruction draws and sampling"})
+    overwrite: bool = field(default=False, metadata={"help": "replace an existing output directory"})
+
+    def validate(self, sampler_given: bool = False) -> None:
+        """``sampler_given``: a replier comes from the caller, so neither --model nor --api_base is needed."""
+        from llm.data.sources import get_source
+        from llm.data.templates import TEMPLATES
+
+        if not self.data_files:
+            raise ValueError("--data_files is required: the chats whose user turns are replayed")
+        if not self.output:
+            raise ValueError("--output is required: the directory to write the GAtt dataset to")
+        if bool(self.model) == bool(self.api_base) and not (sampler_given and not self.model):
+            raise ValueError(
+                "give exactly one sampler: --model DIR (local) or --api_base URL (with --api_model)"
+            )
+        if sampler_given and not (self.tokenizer and self.template):
+            raise ValueError("a sampler given in code needs --tokenizer and --template to encode the samples")
+        if self.model and not Path(self.model).is_dir():
+            raise FileNotFoundError(f"--model {self.model}: no such directory")
+        if self.api_base:
+            if not self.api_model:
+                raise ValueError("--api_base needs --api_model (the model name the server serves)")
+            if not (self.tokenizer and self.template):
+                raise ValueError(
+                    "with --api_base, name the model you will train: --tokenizer and --template "
+                    "(the samples are encoded for it)"
+                )
+        if self.template and self.template.lower() not in TEMPLATES:
+            raise ValueError(
+                f"--template {self.template!r} is unknown; known: {', '.join(sorted(TEMPLATES))}"
+            )
+        if self.dataset:
+            source = get_source(self.dataset)
+            if source.kind != "chat":
+                raise ValueError(f"--dataset {self.dataset}: a {source.kind} source; GAtt needs chats")
+        for name, value, low in (
+            ("max_turns", self.max_turns, 1),
+            ("max_combine", self.max_combine, 1),
+            ("max_new_tokens", self.max_new_tokens, 1),
+            ("batch_size", self.batch_size, 1),
+            ("skip_first", self.skip_first, 0),
+        ):
+            if value < low:
+                raise ValueError(f"--{name} {value}: must be {low} or more")
+        if self.skip_first >= self.max_turns:
+            raise ValueError(
+                f"--skip_first {self.skip_first} leaves nothing to train of --max_turns {self.max_turns} turns"
+            )
+        if not 0.0 <= self.shorten <= 1.0:
+            raise ValueError(f"--shorten {self.shorten}: must be in [0, 1]")
+        if self.placement not in ("system", "first_user"):
+            raise ValueError(f"--placement {self.placement!r}: choose system or first_user")
+        out = Path(self.output)
+        if out.exists() and any(out.iterdir()) and not self.overwrite:
+            raise FileExistsError(f"{out} exists and is not empty; pass --overwrite to replace it")
+
+
+# ── dialogues and instructions ───────────────────────────────────────────────────────────────────────
+
+
+@dataclass
+class Dialogue:
+    """What sampling replays: the opening (system message, greeting), the user turns, the instruction."""
+
+    index: int  # position of the record in the input
+    opening: tuple[Message, ...]
+    user_turns: list[str]
+    character: Character | None
+    instruction: str | Character
+    drawn: Drawn | None = None  # None when the instruction is the character card
+    replies: list[str] = field(default_factory=list)
+    ended: str | None = None  # why sampling stopped before the last user turn
+
+    def conversation(self, upto: int | None = None) -> Conversation:
+        """The dialogue as sampled so far (no instruction), ending with user turn ``upto`` if given."""
+        messages = list(self.opening)
+        for k, reply in enumerate(self.replies):
+            messages += [Message("user", self.user_turns[k]), Message("assistant", reply)]
+        if upto is not None:
+            messages.append(Message("user", self.user_turns[upto]))
+        return Conversation(tuple(messages), self.character)
+
+
+@dataclass
+class SynthesisReport:
+    dialogues_read: int = 0
+    dialogues_used: int = 0
+    dropped: Counter = field(default_factory=Counter)
+    cut_to_max_turns: int = 0
+    instructions: Counter = field(default_factory=Counter)  # card / pool / shortened / combined-k
+    families: Counter = field(default_factory=Counter)
+    replies_sampled: int = 0
+    ended_early: Counter = field(default_factory=Counter)
+    context_turns_dropped: int = 0
+    samples: int = 0
+
+
+def make_dialogue(
+    index: int, conv: Conversation, pool: Pool, rng: random.Random, args: SynthesisArguments
+) -> tuple[Dialogue | None, str | None]:
+    """The dialogue to replay, or ``(None, reason)`` when the record cannot give a training sample."""
+    conv = resolve_placeholders(conv)
+    first_user = next((k for k, m in enumerate(conv.messages) if m.role == "user"), None)
+    if first_user is None:
+        return None, "no user turn"
+    opening = conv.messages[:first_user]
+    user_turns = [m.content for m in conv.messages[first_user:] if m.role == "user"]
+    if len(user_turns) <= args.skip_first:
+        return None, f"at most --skip_first {args.skip_first} user turns: nothing to train"
+    if args.use_card and conv.character is not None:
+        instruction: str | Character = conv.character
+        drawn = None
+    else:
+        drawn = draw(pool, rng, args.max_combine, args.shorten)
+        instruction = drawn.text
+    return Dialogue(index, opening, user_turns, conv.character, instruction, drawn), None
+
+
+def read_dialogues(args: SynthesisArguments, report: SynthesisReport) -> list[Dialogue]:
+    from llm.data.process_chats import DataArguments, Report, convert_records, iter_file, resolve_files
+    from llm.data.sources import detect_source, get_source
+
+    if args.dataset:
+        source = get_source(args.dataset)
+    else:  # detect from the first readable record
+        first = next(
+            (
+                r
+                for f in resolve_files(args.data_files)
+                for _, r in iter_file(f)
+                if not isinstance(r, Exception)
+            ),
+            None,
+        )
+        if first is None:
+            raise ValueError(f"--data_files {' '.join(args.data_files)}: no readable record")
+        source = detect_source(first)
+        if source.kind != "chat":
+            raise ValueError(f"the records look like {source.name} ({source.kind}); GAtt needs chats")
+    data = DataArguments(
+        dataset=source.name, data_files=args.data_files, user_name=args.user_name, on_error=args.on_error
+    )
+    read = Report()
+    items = convert_records(data, source, None, read)
+    report.dialogues_read = read.records_read
+    report.dropped.update(read.dropped)
+    if args.max_dialogues is not None:
+        report.dropped["beyond --max_dialogues"] += max(0, len(items) - args.max_dialogues)
+        items = items[: args.max_dialogues]
+
+    pool = load_pool(args.instructions)
+    rng = random.Random(args.seed)
+    dialogues = []
+    for index, conv in items:
+        dialogue, reason = make_dialogue(index, conv, pool, rng, args)
+        if dialogue is None:
+            report.dropped[reason] += 1
+            continue
+        if len(dialogue.user_turns) > args.max_turns:
+            dialogue.user_turns = dialogue.user_turns[: args.max_turns]
+            report.cut_to_max_turns += 1
+        if dialogue.drawn is None:
+            report.instructions["character card"] += 1
+        else:
+            report.instructions["from the pool"] += 1
+            report.instructions["shortened"] += dialogue.drawn.shortened
+            report.instructions[f"{len(dialogue.drawn.families)} families combined"] += 1
+            report.families.update(dialogue.drawn.families)
+        dialogues.append(dialogue)
+    return dialogues
+
+
+# ── sampling ─────────────────────────────────────────────────────────────────────────────────────────
+
+
+def sample_replies(dialogues: list[Dialogue], replier: Any, report: SynthesisReport) -> None:
+    """Turn by turn, every live dialogue's next reply in one call, the instruction on every user turn."""
+    longest = max((len(d.user_turns) for d in dialogues), default=0)
+    for turn in tqdm(range(longest), desc="sampling turns", unit=" turn"):
+        live = [d for d in dialogues if d.ended is None and turn < len(d.user_turns)]
+        if not live:
+            break
+        prompts = [sampling_conversation(d.conversation(upto=turn), d.instruction) for d in live]
+        for dialogue, reply in zip(live, replier(prompts), strict=True):
+            report.replies_sampled += 1
+            report.context_turns_dropped += reply.dropped_turns
+            if not reply.finished:
+                dialogue.ended = "a reply ran into --max_new_tokens (dialogue ended there)"
+            elif not reply.text.strip():
+                dialogue.ended = "an empty reply (dialogue ended there)"
+            else:
+                dialogue.replies.append(reply.text)
+    for d in dialogues:
+        if d.ended:
+            report.ended_early[d.ended] += 1
+
+
+def training_records(
+    dialogues: list[Dialogue], args: SynthesisArguments, report: SynthesisReport
+) -> list[dict]:
+    """The GAtt training samples as OpenAI messages records (with ``train`` flags) plus where they came from."""
+    records = []
+    for d in dialogues:
+        greetings = sum(m.role == "assistant" for m in d.opening)  # --skip_first counts sampled replies only
+        samples = training_conversations(
+            d.conversation(), d.instruction, args.skip_first + greetings, args.placement
+        )
+        if not samples:
+            report.dropped[f"sampling ended before reply {args.skip_first + 1}: nothing to train"] += 1
+            continue
+        report.dialogues_used += 1
+        meta = {
+            "source_index": d.index,
+            "instruction": d.instruction if isinstance(d.instruction, str) else "character card",
+            "families": list(d.drawn.families) if d.drawn else ["character"],
+            "shortened": bool(d.drawn and d.drawn.shortened),
+        }
+        for conv in samples:
+            records.append({**conv.to_dict(), "gatt": meta})
+    report.samples = len(records)
+    return records
+
+
+def build_replier(args: SynthesisArguments) -> tuple[Any, str, str]:
+    """The sampler, and the tokenizer and template the samples are encoded with."""
+    from llm.chat.generate import LocalReplier, OpenAIReplier, Sampling
+
+    sampling = Sampling(args.max_new_tokens, args.temperature, args.top_p if args.temperature else 1.0)
+    if args.api_base:
+        key = os.environ.get(args.api_key_env)
+        return OpenAIReplier(args.api_base, args.api_model, key, sampling), args.tokenizer, args.template
+    from llm.chat.cli import load_model, template_name
+    from llm.data.encode import Encoder
+
+    model_dir = Path(args.model)
+    template = template_name(model_dir, args.template)
+    model, tokenizer = load_model(model_dir)
+    replier = LocalReplier(model, Encoder(tokenizer, template), sampling, args.batch_size)
+    return replier, args.tokenizer or str(model_dir), template
+
+
+def synthesize(args: SynthesisArguments, replier: Any = None) -> dict:
+    """The whole command; returns the stats written to ``OUTPUT/stats.json``.
+
+    ``replier`` replaces the sampler named by the arguments (tests, or a model already in memory); then
+    ``--tokenizer`` and ``--template`` name what the samples are encoded for.
+    """
+    from transformers import set_seed
+
+    from llm.data.process_chats import DataArguments, ProcessArguments, process
+
+    args.validate(sampler_given=replier is not None)
+    t0 = time.perf_counter()
+    set_seed(args.seed)
+    report = SynthesisReport()
+    dialogues = read_dialogues(args, report)  # cheap errors before a model loads
+    if replier is None:
+        replier, tokenizer, template = build_replier(args)
+    else:
+        tokenizer, template = args.tokenizer, args.template
+    sample_replies(dialogues, replier, report)
+    records = training_records(dialogues, args, report)
+    if not records:
+        raise ValueError("no GAtt training sample was made; see the counts: " + json.dumps(_section(report)))
+
+    out = Path(args.output)
+    staging = Path(f"{out}.gatt-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    jsonl = staging / "gatt.jsonl"
+    with jsonl.open("w", encoding="utf-8") as f:
+        for record in records:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    data = DataArguments(
+        dataset="openai", data_files=[str(jsonl)], tokenizer=tokenizer, template=template,
+        max_length=args.max_length, mask="assistant",
+    )  # fmt: skip
+    stats = process(data, ProcessArguments(output=str(out), overwrite=True, seed=args.seed))
+    shutil.move(str(jsonl), out / "gatt.jsonl")
+    shutil.rmtree(staging, ignore_errors=True)
+    stats.pop("cached", None)
+    stats["gatt_synthesis"] = {
+        **_section(report),
+        "sampler": _sampler_name(args, replier),
+        "options": {k: v for k, v in asdict(args).items() if k not in ("output", "overwrite", "data_files")},
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    return stats
+
+
+def _sampler_name(args: SynthesisArguments, replier: Any) -> str:
+    if args.api_base:
+        return f"api {args.api_base} ({args.api_model})"
+    return f"model {args.model}" if args.model else f"in-memory {type(replier).__name__}"
+
+
+def _section(report: SynthesisReport) -> dict:
+    return {
+        "dialogues_read": report.dialogues_read,
+        "dialogues_used": report.dialogues_used,
+        "dialogues_dropped": dict(sorted(report.dropped.items())),
+        "dialogues_cut_to_max_turns": report.cut_to_max_turns,
+        "dialogues_ended_early": dict(sorted(report.ended_early.items())),
+        "instructions": dict(sorted(report.instructions.items())),
+        "families": dict(sorted(report.families.items())),
+        "replies_sampled": report.replies_sampled,
+        "context_turns_dropped": report.context_turns_dropped,
+        "samples": report.samples,
+    }
+
+
+def print_summary(stats: dict, output: str) -> None:
+    s = stats["gatt_synthesis"]
+    dropped = sum(s["dialogues_dropped"].values())
+    print(f"wrote {output} ({s['samples']} GAtt samples; {output}/gatt.jsonl has them as chat records)")
+    print(f"  dialogues  read {s['dialogues_read']}   used {s['dialogues_used']}   dropped {dropped}")
+    for reason, n in {**s["dialogues_dropped"], **s["dialogues_ended_early"]}.items():
+        print(f"             {n}: {reason}")
+    print(f"  replies    {s['replies_sampled']} sampled by {s['sampler']}")
+    print(f"  instructions {', '.join(f'{k} {v}' for k, v in s['instructions'].items())}")
+    print(
+        f"  tokens     {stats['tokens']}   trained {stats['trained_tokens']} ({stats['trained_fraction']:.1%})"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(SynthesisArguments, prog=PROG, description=__doc__.split("\n\n")[0])
+    (args,) = parser.parse_args_into_dataclasses(args=sys.argv[1:] if argv is None else argv)
+    try:
+        stats = synthesize(args)
+    except (RecordError, ValueError, OSError, RuntimeError) as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    print_summary(stats, args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,402 @@
+"""``llm-train gatt-synthesize``: instruction pool, placement, masks, sampling, output — and the repliers."""
+
+import json
+import random
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import datasets
+import pytest
+import torch
+from transformers import LlamaForCausalLM, LogitsProcessor, LogitsProcessorList
+
+from llm.chat.generate import LocalReplier, OpenAIReplier, Reply, Sampling, _drop_oldest_exchange
+from llm.data.conversation import Character, Conversation, Message
+from llm.data.encode import Encoder
+from llm.data.gatt_synthesize import SynthesisArguments, main, synthesize
+from llm.data.instructions import Instruction, draw, load_pool
+from llm.data.templates import card_system_text
+from llm.models.tiny import build_llama, build_tokenizer
+
+PIPPA = Path(__file__).resolve().parents[1] / "examples" / "data" / "pippa_sample.jsonl"
+
+
+# ── the instruction pool ─────────────────────────────────────────────────────────────────────────────
+
+
+def test_bundled_pool_has_the_llama2_families_and_short_forms():
+    pool = load_pool()
+    assert {"hobby", "language", "figure", "format"} <= set(pool)
+    assert all(i.short for items in pool.values() for i in items)
+    napoleon = next(i for i in pool["figure"] if "Napoleon" in i.text)
+    assert napoleon.short == "Figure: Napoleon"
+    assert {i.check_kind for i in pool["language"]} == {"language"}
+
+
+def test_draws_combine_distinct_families_and_half_are_shortened():
+    pool = load_pool()
+    rng = random.Random(0)
+    drawn = [draw(pool, rng, max_combine=3, shorten=0.5) for _ in range(2000)]
+    assert all(len(set(d.families)) == len(d.families) for d in drawn)
+    assert {len(d.families) for d in drawn} == {1, 2, 3}
+    assert 0.45 < sum(d.shortened for d in drawn) / len(drawn) < 0.55
+    for d in drawn[:200]:
+        expected = "\n".join(p.short for p in d.parts) if d.shortened else " ".join(p.text for p in d.parts)
+        assert d.text == expected
+    assert all(len(draw(pool, rng, max_combine=1).families) == 1 for _ in range(50))
+
+
+def test_a_part_without_short_form_stays_long():
+    pool = {"a": [Instruction("a", "Long A.", "A")], "b": [Instruction("b", "Long B.")]}
+    texts = {draw(pool, random.Random(s), 2, shorten=1.0).text for s in range(30)}
+    assert {"A\nLong B.", "Long B.\nA"} & texts and "Long B." in texts
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[]", "expected a JSON object"),
+        ('{"x": []}', "family 'x': expected a non-empty list"),
+        ('{"x": [3]}', "x[0]: expected a string or an object"),
+        ('{"x": [{"txt": "a"}]}', "x[0]: field 'txt': unknown"),
+        ('{"x": [{"text": ""}]}', "x[0]: field 'text': expected a non-empty string"),
+        ('{"x": ["ok", {"text": "a", "check": {"kind": "rhyme", "value": 1}}]}', "x[1]: field 'check'"),
+        ("{oops", "malformed JSON"),
+    ],
+)
+def test_pool_errors_name_the_file_item_and_field(tmp_path, content, message):
+    path = tmp_path / "pool.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match="pool.json") as e:
+        load_pool(path)
+    assert message in str(e.value)
+
+
+# ── the synthesiser with a scripted replier ──────────────────────────────────────────────────────────
+
+
+class ScriptedReplier:
+    """Records every prompt; replies "reply <turn>" (or what ``script`` says for a given turn)."""
+
+    def __init__(self, script=None):
+        self.calls: list[list[Conversation]] = []
+        self.script = script or {}
+
+    def __call__(self, conversations):
+        self.calls.append(list(conversations))
+        replies = []
+        for conv in conversations:
+            turn = sum(m.role == "user" for m in conv.messages)
+            first = next(m.content for m in conv.messages if m.role == "user")
+            chat = int(first.split("chat ")[1].split()[0]) if "chat " in first else None
+            default = self.script.get(turn, Reply(f"reply {turn}"))
+            replies.append(self.script.get((chat, turn), default))
+        return replies
+
+
+def chats_file(tmp_path, n=4, turns=3, system=None):
+    path = tmp_path / "chats.jsonl"
+    with path.open("w") as f:
+        for i in range(n):
+            messages = [{"role": "system", "content": system}] if system else []
+            for t in range(1, turns + 1 + i % 2):
+                messages += [
+                    {"role": "user", "content": f"chat {i} question {t}"},
+                    {"role": "assistant", "content": f"original answer {t}"},
+                ]
+            f.write(json.dumps({"messages": messages}) + "\n")
+    return path
+
+
+def args_for(tmp_path, data, **kw):
+    base = dict(
+        data_files=[str(data)], output=str(tmp_path / "out"), tokenizer="tiny:bytelevel", template="chatml"
+    )
+    return SynthesisArguments(**{**base, **kw})
+
+
+def test_sampling_sees_the_instruction_on_every_user_turn_in_batches_per_turn(tmp_path):
+    replier = ScriptedReplier()
+    stats = synthesize(args_for(tmp_path, chats_file(tmp_path), max_turns=3, shorten=0.0), replier)
+    assert len(replier.calls) == 3 and [len(c) for c in replier.calls] == [4, 4, 4]  # one batch per turn
+    records = [json.loads(line) for line in (tmp_path / "out" / "gatt.jsonl").open()]
+    instruction = {r["gatt"]["source_index"]: r["gatt"]["instruction"] for r in records}
+    for turn, batch in enumerate(replier.calls, start=1):
+        for conv in batch:
+            users = [m.content for m in conv.messages if m.role == "user"]
+            index = int(users[0].split("chat ")[1].split()[0])
+            assert len(users) == turn
+            assert all(u.startswith(instruction[index] + "\n\n") for u in users)
+            assert [m.content for m in conv.messages if m.role == "assistant"] == [
+                f"reply {t}" for t in range(1, turn)
+            ]  # sampled replies replace the originals
+    s = stats["gatt_synthesis"]
+    assert s["replies_sampled"] == 12 and s["dialogues_cut_to_max_turns"] == 2
+    assert s["samples"] == 4 * 2  # replies 2 and 3 of each dialogue (skip_first 1)
+
+
+@pytest.mark.parametrize("placement", ["system", "first_user"])
+def test_training_samples_hold_the_instruction_once_and_train_only_the_final_reply(tmp_path, placement):
+    out = tmp_path / "out"
+    synthesize(args_for(tmp_path, chats_file(tmp_path), placement=placement, seed=3), ScriptedReplier())
+    records = [json.loads(line) for line in (out / "gatt.jsonl").open()]
+    for r in records:
+        instruction = r["gatt"]["instruction"]
+        messages = r["messages"]
+        text = json.dumps(messages)
+        assert text.count(json.dumps(instruction)[1:-1]) == 1
+        if placement == "system":
+            assert messages[0] == {"role": "system", "content": instruction, "train": False}
+        else:
+            assert messages[0]["content"].startswith(instruction + "\n\n")
+        assert messages[-1]["role"] == "assistant" and messages[-1]["train"] is True
+        assert all(m["train"] is False for m in messages[:-1])
+    # The encoded rows train exactly the final reply and its end-of-turn token.
+    rows = datasets.load_from_disk(str(out))["train"]
+    tok = build_tokenizer("bytelevel")
+    assert len(rows) == len(records)
+    for row, r in zip(rows, records):
+        trained = [t for t, label in zip(row["input_ids"], row["labels"]) if label != -100]
+        assert tok.decode(trained, skip_special_tokens=False) == r["messages"][-1]["content"] + "<|im_end|>"
+    assert json.loads((out / "stats.json").read_text())["records_read"] == len(records)
+
+
+def test_role_play_cards_are_the_instruction_and_greetings_are_not_counted(tmp_path):
+    replier = ScriptedReplier()
+    stats = synthesize(
+        args_for(tmp_path, PIPPA, dataset="PIPPA", max_dialogues=3, max_turns=3, template="pygmalion"),
+        replier,
+    )
+    first = replier.calls[0][0]
+    card = card_system_text(first.character)
+    assert first.messages[0].role == "assistant"  # the card's greeting opens, unsampled
+    assert all(m.content.startswith(card) for m in first.messages if m.role == "user")
+    records = [json.loads(line) for line in (tmp_path / "out" / "gatt.jsonl").open()]
+    assert {r["gatt"]["instruction"] for r in records} == {"character card"}
+    assert all(r["character"]["name"] for r in records)
+    assert all(
+        card_system_text(Character(**r["character"])) not in json.dumps(r["messages"]) for r in records
+    )
+    assert stats["gatt_synthesis"]["instructions"] == {"character card": 3}
+    # skip_first counts sampled replies: of 3 turns, replies 2 and 3 are trained, whatever the greeting.
+    user_turns = [sum(m.role == "user" for m in conv.messages) for conv in replier.calls[-1]]
+    users = [sum(m.role == "user" for m in c.messages) for c in replier.calls[0]]
+    assert users == [1, 1, 1] and stats["gatt_synthesis"]["replies_sampled"] == sum(
+        len(batch) for batch in replier.calls
+    )
+    per_dialogue = [sum(1 for batch in replier.calls if k < len(batch)) for k in range(3)]
+    assert stats["gatt_synthesis"]["samples"] == sum(n - 1 for n in per_dialogue) and user_turns
+
+
+def test_unfinished_and_empty_replies_end_a_dialogue_and_are_counted(tmp_path):
+    script = {(0, 3): Reply("cut off", finished=False), (1, 2): Reply("  ")}
+    data = chats_file(tmp_path, n=3, turns=3)  # chats 0 and 2 have 3 user turns, chat 1 has 4
+    stats = synthesize(args_for(tmp_path, data, max_turns=3), ScriptedReplier(script))
+    s = stats["gatt_synthesis"]
+    assert s["dialogues_ended_early"] == {
+        "a reply ran into --max_new_tokens (dialogue ended there)": 1,
+        "an empty reply (dialogue ended there)": 1,
+    }
+    assert s["dialogues_dropped"] == {"sampling ended before reply 2: nothing to train": 1}
+    assert s["samples"] == 1 + 2 and s["dialogues_used"] == 2  # chat 0: reply 2 only; chat 2: replies 2, 3
+    records = [json.loads(line) for line in (tmp_path / "out" / "gatt.jsonl").open()]
+    assert all("cut off" not in json.dumps(r) for r in records)
+
+
+def test_nothing_to_train_is_an_error_not_an_empty_dataset(tmp_path):
+    with pytest.raises(ValueError, match="no GAtt training sample"):
+        synthesize(
+            args_for(tmp_path, chats_file(tmp_path, n=1, turns=3)), ScriptedReplier({2: Reply("", True)})
+        )
+
+
+def test_bad_records_raise_with_the_line_or_are_counted(tmp_path):
+    data = chats_file(tmp_path, n=3)
+    with data.open("a") as f:
+        f.write('{"messages": [{"role": "bot", "content": "x"}]}\n')
+    with pytest.raises(ValueError, match=r"chats.jsonl:4: field 'messages\[0\].role'"):
+        synthesize(args_for(tmp_path, data), ScriptedReplier())
+    stats = synthesize(args_for(tmp_path, data, on_error="skip"), ScriptedReplier())
+    assert stats["gatt_synthesis"]["dialogues_dropped"] == {"invalid value": 1}
+    assert stats["gatt_synthesis"]["dialogues_read"] == 4
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--output", "o"], "--data_files is required"),
+        (["--data_files", "c.jsonl", "--output", "o"], "give exactly one sampler"),
+        (["--data_files", "c.jsonl", "--output", "o", "--api_base", "http://x/v1"], "--api_model"),
+        (
+            ["--data_files", "c.jsonl", "--output", "o", "--api_base", "http://x/v1", "--api_model", "m"],
+            "--tokenizer and --template",
+        ),
+        (["--data_files", "c.jsonl", "--output", "o", "--model", "nowhere"], "no such directory"),
+    ],
+)
+def test_bad_arguments_are_one_clear_line(capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("llm-train gatt-synthesize: error:") and message in err
+
+
+def test_an_existing_output_is_not_overwritten(tmp_path):
+    data = chats_file(tmp_path)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        synthesize(args_for(tmp_path, data), ScriptedReplier())
+    synthesize(args_for(tmp_path, data, overwrite=True), ScriptedReplier())
+    assert not (tmp_path / "out" / "keep.txt").exists()
+
+
+class _Scripted(LogitsProcessor):
+    """Makes a random model write ``tokens`` and close its turn, as a trained one would."""
+
+    def __init__(self, prompt_length: int, tokens: list[int]):
+        self.prompt_length, self.tokens = prompt_length, tokens
+
+    def __call__(self, input_ids, scores):
+        step = min(input_ids.shape[1] - self.prompt_length, len(self.tokens) - 1)
+        scores = torch.full_like(scores, -float("inf"))
+        scores[:, self.tokens[step]] = 0.0
+        return scores
+
+
+def test_end_to_end_with_a_local_checkpoint(tmp_path, capsys, monkeypatch):
+    ckpt = tmp_path / "ckpt"
+    tok = build_tokenizer("bytelevel")
+    script = tok("ok then", add_special_tokens=False)["input_ids"] + [tok.convert_tokens_to_ids("<|im_end|>")]
+    original = LlamaForCausalLM.generate
+
+    def ends_its_turns(self, **kwargs):
+        processor = _Scripted(kwargs["input_ids"].shape[1], script)
+        return original(self, logits_processor=LogitsProcessorList([processor]), **kwargs)
+
+    monkeypatch.setattr(LlamaForCausalLM, "generate", ends_its_turns)
+    build_llama(tok).save_pretrained(str(ckpt))
+    tok.save_pretrained(str(ckpt))
+    (ckpt / "llm_train.json").write_text(json.dumps({"template": "chatml"}))
+    argv = [
+        "--data_files",
+        str(chats_file(tmp_path, n=3)),
+        "--model",
+        str(ckpt),
+        "--output",
+        str(tmp_path / "o"),
+    ]
+    assert main([*argv, "--max_new_tokens", "6", "--max_turns", "2", "--temperature", "0"]) == 0
+    stats = json.loads((tmp_path / "o" / "stats.json").read_text())
+    s = stats["gatt_synthesis"]
+    assert s["replies_sampled"] == 6 and s["sampler"] == f"model {ckpt}" and s["samples"] == 3
+    assert s["dialogues_ended_early"] == {} and s["dialogues_used"] == 3
+    assert "3 GAtt samples" in capsys.readouterr().out
+    rows = datasets.load_from_disk(str(tmp_path / "o"))["train"]
+    for row in rows:
+        trained = [t for t, label in zip(row["input_ids"], row["labels"]) if label != -100]
+        assert tok.decode(trained) == "ok then<|im_end|>"
+
+
+# ── the repliers ─────────────────────────────────────────────────────────────────────────────────────
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    tok = build_tokenizer("bytelevel")
+    return build_llama(tok, max_position_embeddings=96), Encoder(tok, "chatml")
+
+
+def test_batched_greedy_replies_equal_one_at_a_time(tiny):
+    model, encoder = tiny
+    convs = [
+        Conversation((Message("user", "Hi"),)),
+        Conversation((Message("system", "Be brief."), Message("user", "What is the weather like today?"))),
+        Conversation((Message("user", "a"), Message("assistant", "b"), Message("user", "c d e"))),
+    ]
+    replier = LocalReplier(model, encoder, Sampling(max_new_tokens=8), batch_size=3)
+    model.train()  # as inside a Trainer: generation runs in eval mode, and training mode comes back
+    together = replier(convs)
+    assert model.training
+    alone = [replier([c])[0] for c in convs]
+    assert [r.text for r in together] == [r.text for r in alone]
+
+
+def test_overlong_prompts_lose_middle_exchanges_but_keep_the_first(tiny):
+    model, encoder = tiny
+    messages = [Message("system", "Rule: French.")]
+    for t in range(8):
+        messages += [Message("user", f"question {t}"), Message("assistant", f"answer {t}")]
+    conv = Conversation((*messages, Message("user", "last")))
+    replier = LocalReplier(model, encoder, Sampling(max_new_tokens=8))
+    ids, dropped = replier.prompt(conv)
+    assert dropped > 0 and len(ids) + 8 <= 96
+    text = encoder.tokenizer.decode(ids)
+    assert "Rule: French." in text and "question 0" in text and "last" in text and "question 1" not in text
+    assert replier([conv])[0].dropped_turns == dropped
+    assert _drop_oldest_exchange(Conversation((Message("user", "a"), Message("user", "b")))) is None
+
+
+def test_replies_stop_at_the_user_turn(tiny):
+    model, encoder = tiny
+    replier = LocalReplier(model, encoder)
+    stops = replier.stops(Conversation((Message("user", "x"),)))
+    assert "<|im_end|>" in stops and "<|im_start|>user" in stops
+
+
+class _FakeOpenAI(BaseHTTPRequestHandler):
+    seen: list = []
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).seen.append((self.path, self.headers.get("Authorization"), body))
+        if body["messages"][-1]["content"] == "fail":
+            self.send_response(400)
+            self.end_headers()
+            self.wfile.write(b'{"error": "bad request"}')
+            return
+        last = body["messages"][-1]["content"]
+        answer = {"choices": [{"message": {"content": f" echo {last} "}, "finish_reason": "stop"}]}
+        if last == "long":
+            answer["choices"][0]["finish_reason"] = "length"
+        data = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_openai_compatible_endpoint():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeOpenAI)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/v1"
+        replier = OpenAIReplier(url, "big-model", api_key="k", sampling=Sampling(16, 0.7, 0.9), retries=0)
+        card = Character("Mira", persona="A keeper.", user_name="Sam")
+        convs = [
+            Conversation((Message("system", "Answer in French."), Message("user", "hi"))),
+            Conversation((Message("user", "long"),), card),
+        ]
+        replies = replier(convs)
+        assert [(r.text, r.finished) for r in replies] == [("echo hi", True), ("echo long", False)]
+        path, auth, body = _FakeOpenAI.seen[0]
+        assert path == "/v1/chat/completions" and auth == "Bearer k"
+        assert body["model"] == "big-model" and body["max_tokens"] == 16 and body["temperature"] == 0.7
+        systems = [b["messages"][0] for _, _, b in _FakeOpenAI.seen]
+        assert {"role": "system", "content": "Answer in French."} in systems
+        assert any(card_system_text(card) == s["content"] for s in systems)
+        with pytest.raises(RuntimeError, match="HTTP 400"):
+            replier([Conversation((Message("user", "fail"),))])
+    finally:
+        server.shutdown()
+    with pytest.raises(RuntimeError, match="cannot reach"):
+        OpenAIReplier(url, "m", retries=0, timeout=2)([Conversation((Message("user", "x"),))])
+
+
+def test_sampling_options_are_checked():
+    for kwargs in ({"max_new_tokens": 0}, {"temperature": -1.0}, {"top_p": 0.0}):
+        with pytest.raises(ValueError):
+            Sampling(**kwargs)
