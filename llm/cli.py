@@ -3,6 +3,7 @@
 llm-train process --dataset PIPPA --data_files chats.jsonl --template pygmalion --stack --output runs/data
 llm-train sft configs/sft_tiny.yaml --max_steps 50
 llm-train chat --model runs/sft-tiny --character_from examples/data/pippa_sample.jsonl --index 0
+llm-train eval roleplay --model runs/sft-tiny --conversations 8 --turns 1 2 4 8 16 20
 llm-train rm --model_name_or_path runs/sft --data_files comparisons.jsonl --output_dir runs/rm
 llm-train serve-reward --model runs/rm --port 8000 --token-file rm.token
 llm-train ppo --model_name_or_path runs/sft --reward_url http://127.0.0.1:8000 --output_dir runs/ppo
@@ -65,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("ppo", help="RLHF with PPO: llm-train ppo CONFIG.yaml [--flag value ...]", add_help=False)
     sub.add_parser("chat", help="chat with a checkpoint: llm-train chat --model DIR [...]", add_help=False)
     sub.add_parser(
+        "eval",
+        help="evaluations: llm-train eval roleplay --model DIR [...] (does an instruction given once hold?)",
+        add_help=False,
+    )
+    sub.add_parser(
         "serve-reward",
         help="serve a reward model over HTTP: llm-train serve-reward --model DIR [--port 8000 ...]",
         add_help=False,
@@ -100,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         from llm.chat.cli import main as chat
 
         return chat(argv[1:])
+    if argv[:2] == ["eval", "roleplay"]:
+        from llm.eval.roleplay_eval import main as roleplay_eval
+
+        return roleplay_eval(argv[2:])
     args = build_parser().parse_args(argv)
     try:
         if args.command == "show-sample":
@@ -110,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             from llm.demo import main as demo
 
             return demo()
+        if args.command == "eval":
+            raise ValueError("name an evaluation: llm-train eval roleplay --model DIR [...]")
     except (ValueError, OSError, IndexError) as e:  # bad input: one clear line, no traceback
         print(f"llm-train {args.command}: error: {e}", file=sys.stderr)
         return 2

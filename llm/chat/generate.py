@@ -157,7 +157,7 @@ class LocalReplier:
 
     def _generate(
         self, prompts: list[list[int]], stops: list[tuple[str, ...]]
-    ) -> tuple[list[str], list[bool]]:
+    ) -> tuple[list[str], list[bool], list[bool]]:
         width = max(len(p) for p in prompts)
         device = self.model.device
         input_ids = torch.tensor([[self._pad_id] * (width - len(p)) + p for p in prompts], device=device)

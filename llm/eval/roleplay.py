@@ -2,7 +2,8 @@
 
 Each checker says whether one reply obeys a checkable instruction; the aggregate functions turn many
 (turn, passed) results into compliance rates by turn — the adherence curve that Ghost Attention should
-keep flat for twenty turns.
+keep flat for twenty turns. A :class:`Check` pairs an instruction (text, or a character card) with its
+checker; :data:`DEFAULT_CHECKS` is the bundled set and :func:`load_checks` reads one from JSON.
 
     >>> ends_with("Shall we go?", "?"), forbids("I like apples", "apple"), within_words("a b c", 2)
     (True, False, False)
@@ -14,10 +15,15 @@ keep flat for twenty turns.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llm.data.conversation import Character, RecordError, character_from_dict
 
 # Common function words: enough to tell the languages an instruction may ask for apart in a reply.
 STOPWORDS: dict[str, frozenset[str]] = {
@@ -97,14 +103,37 @@ def speaks_for_user(reply: str, user_name: str, extra_markers: Iterable[str] = (
     return any(m in reply for m in markers)
 
 
+KINDS = ("language", "ending", "forbidden", "max_words", "persona")
+
+
 @dataclass(frozen=True)
 class Check:
-    """One checkable instruction: the text given to the bot and how to check a reply."""
+    """One checkable instruction: the text given to the bot and how to check a reply.
+
+    With a ``character``, the card is what the bot is given (the "character" family: kind ``persona``,
+    ``value`` the card's name) and ``instruction`` only describes it.
+
+    >>> Check("format", "End every reply with a question.", "ending", "?").key
+    'format/ending=?'
+    >>> Check("character", "", "persona", "Mira", Character("Mira")).given
+    Character(name='Mira', persona='', scenario='', greeting='', example_dialogue='', user_name='User')
+    """
 
     family: str
     instruction: str
     kind: str  # language | ending | forbidden | max_words | persona
     value: str | int
+    character: Character | None = None
+
+    @property
+    def given(self) -> str | Character:
+        """What the bot is told once, at the start: the card if there is one, else the instruction."""
+        return self.character if self.character is not None else self.instruction
+
+    @property
+    def key(self) -> str:
+        """A short name for reports: ``family/kind=value``."""
+        return f"{self.family}/{self.kind}={self.value}"
 
     def passed(self, reply: str) -> bool:
         if self.kind == "language":
@@ -118,6 +147,114 @@ class Check:
         if self.kind == "persona":
             return persona_consistent(reply, str(self.value))
         raise ValueError(f"unknown check kind {self.kind!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form :func:`load_checks` reads."""
+        out: dict[str, Any] = {
+            "family": self.family,
+            "instruction": self.instruction,
+            "kind": self.kind,
+            "value": self.value,
+        }
+        if self.character is not None:
+            out["character"] = self.character.__dict__.copy()
+        return out
+
+
+def _card(name: str, persona: str, scenario: str) -> Check:
+    card = Character(name, persona=persona, scenario=scenario)
+    return Check("character", f"Play {name}, from a character card.", "persona", name, card)
+
+
+# The bundled checks: each family holds instructions whose effect fades without GAtt.
+DEFAULT_CHECKS: tuple[Check, ...] = (
+    Check("language", "Always answer in French, whatever language the user writes in.", "language", "french"),
+    Check(
+        "language", "Always answer in Spanish, whatever language the user writes in.", "language", "spanish"
+    ),
+    Check("language", "Always answer in German, whatever language the user writes in.", "language", "german"),
+    Check("format", "End every reply with a question to the user.", "ending", "?"),
+    Check("format", 'Never use the word "weather" in your replies.', "forbidden", "weather"),
+    Check("format", "Keep every reply to at most 15 words.", "max_words", 15),
+    _card(
+        "Ysolde Brack",
+        "A retired airship captain who now runs a tea stall at the edge of a windy hill town. Brisk, proud "
+        "of her old ship, the Gull's Promise, and never without a nautical word for anything.",
+        "{{user}} stops at her tea stall on a cold morning, just as the first gusts come in.",
+    ),
+    _card(
+        "Tobias Fennick",
+        "The lock-keeper of a sleepy canal, who keeps a drawer of lost gloves and a story for each of them. "
+        "Slow-spoken, gentle, and suspicious of anything with an engine.",
+        "{{user}}'s narrowboat is waiting at Tobias's lock while the water rises.",
+    ),
+    _card(
+        "Marisol Quint",
+        "The host of a small town's late-night radio show. Warm, quick, a little theatrical; she treats "
+        "every caller as the most interesting person awake.",
+        "{{user}} has called in to the show at two in the morning.",
+    ),
+)
+
+
+def load_checks(path: str | Path) -> list[Check]:
+    """Checks from a JSON file: a list of ``{"family", "instruction", "kind", "value", "character"?}``.
+
+    ``character`` holds card fields (``name``, ``persona``, ``scenario`` …); with one, ``instruction`` may
+    be left out and a ``persona`` check's ``value`` defaults to the card's name. Errors name the file, the
+    item and the field: ``checks.json:item 2: field 'kind': unknown kind 'rhyme' (known: …)``.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such checks file") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: malformed JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+    if not isinstance(data, list) or not data:
+        got = f"a list of {len(data)}" if isinstance(data, list) else type(data).__name__
+        raise ValueError(f"{path}: expected a non-empty list of checks, got {got}")
+    return [_check_from_dict(item, f"{path}:item {i}") for i, item in enumerate(data)]
+
+
+def _check_from_dict(item: Any, where: str) -> Check:
+    if not isinstance(item, dict):
+        raise RecordError(where, "<item>", f"expected an object, got {type(item).__name__}")
+    known = ("family", "instruction", "kind", "value", "character")
+    unknown = sorted(set(item) - set(known))
+    if unknown:
+        raise RecordError(where, unknown[0], f"unknown field (known: {', '.join(known)})")
+    character = character_from_dict(item["character"], where) if item.get("character") is not None else None
+    for name in ("family", "kind", "instruction"):
+        if name == "instruction" and character is not None and name not in item:
+            continue
+        if name not in item:
+            raise RecordError(where, name, "missing")
+        if not isinstance(item[name], str) or (name != "instruction" and not item[name].strip()):
+            raise RecordError(where, name, f"expected a non-empty string, got {item[name]!r}")
+    if character is None and not item["instruction"].strip():
+        raise RecordError(where, "instruction", "empty (give the text the bot is told, or a character)")
+    kind = item["kind"]
+    if kind not in KINDS:
+        raise RecordError(where, "kind", f"unknown kind {kind!r} (known: {', '.join(KINDS)})")
+    if "value" not in item and not (kind == "persona" and character is not None):
+        raise RecordError(where, "value", "missing")
+    value = item.get("value", character.name if character else None)
+    if kind == "max_words":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise RecordError(
+                where, "value", f"a max_words check needs a whole number of words, got {value!r}"
+            )
+    elif not isinstance(value, str) or not value.strip():
+        raise RecordError(where, "value", f"a {kind} check needs a non-empty string, got {value!r}")
+    elif kind == "language" and value.lower() not in STOPWORDS:
+        raise RecordError(where, "value", f"unknown language {value!r} (known: {', '.join(STOPWORDS)})")
+    instruction = item.get(
+        "instruction", f"Play {character.name}, from a character card." if character else ""
+    )
+    return Check(item["family"], instruction, kind, value.lower() if kind == "language" else value, character)
 
 
 def adherence_by_turn(results: Iterable[tuple[int, bool]]) -> dict[int, float]:

@@ -29,6 +29,23 @@ class StageArguments(TrainingArguments):
     padding_free: bool = field(
         default=True, metadata={"help": "lay each batch end to end with position_ids (no padding)"}
     )
+    roleplay_eval: bool = field(
+        default=False,
+        metadata={
+            "help": "at each evaluation, also run the role-play evaluation (does the model keep an "
+            "instruction given once?); reports in OUTPUT_DIR/roleplay_eval/"
+        },
+    )
+    roleplay_eval_conversations: int = field(
+        default=2, metadata={"help": "role-play evaluation: conversations per check"}
+    )
+    roleplay_eval_turns: list[int] = field(
+        default_factory=lambda: [1, 2, 4],
+        metadata={"help": "role-play evaluation: the turns measured (conversations run to the last)"},
+    )
+    roleplay_eval_max_new_tokens: int = field(
+        default=48, metadata={"help": "role-play evaluation: longest reply, in tokens"}
+    )
 
 
 def yaml_to_argv(config: dict[str, Any]) -> list[str]:

@@ -50,6 +50,8 @@ def validate(model: ModelArguments, data: DataArguments, training: StageArgument
         data.validate()
     if training.deepspeed and isinstance(training.deepspeed, str) and not Path(training.deepspeed).exists():
         raise FileNotFoundError(f"--deepspeed {training.deepspeed}: no such file")
+    if training.roleplay_eval and training.eval_strategy == "no":
+        raise ValueError("--roleplay_eval runs at each evaluation: set --eval_strategy steps (or epoch)")
     if model.lora_r and model.model_config:
         raise ValueError("--lora_r adapts a pretrained model; with --model_config train all weights instead")
 
@@ -133,6 +135,11 @@ def run(
     set_seed(training.seed)
     data_dir = prepare_data(data, training)
     train_rows, eval_rows, stats = load_rows(data_dir)
+    if training.roleplay_eval:
+        from llm.eval.roleplay_eval import RoleplayEvalCallback
+
+        template = stats.get("template") if stats.get("source") != "text" else None
+        callbacks = [*(callbacks or []), RoleplayEvalCallback.from_training(training, template)]
     tokenizer = load_tokenizer(str(data_dir / "tokenizer"))
     if stats.get("template") and stats.get("source") != "text":
         set_chat_template(tokenizer, stats["template"])
