@@ -3,6 +3,7 @@
 llm-train process --dataset PIPPA --data_files chats.jsonl --template pygmalion --stack --output runs/data
 llm-train sft configs/sft_tiny.yaml --max_steps 50
 llm-train chat --model runs/sft-tiny --character_from examples/data/pippa_sample.jsonl --index 0
+llm-train gatt-synthesize --data_files chats.jsonl --model runs/sft --output runs/gatt-data
 llm-train eval roleplay --model runs/sft-tiny --conversations 8 --turns 1 2 4 8 16 20
 llm-train rm --model_name_or_path runs/sft --data_files comparisons.jsonl --output_dir runs/rm
 llm-train serve-reward --model runs/rm --port 8000 --token-file rm.token
@@ -66,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("ppo", help="RLHF with PPO: llm-train ppo CONFIG.yaml [--flag value ...]", add_help=False)
     sub.add_parser("chat", help="chat with a checkpoint: llm-train chat --model DIR [...]", add_help=False)
     sub.add_parser(
+        "gatt-synthesize",
+        help="Ghost Attention data: llm-train gatt-synthesize --data_files F --model DIR --output OUT [...]",
+        add_help=False,
+    )
+    sub.add_parser(
         "eval",
         help="evaluations: llm-train eval roleplay --model DIR [...] (does an instruction given once hold?)",
         add_help=False,
@@ -106,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         from llm.chat.cli import main as chat
 
         return chat(argv[1:])
+    if argv[:1] == ["gatt-synthesize"]:
+        from llm.data.gatt_synthesize import main as gatt_synthesize
+
+        return gatt_synthesize(argv[1:])
     if argv[:2] == ["eval", "roleplay"]:
         from llm.eval.roleplay_eval import main as roleplay_eval
 

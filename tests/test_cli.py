@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from llm.cli import main
 
 
@@ -68,3 +70,16 @@ def test_show_sample_on_a_processed_packed_row(tmp_path, capsys, monkeypatch):
     assert shown.count("── ") == 2 and "[[" in shown and "'s Persona:" in shown
     assert main(["show-sample", "--data", str(out), "--index", "100000"]) == 2
     assert "past the end" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["gatt-synthesize", "--output", "o"], "llm-train gatt-synthesize: error: --data_files is required"),
+        (["eval", "roleplay", "--model", "nowhere"], "llm-train eval roleplay: error:"),
+        (["eval"], "name an evaluation"),
+    ],
+)
+def test_stage_commands_are_forwarded(capsys, argv, message):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
