@@ -111,7 +111,11 @@ def chats_file(tmp_path, n=4, turns=3, system=None):
 
 def args_for(tmp_path, data, **kw):
     base = dict(
-        data_files=[str(data)], output=str(tmp_path / "out"), tokenizer="tiny:bytelevel", template="chatml"
+        data_files=[str(data)],
+        output=str(tmp_path / "out"),
+        tokenizer="tiny:bytelevel",
+        template="chatml",
+        check_replies=False,  # scripted replies obey nothing; the checks have a test of their own
     )
     return SynthesisArguments(**{**base, **kw})
 
@@ -204,6 +208,47 @@ def test_unfinished_and_empty_replies_end_a_dialogue_and_are_counted(tmp_path):
     assert all("cut off" not in json.dumps(r) for r in records)
 
 
+class FrenchOnSecondTry(ScriptedReplier):
+    """Fails a French instruction at first; every reply after that is French."""
+
+    def __call__(self, conversations):
+        self.calls.append(list(conversations))
+        tries = len(self.calls)
+        return [
+            Reply("Je suis là, et le phare est beau." if tries > 1 else "I am here.") for _ in conversations
+        ]
+
+
+def test_replies_failing_their_check_are_resampled_then_end_the_dialogue(tmp_path):
+    pool = tmp_path / "pool.json"
+    pool.write_text(
+        json.dumps(
+            {
+                "language": [
+                    {"text": "Always answer in French.", "check": {"kind": "language", "value": "french"}}
+                ]
+            }
+        )
+    )
+    data = chats_file(tmp_path, n=2, turns=3)
+    kw = dict(instructions=str(pool), check_replies=True, max_turns=3, temperature=0.7)
+    replier = FrenchOnSecondTry()
+    stats = synthesize(args_for(tmp_path, data, resample=1, **kw), replier)
+    s = stats["gatt_synthesis"]
+    assert [len(c) for c in replier.calls] == [2, 2, 2, 2]  # turn 1, its re-sample, turns 2 and 3
+    assert s["replies_checked"] == 6 and s["replies_failing_first_try"] == 2 and s["replies_resampled"] == 2
+    assert s["samples"] == 4 and s["dialogues_ended_early"] == {}
+    # Without re-sampling the first reply fails for good: the dialogue ends, and nothing is left to train.
+    ended = r"\"a reply failed its instruction's check \(dialogue ended there\)\": 2"
+    with pytest.raises(ValueError, match=ended):
+        synthesize(args_for(tmp_path, data, resample=0, overwrite=True, **kw), FrenchOnSecondTry())
+    # Greedy sampling would give the same reply again, so it is not re-sampled.
+    replier = FrenchOnSecondTry()
+    with pytest.raises(ValueError, match=ended):
+        synthesize(args_for(tmp_path, data, overwrite=True, **{**kw, "temperature": 0.0}), replier)
+    assert len(replier.calls) == 1
+
+
 def test_nothing_to_train_is_an_error_not_an_empty_dataset(tmp_path):
     with pytest.raises(ValueError, match="no GAtt training sample"):
         synthesize(
@@ -286,7 +331,22 @@ def test_end_to_end_with_a_local_checkpoint(tmp_path, capsys, monkeypatch):
         "--output",
         str(tmp_path / "o"),
     ]
-    assert main([*argv, "--max_new_tokens", "6", "--max_turns", "2", "--temperature", "0"]) == 0
+    assert (
+        main(
+            [
+                *argv,
+                "--max_new_tokens",
+                "6",
+                "--max_turns",
+                "2",
+                "--temperature",
+                "0",
+                "--check_replies",
+                "false",
+            ]
+        )
+        == 0
+    )
     stats = json.loads((tmp_path / "o" / "stats.json").read_text())
     s = stats["gatt_synthesis"]
     assert s["replies_sampled"] == 6 and s["sampler"] == f"model {ckpt}" and s["samples"] == 3

@@ -210,6 +210,21 @@ def test_load_checks_reads_what_to_dict_writes(tmp_path):
     assert check.value == "Mira" and check.given == Character("Mira") and check.instruction
 
 
+def test_an_instruction_pool_is_a_checks_file_too(tmp_path):
+    from llm.data.instructions import BUNDLED_POOL
+
+    checks = load_checks(BUNDLED_POOL)
+    assert {c.family for c in checks} == {"language", "format"}
+    french = next(c for c in checks if c.value == "french")
+    assert french.instruction == "Always answer in French." and french.passed(
+        "Je ne sais pas, le phare est là."
+    )
+    path = tmp_path / "pool.json"
+    path.write_text(json.dumps({"hobby": ["You love chess."]}))
+    with pytest.raises(ValueError, match="no checkable instruction"):
+        load_checks(path)
+
+
 def chats_file(tmp_path):
     records = [
         [("user", "Hi {{char}}!"), ("assistant", "Hello."), ("user", "I am {{user}}.")],

@@ -86,6 +86,17 @@ class SynthesisArguments:
     placement: Literal["system", "first_user"] = field(
         default="system", metadata={"help": "where the instruction goes in training samples"}
     )
+    check_replies: bool = field(
+        default=True,
+        metadata={
+            "help": "end a dialogue at a reply that fails its instruction's program check (a pool entry's "
+            "'check'; a card's persona check) instead of training on it"
+        },
+    )
+    resample: int = field(
+        default=2,
+        metadata={"help": "re-sample a failing reply up to N times first (needs --temperature > 0)"},
+    )
     max_new_tokens: int = field(default=128, metadata={"help": "longest sampled reply, in tokens"})
     temperature: float = field(default=0.7, metadata={"help": "sampling temperature (0: greedy)"})
     top_p: float = field(default=0.95, metadata={"help": "nucleus sampling mass"})
@@ -138,6 +149,7 @@ class SynthesisArguments:
             ("max_new_tokens", self.max_new_tokens, 1),
             ("batch_size", self.batch_size, 1),
             ("skip_first", self.skip_first, 0),
+            ("resample", self.resample, 0),
         ):
             if value < low:
                 raise ValueError(f"--{name} {value}: must be {low} or more")
@@ -167,8 +179,13 @@ class Dialogue:
     character: Character | None
     instruction: str | Character
     drawn: Drawn | None = None  # None when the instruction is the character card
+    checks: tuple[Any, ...] = ()  # llm.eval.roleplay.Check of every part a program can check
     replies: list[str] = field(default_factory=list)
     ended: str | None = None  # why sampling stopped before the last user turn
+
+    def obeys(self, reply: str) -> bool:
+        """The reply passes every check of the instruction (True when nothing can be checked)."""
+        return all(c.passed(reply) for c in self.checks)
 
     def conversation(self, upto: int | None = None) -> Conversation:
         """The dialogue as sampled so far (no instruction), ending with user turn ``upto`` if given."""
@@ -189,6 +206,9 @@ class SynthesisReport:
     instructions: Counter = field(default_factory=Counter)  # card / pool / shortened / combined-k
     families: Counter = field(default_factory=Counter)
     replies_sampled: int = 0
+    replies_checked: int = 0
+    replies_failing_first_try: int = 0
+    replies_resampled: int = 0
     ended_early: Counter = field(default_factory=Counter)
     context_turns_dropped: int = 0
     samples: int = 0
@@ -206,13 +226,21 @@ def make_dialogue(
     user_turns = [m.content for m in conv.messages[first_user:] if m.role == "user"]
     if len(user_turns) <= args.skip_first:
         return None, f"at most --skip_first {args.skip_first} user turns: nothing to train"
+    from llm.eval.roleplay import Check
+
     if args.use_card and conv.character is not None:
         instruction: str | Character = conv.character
         drawn = None
+        checks = (Check("character", "the character card", "persona", conv.character.name),)
     else:
         drawn = draw(pool, rng, args.max_combine, args.shorten)
         instruction = drawn.text
-    return Dialogue(index, opening, user_turns, conv.character, instruction, drawn), None
+        checks = tuple(
+            Check(p.family, p.text, p.check_kind, p.check_value) for p in drawn.parts if p.check_kind
+        )
+    if not args.check_replies:
+        checks = ()
+    return Dialogue(index, opening, user_turns, conv.character, instruction, drawn, checks), None
 
 
 def read_dialogues(args: SynthesisArguments, report: SynthesisReport) -> list[Dialogue]:
@@ -272,21 +300,40 @@ def read_dialogues(args: SynthesisArguments, report: SynthesisReport) -> list[Di
 # ── sampling ─────────────────────────────────────────────────────────────────────────────────────────
 
 
-def sample_replies(dialogues: list[Dialogue], replier: Any, report: SynthesisReport) -> None:
-    """Turn by turn, every live dialogue's next reply in one call, the instruction on every user turn."""
+def sample_replies(
+    dialogues: list[Dialogue], replier: Any, report: SynthesisReport, resample: int = 0
+) -> None:
+    """Turn by turn, every live dialogue's next reply in one call, the instruction on every user turn.
+
+    A reply that fails its instruction's checks is sampled again, those of a turn together, up to
+    ``resample`` times; one still failing ends its dialogue (so no sample trains it, or follows it).
+    """
     longest = max((len(d.user_turns) for d in dialogues), default=0)
     for turn in tqdm(range(longest), desc="sampling turns", unit=" turn"):
         live = [d for d in dialogues if d.ended is None and turn < len(d.user_turns)]
         if not live:
             break
         prompts = [sampling_conversation(d.conversation(upto=turn), d.instruction) for d in live]
-        for dialogue, reply in zip(live, replier(prompts), strict=True):
-            report.replies_sampled += 1
+        replies = replier(prompts)
+        report.replies_sampled += len(live)
+        report.replies_checked += sum(bool(d.checks) for d in live)
+        failing = [k for k, d in enumerate(live) if not d.obeys(replies[k].text)]
+        report.replies_failing_first_try += len(failing)
+        for _ in range(resample):
+            if not failing:
+                break
+            report.replies_resampled += len(failing)
+            for k, again in zip(failing, replier([prompts[k] for k in failing]), strict=True):
+                replies[k] = again
+            failing = [k for k in failing if not live[k].obeys(replies[k].text)]
+        for dialogue, reply in zip(live, replies, strict=True):
             report.context_turns_dropped += reply.dropped_turns
             if not reply.finished:
                 dialogue.ended = "a reply ran into --max_new_tokens (dialogue ended there)"
             elif not reply.text.strip():
                 dialogue.ended = "an empty reply (dialogue ended there)"
+            elif not dialogue.obeys(reply.text):
+                dialogue.ended = "a reply failed its instruction's check (dialogue ended there)"
             else:
                 dialogue.replies.append(reply.text)
     for d in dialogues:
@@ -357,7 +404,8 @@ def synthesize(args: SynthesisArguments, replier: Any = None) -> dict:
         replier, tokenizer, template = build_replier(args)
     else:
         tokenizer, template = args.tokenizer, args.template
-    sample_replies(dialogues, replier, report)
+    resample = args.resample if args.temperature > 0 else 0  # greedy would give the same reply again
+    sample_replies(dialogues, replier, report, resample)
     records = training_records(dialogues, args, report)
     if not records:
         raise ValueError("no GAtt training sample was made; see the counts: " + json.dumps(_section(report)))
@@ -404,6 +452,9 @@ def _section(report: SynthesisReport) -> dict:
         "instructions": dict(sorted(report.instructions.items())),
         "families": dict(sorted(report.families.items())),
         "replies_sampled": report.replies_sampled,
+        "replies_checked": report.replies_checked,
+        "replies_failing_first_try": report.replies_failing_first_try,
+        "replies_resampled": report.replies_resampled,
         "context_turns_dropped": report.context_turns_dropped,
         "samples": report.samples,
     }
@@ -417,6 +468,10 @@ def print_summary(stats: dict, output: str) -> None:
     for reason, n in {**s["dialogues_dropped"], **s["dialogues_ended_early"]}.items():
         print(f"             {n}: {reason}")
     print(f"  replies    {s['replies_sampled']} sampled by {s['sampler']}")
+    print(
+        f"             {s['replies_checked']} checked by program, {s['replies_failing_first_try']} failed "
+        f"at first, {s['replies_resampled']} re-sampled"
+    )
     print(f"  instructions {', '.join(f'{k} {v}' for k, v in s['instructions'].items())}")
     print(
         f"  tokens     {stats['tokens']}   trained {stats['trained_tokens']} ({stats['trained_fraction']:.1%})"

@@ -213,10 +213,32 @@ def load_checks(path: str | Path) -> list[Check]:
         raise ValueError(f"{path}: not UTF-8") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: malformed JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+    if isinstance(data, dict) and data:  # a GAtt instruction pool: its instructions that carry a check
+        return checks_from_pool(path)
     if not isinstance(data, list) or not data:
         got = f"a list of {len(data)}" if isinstance(data, list) else type(data).__name__
         raise ValueError(f"{path}: expected a non-empty list of checks, got {got}")
     return [_check_from_dict(item, f"{path}:item {i}") for i, item in enumerate(data)]
+
+
+def checks_from_pool(path: str | Path | None = None) -> list[Check]:
+    """The checkable instructions of a GAtt instruction pool (default: the bundled one), in their long form,
+    so a model is evaluated on the instructions ``gatt-synthesize`` trained it with.
+
+    >>> sorted({c.kind for c in checks_from_pool()})
+    ['ending', 'forbidden', 'language', 'max_words']
+    """
+    from llm.data.instructions import load_pool
+
+    checks = [
+        Check(family, i.text, i.check_kind, i.check_value)
+        for family, items in load_pool(path).items()
+        for i in items
+        if i.check_kind is not None
+    ]
+    if not checks:
+        raise ValueError(f"{path}: an instruction pool with no checkable instruction (no 'check' fields)")
+    return checks
 
 
 def _check_from_dict(item: Any, where: str) -> Check:
