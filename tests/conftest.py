@@ -5,10 +5,12 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import json  # noqa: E402
+
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 
-from llm.models.tiny import build_tokenizer  # noqa: E402
+from llm.models.tiny import build_llama, build_tokenizer  # noqa: E402
 
 settings.register_profile(
     "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
@@ -26,3 +28,15 @@ def tokenizer(request):
 @pytest.fixture(scope="session")
 def tokenizers():
     return {kind: build_tokenizer(kind) for kind in TOKENIZER_KINDS}
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory):
+    """A tiny random checkpoint as llm-train sft writes it: weights, tokenizer, llm_train.json (chatml).
+    Shared by the tests: read it, never write into it."""
+    path = tmp_path_factory.mktemp("ckpt")
+    tok = build_tokenizer("bytelevel")
+    build_llama(tok).save_pretrained(str(path))
+    tok.save_pretrained(str(path))
+    (path / "llm_train.json").write_text(json.dumps({"template": "chatml"}))
+    return path

@@ -30,17 +30,6 @@ PIPPA = Path(__file__).resolve().parents[1] / "examples" / "data" / "pippa_sampl
 FAST = ["--max_new_tokens", "8", "--seed", "0"]
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    """A tiny checkpoint as llm-train sft writes it: weights, tokenizer, llm_train.json."""
-    path = tmp_path_factory.mktemp("ckpt")
-    tok = build_tokenizer("bytelevel")
-    build_llama(tok).save_pretrained(str(path))
-    tok.save_pretrained(str(path))
-    (path / "llm_train.json").write_text(json.dumps({"template": "chatml"}))
-    return path
-
-
 @pytest.fixture
 def generate_calls(monkeypatch):
     """Record the arguments of every model.generate call (the real generate still runs)."""

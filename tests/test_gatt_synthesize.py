@@ -309,8 +309,7 @@ class _Scripted(LogitsProcessor):
         return scores
 
 
-def test_end_to_end_with_a_local_checkpoint(tmp_path, capsys, monkeypatch):
-    ckpt = tmp_path / "ckpt"
+def test_end_to_end_with_a_local_checkpoint(checkpoint, tmp_path, capsys, monkeypatch):
     tok = build_tokenizer("bytelevel")
     script = tok("ok then", add_special_tokens=False)["input_ids"] + [tok.convert_tokens_to_ids("<|im_end|>")]
     original = LlamaForCausalLM.generate
@@ -320,36 +319,12 @@ def test_end_to_end_with_a_local_checkpoint(tmp_path, capsys, monkeypatch):
         return original(self, logits_processor=LogitsProcessorList([processor]), **kwargs)
 
     monkeypatch.setattr(LlamaForCausalLM, "generate", ends_its_turns)
-    build_llama(tok).save_pretrained(str(ckpt))
-    tok.save_pretrained(str(ckpt))
-    (ckpt / "llm_train.json").write_text(json.dumps({"template": "chatml"}))
-    argv = [
-        "--data_files",
-        str(chats_file(tmp_path, n=3)),
-        "--model",
-        str(ckpt),
-        "--output",
-        str(tmp_path / "o"),
-    ]
-    assert (
-        main(
-            [
-                *argv,
-                "--max_new_tokens",
-                "6",
-                "--max_turns",
-                "2",
-                "--temperature",
-                "0",
-                "--check_replies",
-                "false",
-            ]
-        )
-        == 0
-    )
+    data, out = chats_file(tmp_path, n=3), tmp_path / "o"
+    argv = ["--data_files", str(data), "--model", str(checkpoint), "--output", str(out), "--max_turns", "2"]
+    assert main([*argv, "--max_new_tokens", "6", "--temperature", "0", "--check_replies", "false"]) == 0
     stats = json.loads((tmp_path / "o" / "stats.json").read_text())
     s = stats["gatt_synthesis"]
-    assert s["replies_sampled"] == 6 and s["sampler"] == f"model {ckpt}" and s["samples"] == 3
+    assert s["replies_sampled"] == 6 and s["sampler"] == f"model {checkpoint}" and s["samples"] == 3
     assert s["dialogues_ended_early"] == {} and s["dialogues_used"] == 3
     assert "3 GAtt samples" in capsys.readouterr().out
     rows = datasets.load_from_disk(str(tmp_path / "o"))["train"]

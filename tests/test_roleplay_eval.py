@@ -318,17 +318,6 @@ def test_write_report(tmp_path):
 # ── the command, on a tiny random checkpoint ─────────────────────────────────────────────────────────
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    """A tiny checkpoint as llm-train sft writes it: weights, tokenizer, llm_train.json."""
-    path = tmp_path_factory.mktemp("ckpt")
-    tok = build_tokenizer("bytelevel")
-    build_llama(tok).save_pretrained(str(path))
-    tok.save_pretrained(str(path))
-    (path / "llm_train.json").write_text(json.dumps({"template": "chatml"}))
-    return path
-
-
 FAST = ["--conversations", "1", "--turns", "1", "2", "--max_new_tokens", "4", "--progress", "false"]
 
 
