@@ -278,6 +278,11 @@ def test_bad_records_raise_with_the_line_or_are_counted(tmp_path):
             "--tokenizer and --template",
         ),
         (["--data_files", "c.jsonl", "--output", "o", "--model", "nowhere"], "no such directory"),
+        (["--data_files", "c.jsonl", "--output", "o", "--model", ".", "--dataset", "tldr"], "single-turn"),
+        (
+            ["--data_files", "c.jsonl", "--output", "o", "--model", ".", "--dataset", "tldr_comparisons"],
+            "a preference source",
+        ),
     ],
 )
 def test_bad_arguments_are_one_clear_line(capsys, argv, message):

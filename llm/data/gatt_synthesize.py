@@ -141,8 +141,8 @@ class SynthesisArguments:
             )
         if self.dataset:
             source = get_source(self.dataset)
-            if source.kind != "chat":
-                raise ValueError(f"--dataset {self.dataset}: a {source.kind} source; GAtt needs chats")
+            if source.kind != "chat" or source.name == "tldr":
+                raise ValueError(f"--dataset {self.dataset}: {_not_chats(source)}")
         for name, value, low in (
             ("max_turns", self.max_turns, 1),
             ("max_combine", self.max_combine, 1),
@@ -164,6 +164,12 @@ class SynthesisArguments:
         out = Path(self.output)
         if out.exists() and any(out.iterdir()) and not self.overwrite:
             raise FileExistsError(f"{out} exists and is not empty; pass --overwrite to replace it")
+
+
+def _not_chats(source: Any) -> str:
+    if source.name == "tldr":
+        return "TL;DR posts are single-turn summaries; GAtt replays multi-turn chats"
+    return f"a {source.kind} source; GAtt replays multi-turn chats"
 
 
 # ── dialogues and instructions ───────────────────────────────────────────────────────────────────────
@@ -262,8 +268,8 @@ def read_dialogues(args: SynthesisArguments, report: SynthesisReport) -> list[Di
         if first is None:
             raise ValueError(f"--data_files {' '.join(args.data_files)}: no readable record")
         source = detect_source(first)
-        if source.kind != "chat":
-            raise ValueError(f"the records look like {source.name} ({source.kind}); GAtt needs chats")
+        if source.kind != "chat" or source.name == "tldr":
+            raise ValueError(f"the records look like {source.name}: {_not_chats(source)}")
     data = DataArguments(
         dataset=source.name, data_files=args.data_files, user_name=args.user_name, on_error=args.on_error
     )
