@@ -22,7 +22,8 @@ The experiment, top to bottom, all through the platform's own commands (``proces
    chat ends at one that still fails); training samples carry the instruction once (first user turn)
    and train only their final reply.
 3. **without GAtt**: the start model fine-tuned ``--steps`` more steps on fresh base data.
-   **with GAtt**: the start model fine-tuned the same steps on half fresh base data, half GAtt samples.
+   **with GAtt**: the start model fine-tuned the same steps on the first half of that base data plus up
+   to as many GAtt samples.
 4. **evaluation**: for each instruction, ``--conversations`` simulated chats with the instruction given
    once in the first user turn and held-out user turns after it; compliance at turns 1 to 8.
 

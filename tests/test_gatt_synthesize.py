@@ -11,12 +11,12 @@ import pytest
 import torch
 from transformers import LlamaForCausalLM, LogitsProcessor, LogitsProcessorList
 
-from llm.chat.generate import LocalReplier, OpenAIReplier, Reply, Sampling, _drop_oldest_exchange
+from llm.chat.generate import LocalReplier, OpenAIReplier, Reply, Sampling, drop_oldest_exchange
 from llm.data.conversation import Character, Conversation, Message
 from llm.data.encode import Encoder
 from llm.data.gatt_synthesize import SynthesisArguments, main, synthesize
 from llm.data.instructions import Instruction, draw, load_pool
-from llm.data.templates import card_system_text
+from llm.data.templates import card_system_text, get_template
 from llm.models.tiny import build_llama, build_tokenizer
 
 PIPPA = Path(__file__).resolve().parents[1] / "examples" / "data" / "pippa_sample.jsonl"
@@ -62,6 +62,8 @@ def test_a_part_without_short_form_stays_long():
         ('{"x": [{"txt": "a"}]}', "x[0]: field 'txt': unknown"),
         ('{"x": [{"text": ""}]}', "x[0]: field 'text': expected a non-empty string"),
         ('{"x": ["ok", {"text": "a", "check": {"kind": "rhyme", "value": 1}}]}', "x[1]: field 'check'"),
+        ('{"x": [{"text": "a", "check": {"kind": "max_words", "value": "ten"}}]}', "whole number of words"),
+        ('{"x": [{"text": "a", "check": {"kind": "language", "value": "klingon"}}]}', "unknown language"),
         ("{oops", "malformed JSON"),
     ],
 )
@@ -193,6 +195,42 @@ def test_role_play_cards_are_the_instruction_and_greetings_are_not_counted(tmp_p
     assert stats["gatt_synthesis"]["samples"] == sum(n - 1 for n in per_dialogue) and user_turns
 
 
+@pytest.mark.parametrize("placement", ["system", "first_user"])
+def test_a_card_is_rendered_once_in_training_samples(tmp_path, placement):
+    args = args_for(
+        tmp_path, PIPPA, dataset="PIPPA", max_dialogues=2, template="pygmalion", placement=placement
+    )
+    synthesize(args, ScriptedReplier())
+    template = get_template("pygmalion", build_tokenizer("bytelevel"))
+    for line in (tmp_path / "out" / "gatt.jsonl").open():
+        record = json.loads(line)
+        conv = Conversation.from_dict(record)
+        persona = json.loads(PIPPA.read_text().splitlines()[record["gatt"]["source_index"]])[
+            "bot_description"
+        ]
+        assert template.render(conv).text.count(persona.strip()[:60]) == 1
+        assert (conv.character is None) == (placement == "first_user")
+
+
+def test_samples_longer_than_max_length_lose_old_exchanges_not_their_trained_reply(tmp_path):
+    stats = synthesize(
+        args_for(tmp_path, chats_file(tmp_path, n=3, turns=6), max_length=90), ScriptedReplier()
+    )
+    s = stats["gatt_synthesis"]
+    assert s["samples_shortened_to_fit"] > 0 and stats["records_kept"] == s["samples"]
+    tok = build_tokenizer("bytelevel")
+    rows = datasets.load_from_disk(str(tmp_path / "out"))["train"]
+    records = [json.loads(line) for line in (tmp_path / "out" / "gatt.jsonl").open()]
+    for row, record in zip(rows, records):
+        assert len(row["input_ids"]) <= 90
+        trained = tok.decode([t for t, label in zip(row["input_ids"], row["labels"]) if label != -100])
+        assert trained == record["messages"][-1]["content"] + "<|im_end|>"
+        assert record["gatt"]["instruction"] in record["messages"][0]["content"]  # the instruction stays
+    assert stats["truncated_samples"] == 0
+    with pytest.raises(ValueError, match="too_long_left_out"):
+        synthesize(args_for(tmp_path, chats_file(tmp_path), max_length=16, overwrite=True), ScriptedReplier())
+
+
 def test_unfinished_and_empty_replies_end_a_dialogue_and_are_counted(tmp_path):
     script = {(0, 3): Reply("cut off", finished=False), (1, 2): Reply("  ")}
     data = chats_file(tmp_path, n=3, turns=3)  # chats 0 and 2 have 3 user turns, chat 1 has 4
@@ -247,6 +285,16 @@ def test_replies_failing_their_check_are_resampled_then_end_the_dialogue(tmp_pat
     with pytest.raises(ValueError, match=ended):
         synthesize(args_for(tmp_path, data, overwrite=True, **{**kw, "temperature": 0.0}), replier)
     assert len(replier.calls) == 1
+
+
+def test_a_prompt_outgrowing_the_context_ends_only_its_dialogue(tmp_path):
+    script = {(0, 3): Reply("", finished=False, overflow=True)}
+    stats = synthesize(args_for(tmp_path, chats_file(tmp_path, n=2, turns=3)), ScriptedReplier(script))
+    s = stats["gatt_synthesis"]
+    assert s["dialogues_ended_early"] == {
+        "the prompt outgrew the sampler's context (dialogue ended there)": 1
+    }
+    assert s["samples"] == 1 + 3  # chat 0: reply 2 only; chat 1 (4 turns): replies 2, 3, 4
 
 
 def test_nothing_to_train_is_an_error_not_an_empty_dataset(tmp_path):
@@ -343,8 +391,14 @@ def test_end_to_end_with_a_local_checkpoint(checkpoint, tmp_path, capsys, monkey
 
 @pytest.fixture(scope="module")
 def tiny():
+    """A tiny random Llama whose greedy output depends on its input (weights scaled up: at init scale a
+    random model writes the same token whatever it is shown, which would make batching tests vacuous)."""
     tok = build_tokenizer("bytelevel")
-    return build_llama(tok, max_position_embeddings=96), Encoder(tok, "chatml")
+    model = build_llama(tok, max_position_embeddings=96)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(20 if p.dim() > 1 else 1)
+    return model, Encoder(tok, "chatml")
 
 
 def test_batched_greedy_replies_equal_one_at_a_time(tiny):
@@ -358,6 +412,7 @@ def test_batched_greedy_replies_equal_one_at_a_time(tiny):
     model.train()  # as inside a Trainer: generation runs in eval mode, and training mode comes back
     together = replier(convs)
     assert model.training
+    assert len({r.text for r in together}) == 3 and all(r.text for r in together)  # the test can fail
     alone = [replier([c])[0] for c in convs]
     assert [r.text for r in together] == [r.text for r in alone]
 
@@ -374,7 +429,13 @@ def test_overlong_prompts_lose_middle_exchanges_but_keep_the_first(tiny):
     text = encoder.tokenizer.decode(ids)
     assert "Rule: French." in text and "question 0" in text and "last" in text and "question 1" not in text
     assert replier([conv])[0].dropped_turns == dropped
-    assert _drop_oldest_exchange(Conversation((Message("user", "a"), Message("user", "b")))) is None
+    # A prompt that cannot fit even shortened gets no reply; the others of the call still do.
+    huge = Conversation((Message("system", "rule " * 200), Message("user", "hi")))
+    small = Conversation((Message("user", "hi"),))
+    replies = replier([huge, small])
+    assert replies[0].overflow and not replies[0].finished and replies[0].text == ""
+    assert not replies[1].overflow
+    assert drop_oldest_exchange(Conversation((Message("user", "a"), Message("user", "b")))) is None
 
 
 def test_replies_stop_at_the_user_turn(tiny):

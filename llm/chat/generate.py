@@ -23,6 +23,7 @@ as ``replier(conversations) -> list[Reply]``:
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -47,13 +48,16 @@ class Reply:
 
     ``dropped_turns`` counts the oldest exchanges left out of the prompt to fit the model's context.
     ``wrote_user_turn`` is True when the model went on to write the user's next turn and the text was cut
-    where that turn began (only :class:`LocalReplier` can tell; a server cuts on its own).
+    where that turn began (only :class:`LocalReplier` can tell; a server cuts on its own). ``overflow``
+    is True when the prompt could not be made to fit the context at all: nothing was generated for it
+    (the other conversations of the call go on).
     """
 
     text: str
     finished: bool = True
     dropped_turns: int = 0
     wrote_user_turn: bool = False
+    overflow: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,18 +124,16 @@ class LocalReplier:
             self._markers[key] = user_turn_markers(self.encoder.template, conv.character)
         return tuple(dict.fromkeys((*self._ends, *self._markers[key])))
 
-    def prompt(self, conv: Conversation) -> tuple[list[int], int]:
-        """The prompt ids, and how many exchanges were left out to fit the context."""
+    def prompt(self, conv: Conversation) -> tuple[list[int] | None, int]:
+        """The prompt ids, and how many exchanges were left out to fit the context; ids are None when
+        even the first exchange and the last user turn do not fit."""
         limit = getattr(self.model.config, "max_position_embeddings", None)
         room = self.sampling.max_new_tokens
         ids, dropped = self.encoder.encode_prompt(conv), 0
         while limit and len(ids) + room > limit:
-            shorter = _drop_oldest_exchange(conv)
+            shorter = drop_oldest_exchange(conv)
             if shorter is None:
-                raise ValueError(
-                    f"a prompt of {len(ids)} tokens plus {room} new ones does not fit the model's context "
-                    f"of {limit}, even with only the first exchange and the last user turn"
-                )
+                return None, dropped
             conv, dropped = shorter, dropped + 1
             ids = self.encoder.encode_prompt(conv)
         return ids, dropped
@@ -139,8 +141,12 @@ class LocalReplier:
     @torch.no_grad()
     def __call__(self, conversations: Sequence[Conversation]) -> list[Reply]:
         prompts = [self.prompt(c) for c in conversations]
-        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i][0]))  # similar lengths pad less
-        replies: list[Reply | None] = [None] * len(prompts)
+        replies: list[Reply | None] = [
+            Reply("", finished=False, dropped_turns=d, overflow=True) if ids is None else None
+            for ids, d in prompts
+        ]
+        fitting = [i for i, (ids, _) in enumerate(prompts) if ids is not None]
+        order = sorted(fitting, key=lambda i: len(prompts[i][0]))  # similar lengths pad less
         was_training = self.model.training
         self.model.eval()
         try:
@@ -190,7 +196,7 @@ class LocalReplier:
         return texts, finished, user_turns
 
 
-def _drop_oldest_exchange(conv: Conversation) -> Conversation | None:
+def drop_oldest_exchange(conv: Conversation) -> Conversation | None:
     """``conv`` without its second user turn and the replies that follow it; None when nothing can go.
 
     The system message, anything before the first user turn (a greeting), the first exchange and the
@@ -266,7 +272,7 @@ class OpenAIReplier:
         for attempt in range(self.retries + 1):
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    answer = json.loads(response.read())
+                    body = response.read()
                 break
             except urllib.error.HTTPError as e:
                 detail = e.read()[:300].decode("utf-8", "replace")
@@ -274,12 +280,16 @@ class OpenAIReplier:
                     time.sleep(2**attempt)
                     continue
                 raise RuntimeError(f"{self.url}: HTTP {e.code}: {detail}") from None
-            except (urllib.error.URLError, TimeoutError) as e:
+            except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as e:
                 if attempt < self.retries:
                     time.sleep(2**attempt)
                     continue
                 reason = getattr(e, "reason", e)
                 raise RuntimeError(f"{self.url}: cannot reach the server ({reason})") from None
+        try:
+            answer = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise RuntimeError(f"{self.url}: the answer is not JSON: {body[:300]!r}") from None
         try:
             choice = answer["choices"][0]
             text = choice["message"]["content"] or ""

@@ -104,7 +104,8 @@ def training_conversations(
 
 def place_instruction(conv: Conversation, instruction: Instruction, placement: Placement) -> Conversation:
     """``conv`` with the instruction given once: in the system slot (a card becomes the character) or
-    before the first user turn."""
+    before the first user turn (a card then goes there as text, and leaves the template's character slot,
+    so that it is not rendered twice)."""
     if placement == "system" and isinstance(instruction, Character):
         return replace(conv, character=instruction)
     text = instruction_text(instruction)
@@ -121,4 +122,5 @@ def place_instruction(conv: Conversation, instruction: Instruction, placement: P
         messages[first_user] = replace(
             messages[first_user], content=_attach(text, messages[first_user].content)
         )
-    return replace(conv, messages=tuple(messages))
+    character = None if isinstance(instruction, Character) else conv.character
+    return replace(conv, messages=tuple(messages), character=character)

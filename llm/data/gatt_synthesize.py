@@ -218,6 +218,8 @@ class SynthesisReport:
     ended_early: Counter = field(default_factory=Counter)
     context_turns_dropped: int = 0
     samples: int = 0
+    samples_shortened: int = 0  # oldest exchanges left out to fit --max_length
+    samples_too_long: int = 0  # not even the first exchange and the final turn fit: left out
 
 
 def make_dialogue(
@@ -323,7 +325,7 @@ def sample_replies(
         replies = replier(prompts)
         report.replies_sampled += len(live)
         report.replies_checked += sum(bool(d.checks) for d in live)
-        failing = [k for k, d in enumerate(live) if not d.obeys(replies[k].text)]
+        failing = [k for k, d in enumerate(live) if not replies[k].overflow and not d.obeys(replies[k].text)]
         report.replies_failing_first_try += len(failing)
         for _ in range(resample):
             if not failing:
@@ -334,7 +336,9 @@ def sample_replies(
             failing = [k for k in failing if not live[k].obeys(replies[k].text)]
         for dialogue, reply in zip(live, replies, strict=True):
             report.context_turns_dropped += reply.dropped_turns
-            if not reply.finished:
+            if reply.overflow:
+                dialogue.ended = "the prompt outgrew the sampler's context (dialogue ended there)"
+            elif not reply.finished:
                 dialogue.ended = "a reply ran into --max_new_tokens (dialogue ended there)"
             elif not reply.text.strip():
                 dialogue.ended = "an empty reply (dialogue ended there)"
@@ -347,10 +351,27 @@ def sample_replies(
             report.ended_early[d.ended] += 1
 
 
+def fit(conv: Conversation, encoder: Any, max_length: int) -> tuple[Conversation | None, int]:
+    """``conv`` with its oldest exchanges (after the first) left out until it fits ``max_length`` tokens,
+    and how many went; None when even the first exchange and the final turn do not fit. The instruction
+    (system slot or first user turn) and the trained final reply always stay: cutting the sample's end,
+    as plain truncation would, would cut exactly the reply it trains."""
+    from llm.chat.generate import drop_oldest_exchange
+
+    dropped = 0
+    while len(encoder.encode(conv).input_ids) > max_length:
+        shorter = drop_oldest_exchange(conv)
+        if shorter is None:
+            return None, dropped
+        conv, dropped = shorter, dropped + 1
+    return conv, dropped
+
+
 def training_records(
-    dialogues: list[Dialogue], args: SynthesisArguments, report: SynthesisReport
+    dialogues: list[Dialogue], args: SynthesisArguments, report: SynthesisReport, encoder: Any
 ) -> list[dict]:
-    """The GAtt training samples as OpenAI messages records (with ``train`` flags) plus where they came from."""
+    """The GAtt training samples as OpenAI messages records (with ``train`` flags) plus where they came from,
+    each made to fit ``--max_length`` (:func:`fit`)."""
     records = []
     for d in dialogues:
         greetings = sum(m.role == "assistant" for m in d.opening)  # --skip_first counts sampled replies only
@@ -368,7 +389,12 @@ def training_records(
             "shortened": bool(d.drawn and d.drawn.shortened),
         }
         for conv in samples:
-            records.append({**conv.to_dict(), "gatt": meta})
+            fitted, dropped = fit(conv, encoder, args.max_length)
+            if fitted is None:
+                report.samples_too_long += 1
+                continue
+            report.samples_shortened += dropped > 0
+            records.append({**fitted.to_dict(), "gatt": meta})
     report.samples = len(records)
     return records
 
@@ -399,7 +425,7 @@ def synthesize(args: SynthesisArguments, replier: Any = None) -> dict:
     """
     from transformers import set_seed
 
-    from llm.data.process_chats import DataArguments, ProcessArguments, process
+    from llm.data.process_chats import DataArguments, ProcessArguments, build_encoder, process
 
     args.validate(sampler_given=replier is not None)
     t0 = time.perf_counter()
@@ -410,9 +436,14 @@ def synthesize(args: SynthesisArguments, replier: Any = None) -> dict:
         replier, tokenizer, template = build_replier(args)
     else:
         tokenizer, template = args.tokenizer, args.template
+    data = DataArguments(
+        dataset="openai", tokenizer=tokenizer, template=template, max_length=args.max_length, mask="assistant"
+    )
+    data.validate()
+    encoder = build_encoder(data)  # what the samples will be encoded with: lengths are counted in its tokens
     resample = args.resample if args.temperature > 0 else 0  # greedy would give the same reply again
     sample_replies(dialogues, replier, report, resample)
-    records = training_records(dialogues, args, report)
+    records = training_records(dialogues, args, report, encoder)
     if not records:
         raise ValueError("no GAtt training sample was made; see the counts: " + json.dumps(_section(report)))
 
@@ -424,10 +455,7 @@ def synthesize(args: SynthesisArguments, replier: Any = None) -> dict:
     with jsonl.open("w", encoding="utf-8") as f:
         for record in records:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    data = DataArguments(
-        dataset="openai", data_files=[str(jsonl)], tokenizer=tokenizer, template=template,
-        max_length=args.max_length, mask="assistant",
-    )  # fmt: skip
+    data.data_files = [str(jsonl)]
     stats = process(data, ProcessArguments(output=str(out), overwrite=True, seed=args.seed))
     shutil.move(str(jsonl), out / "gatt.jsonl")
     shutil.rmtree(staging, ignore_errors=True)
@@ -439,6 +467,11 @@ def synthesize(args: SynthesisArguments, replier: Any = None) -> dict:
         "seconds": round(time.perf_counter() - t0, 2),
     }
     (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    if stats["records_kept"] != len(records):  # fit() makes every sample encodable; say so if one was not
+        raise ValueError(
+            f"{out}: encoding kept {stats['records_kept']} of {len(records)} GAtt samples: "
+            f"{stats['records_dropped']} (see stats.json)"
+        )
     return stats
 
 
@@ -463,6 +496,8 @@ def _section(report: SynthesisReport) -> dict:
         "replies_resampled": report.replies_resampled,
         "context_turns_dropped": report.context_turns_dropped,
         "samples": report.samples,
+        "samples_shortened_to_fit": report.samples_shortened,
+        "samples_too_long_left_out": report.samples_too_long,
     }
 
 
@@ -471,14 +506,23 @@ def print_summary(stats: dict, output: str) -> None:
     dropped = sum(s["dialogues_dropped"].values())
     print(f"wrote {output} ({s['samples']} GAtt samples; {output}/gatt.jsonl has them as chat records)")
     print(f"  dialogues  read {s['dialogues_read']}   used {s['dialogues_used']}   dropped {dropped}")
-    for reason, n in {**s["dialogues_dropped"], **s["dialogues_ended_early"]}.items():
+    for reason, n in s["dialogues_dropped"].items():
         print(f"             {n}: {reason}")
+    ended = sum(s["dialogues_ended_early"].values())
+    if ended:
+        print(f"  ended early (their replies before the end are kept) {ended}:")
+        for reason, n in s["dialogues_ended_early"].items():
+            print(f"             {n}: {reason}")
     print(f"  replies    {s['replies_sampled']} sampled by {s['sampler']}")
     print(
         f"             {s['replies_checked']} checked by program, {s['replies_failing_first_try']} failed "
         f"at first, {s['replies_resampled']} re-sampled"
     )
     print(f"  instructions {', '.join(f'{k} {v}' for k, v in s['instructions'].items())}")
+    print(
+        f"  samples    {s['samples']} ({s['samples_shortened_to_fit']} shortened to fit --max_length by leaving "
+        f"out old exchanges; {s['samples_too_long_left_out']} too long even so, left out)"
+    )
     print(
         f"  tokens     {stats['tokens']}   trained {stats['trained_tokens']} ({stats['trained_fraction']:.1%})"
     )

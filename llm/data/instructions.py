@@ -93,6 +93,12 @@ def _instruction(where: str, family: str, item: Any) -> Instruction:
                 f'{where}: field \'check\': expected {{"kind": one of {", ".join(CHECK_KINDS)}, "value": …}}'
             )
         kind, value = check["kind"], check["value"]
+        from llm.eval.roleplay import check_value_problem  # the checks the evaluation will run
+
+        problem = check_value_problem(kind, value)
+        if problem:
+            raise ValueError(f"{where}: field 'check.value': {problem}")
+        value = value.lower() if kind == "language" else value
     return Instruction(family, item["text"].strip(), (item.get("short") or "").strip() or None, kind, value)
 
 

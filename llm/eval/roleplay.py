@@ -241,6 +241,25 @@ def checks_from_pool(path: str | Path | None = None) -> list[Check]:
     return checks
 
 
+def check_value_problem(kind: str, value: Any) -> str | None:
+    """What is wrong with a check's ``value`` for its ``kind``, or None when it can be checked.
+
+    >>> check_value_problem("max_words", "ten"), check_value_problem("language", "French")
+    ("a max_words check needs a whole number of words, got 'ten'", None)
+    """
+    if kind not in KINDS:
+        return f"unknown kind {kind!r} (known: {', '.join(KINDS)})"
+    if kind == "max_words":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            return f"a max_words check needs a whole number of words, got {value!r}"
+        return None
+    if not isinstance(value, str) or not value.strip():
+        return f"a {kind} check needs a non-empty string, got {value!r}"
+    if kind == "language" and value.lower() not in STOPWORDS:
+        return f"unknown language {value!r} (known: {', '.join(STOPWORDS)})"
+    return None
+
+
 def _check_from_dict(item: Any, where: str) -> Check:
     if not isinstance(item, dict):
         raise RecordError(where, "<item>", f"expected an object, got {type(item).__name__}")
@@ -264,15 +283,9 @@ def _check_from_dict(item: Any, where: str) -> Check:
     if "value" not in item and not (kind == "persona" and character is not None):
         raise RecordError(where, "value", "missing")
     value = item.get("value", character.name if character else None)
-    if kind == "max_words":
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise RecordError(
-                where, "value", f"a max_words check needs a whole number of words, got {value!r}"
-            )
-    elif not isinstance(value, str) or not value.strip():
-        raise RecordError(where, "value", f"a {kind} check needs a non-empty string, got {value!r}")
-    elif kind == "language" and value.lower() not in STOPWORDS:
-        raise RecordError(where, "value", f"unknown language {value!r} (known: {', '.join(STOPWORDS)})")
+    problem = check_value_problem(kind, value)
+    if problem:
+        raise RecordError(where, "value", problem)
     instruction = item.get(
         "instruction", f"Play {character.name}, from a character card." if character else ""
     )

@@ -16,7 +16,8 @@ conversations of a turn in one batched generation. Then :func:`score` computes, 
   no other name);
 - **speaking for the user**: the share of replies that write the user's turn (a line opening with the
   user's name or a template's user marker, or a reply the generator cut where such a turn began);
-- unfinished replies (cut at ``--max_new_tokens``) and replies whose prompt lost old turns to the context.
+- unfinished replies (cut at ``--max_new_tokens``), replies whose prompt lost old turns to the context, and
+  replies not generated at all because even the shortened prompt did not fit (they count as failures).
 
 Output in ``--output_dir`` (default ``MODEL/eval_roleplay``): ``roleplay_eval.json``, ``adherence.png``
 (one curve per family; persona consistency dashed) and ``transcripts.jsonl``. During SFT the same
@@ -68,6 +69,7 @@ class RoleplayResult:
     speaks_for_user: float  # over every reply
     speaks_for_user_by_turn: dict[int, float]
     unfinished_replies: int  # cut at max_new_tokens
+    overflowed_replies: int  # not generated: the prompt did not fit the context even shortened
     replies_with_dropped_context: int  # prompts that lost old exchanges to fit the context
     max_dropped_turns: int
     checks: list[Check] = field(default_factory=list)
@@ -85,6 +87,7 @@ class RoleplayResult:
             "speaks_for_user": round(self.speaks_for_user, 4),
             "speaks_for_user_by_turn": by_turn(self.speaks_for_user_by_turn),
             "unfinished_replies": self.unfinished_replies,
+            "overflowed_replies": self.overflowed_replies,
             "replies_with_dropped_context": self.replies_with_dropped_context,
             "max_dropped_turns": self.max_dropped_turns,
             "checks": [c.to_dict() for c in self.checks],
@@ -119,7 +122,7 @@ def score(
     speaks: list[tuple[int, bool]] = []
     markers: dict[Any, tuple[str, ...]] = {}
     checks: dict[Check, None] = {}
-    unfinished = dropped = max_dropped = replies = 0
+    unfinished = overflowed = dropped = max_dropped = replies = 0
     for t in transcripts:
         checks.setdefault(t.check)
         character = t.conversation.character
@@ -130,7 +133,8 @@ def score(
         extra = markers.get(character, ())
         for turn, reply in enumerate(t.replies, start=1):
             replies += 1
-            unfinished += not reply.finished
+            unfinished += not reply.finished and not reply.overflow
+            overflowed += reply.overflow
             dropped += reply.dropped_turns > 0
             max_dropped = max(max_dropped, reply.dropped_turns)
             spoke = reply.wrote_user_turn or speaks_for_user(reply.text, t.user_name, extra)
@@ -156,6 +160,7 @@ def score(
         speaks_for_user=sum(s for _, s in speaks) / len(speaks) if speaks else 0.0,
         speaks_for_user_by_turn=adherence_by_turn((t, s) for t, s in speaks if t in wanted),
         unfinished_replies=unfinished,
+        overflowed_replies=overflowed,
         replies_with_dropped_context=dropped,
         max_dropped_turns=max_dropped,
         checks=list(checks),
@@ -236,7 +241,7 @@ def summary_table(result: RoleplayResult) -> str:
     lines.append(
         f"{result.replies} replies in {result.conversations} conversations; "
         f"unfinished {result.unfinished_replies}; with dropped context {result.replies_with_dropped_context}; "
-        f"speaking for the user overall {result.speaks_for_user:.2f}"
+        f"not generated (context full) {result.overflowed_replies}; speaking for the user overall {result.speaks_for_user:.2f}"
     )
     return "\n".join(lines)
 
