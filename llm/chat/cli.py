@@ -264,19 +264,28 @@ class ReplyStreamer(BaseStreamer):
 
 
 class StopOnText(StoppingCriteria):
-    """Stops generation once the generated text holds a stop string (a user turn starting, say)."""
+    """Stops generation once the generated text holds a stop string (a user turn starting, say).
 
-    def __init__(self, tokenizer: Any, stops: tuple[str, ...], prompt_length: int):
+    ``stops`` is one tuple for every row, or a list with each row's own tuple (in a batch of several
+    conversations the user's name, and so the user-turn opening, can differ from row to row).
+    """
+
+    def __init__(self, tokenizer: Any, stops: tuple[str, ...] | list[tuple[str, ...]], prompt_length: int):
         self.tokenizer, self.stops, self.prompt_length = tokenizer, stops, prompt_length
 
     def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
-        done = [
-            cut_reply(
-                self.tokenizer.decode(row[self.prompt_length :], skip_special_tokens=False), self.stops
-            )[1]
-            for row in input_ids
-        ]
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_length :], skip_special_tokens=False)
+        per_row = self.stops if isinstance(self.stops, list) else [self.stops] * len(texts)
+        done = [cut_reply(text, stops)[1] for text, stops in zip(texts, per_row, strict=True)]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+def turn_ends(template: ChatTemplate, tokenizer: Any) -> tuple[list[str], list[int]]:
+    """What ends an assistant turn: the texts (end-of-turn token, EOS) and their ids, which ``generate``
+    stops on by itself (the multi-token user-turn openings need :class:`StopOnText`)."""
+    ends = list(dict.fromkeys(t for t in (end_of_turn(template), tokenizer.eos_token) if t))
+    ids = [tokenizer.convert_tokens_to_ids(t) for t in ends]
+    return ends, [i for i in dict.fromkeys(ids) if i is not None and i != tokenizer.unk_token_id]
 
 
 # ── the chat ─────────────────────────────────────────────────────────────────────────────────────────
@@ -297,12 +306,9 @@ class ChatSession:
     end_ids: list[int] = field(init=False)  # the end-of-turn token ids
 
     def __post_init__(self) -> None:
-        template, tokenizer = self.encoder.template, self.encoder.tokenizer
-        ends = [t for t in (end_of_turn(template), tokenizer.eos_token) if t]
+        template = self.encoder.template
+        ends, self.end_ids = turn_ends(template, self.encoder.tokenizer)
         self.stops = tuple(dict.fromkeys(ends + list(user_turn_markers(template, self.character))))
-        # generate stops on these ids itself; the text criterion catches the multi-token user openings.
-        ids = [tokenizer.convert_tokens_to_ids(t) for t in ends]
-        self.end_ids = [i for i in dict.fromkeys(ids) if i is not None and i != tokenizer.unk_token_id]
 
     @property
     def bot_name(self) -> str:

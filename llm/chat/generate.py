@@ -34,9 +34,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers import StoppingCriteriaList
 
-from llm.chat.cli import cut_reply, end_of_turn, user_turn_markers
+from llm.chat.cli import StopOnText, cut_reply, turn_ends, user_turn_markers
 from llm.data.conversation import Conversation
 from llm.data.encode import Encoder
 from llm.data.templates import card_system_text
@@ -84,18 +84,6 @@ class Replier(Protocol):
 # ── a local checkpoint ───────────────────────────────────────────────────────────────────────────────
 
 
-class _StopOnTextPerRow(StoppingCriteria):
-    """Marks a row done once its generated text holds one of *its* stop strings (user names differ)."""
-
-    def __init__(self, tokenizer: Any, stops: list[tuple[str, ...]], prompt_length: int):
-        self.tokenizer, self.stops, self.prompt_length = tokenizer, stops, prompt_length
-
-    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
-        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_length :], skip_special_tokens=False)
-        done = [cut_reply(text, stops)[1] for text, stops in zip(texts, self.stops, strict=True)]
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-
 class LocalReplier:
     """Batched replies from a local model, through the template and encoder it was trained with.
 
@@ -111,9 +99,7 @@ class LocalReplier:
         self.sampling = sampling or Sampling()
         self.batch_size = batch_size
         tokenizer, template = encoder.tokenizer, encoder.template
-        self._ends = [t for t in dict.fromkeys((end_of_turn(template), tokenizer.eos_token)) if t]
-        ids = [tokenizer.convert_tokens_to_ids(t) for t in self._ends]
-        self._end_ids = [i for i in dict.fromkeys(ids) if i is not None and i != tokenizer.unk_token_id]
+        self._ends, self._end_ids = turn_ends(template, tokenizer)
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self._end_ids[0]
         self._markers: dict[Any, tuple[str, ...]] = {}
 
@@ -178,7 +164,7 @@ class LocalReplier:
             input_ids=input_ids,
             attention_mask=attention_mask,
             max_new_tokens=s.max_new_tokens,
-            stopping_criteria=StoppingCriteriaList([_StopOnTextPerRow(tokenizer, stops, width)]),
+            stopping_criteria=StoppingCriteriaList([StopOnText(tokenizer, stops, width)]),
             eos_token_id=self._end_ids or None,
             pad_token_id=self._pad_id,
             use_cache=True,  # training checkpoints save use_cache=False; generation wants the KV cache

@@ -243,9 +243,7 @@ def make_dialogue(
     else:
         drawn = draw(pool, rng, args.max_combine, args.shorten)
         instruction = drawn.text
-        checks = tuple(
-            Check(p.family, p.text, p.check_kind, p.check_value) for p in drawn.parts if p.check_kind
-        )
+        checks = tuple(c for c in map(Check.of, drawn.parts) if c is not None)
     if not args.check_replies:
         checks = ()
     return Dialogue(index, opening, user_turns, conv.character, instruction, drawn, checks), None

@@ -148,6 +148,13 @@ class Check:
             return persona_consistent(reply, str(self.value))
         raise ValueError(f"unknown check kind {self.kind!r}")
 
+    @classmethod
+    def of(cls, instruction: Any) -> Check | None:
+        """The check of a GAtt pool :class:`~llm.data.instructions.Instruction`, or None when it has none."""
+        if instruction.check_kind is None:
+            return None
+        return cls(instruction.family, instruction.text, instruction.check_kind, instruction.check_value)
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON form :func:`load_checks` reads."""
         out: dict[str, Any] = {
@@ -230,12 +237,7 @@ def checks_from_pool(path: str | Path | None = None) -> list[Check]:
     """
     from llm.data.instructions import load_pool
 
-    checks = [
-        Check(family, i.text, i.check_kind, i.check_value)
-        for family, items in load_pool(path).items()
-        for i in items
-        if i.check_kind is not None
-    ]
+    checks = [c for items in load_pool(path).values() for c in map(Check.of, items) if c is not None]
     if not checks:
         raise ValueError(f"{path}: an instruction pool with no checkable instruction (no 'check' fields)")
     return checks
