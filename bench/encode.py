@@ -26,18 +26,17 @@ from pathlib import Path
 from llm.data.conversation import Conversation, Message
 from llm.data.encode import Encoder
 from llm.data.sources import pippa
-from llm.data.sources.files import read_jsonl
+from llm.data.sources.files import read_records
 from llm.data.templates import card_system_text, get_template
-from llm.models.tiny import build_tokenizer
-from llm.models.tokenizer import add_template_tokens, load_tokenizer
+from llm.data.tokenizer import add_template_tokens, build_tokenizer, load_tokenizer
 
-SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "data" / "pippa_sample.jsonl"
+SAMPLE = Path(__file__).resolve().parent.parent / "llm" / "data" / "samples" / "pippa_sample.jsonl"
 
 
 def conversations(path: Path, copies: int) -> list[Conversation]:
     """The sample's chats, with the card as a plain system message so every path renders the same text."""
     convs = []
-    for record_id, record in read_jsonl(path):
+    for record_id, record in read_records(path):
         c = pippa.to_conversation(record, record_id)
         system = Message("system", card_system_text(c.character))
         convs.append(Conversation((system, *c.messages)))

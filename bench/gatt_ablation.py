@@ -129,7 +129,7 @@ def corpus() -> list[str]:
 
 def train(init: Path, data_files: list[Path], out: Path, steps: int, tokenizer: Path, args) -> Path:
     """``llm-train sft`` from ``init`` on ``data_files`` (OpenAI messages records), ``steps`` steps."""
-    from llm.data.process_chats import DataArguments
+    from llm.data.process import DataArguments
     from llm.models.loading import ModelArguments
     from llm.train.args import StageArguments
     from llm.train.sft import run
@@ -162,12 +162,12 @@ def train(init: Path, data_files: list[Path], out: Path, steps: int, tokenizer: 
 
 def evaluate(model_dir: Path, eval_users: Path, args) -> dict[str, dict[int, float]]:
     """Adherence by family and turn: the instruction once in the first user turn, held-out user turns after."""
-    from llm.chat.cli import load_model
-    from llm.chat.generate import LocalReplier, Sampling
     from llm.data.encode import Encoder
-    from llm.eval.roleplay import Check
-    from llm.eval.roleplay_eval import evaluate as adherence
+    from llm.eval.checks import Check
+    from llm.eval.roleplay import evaluate as adherence
     from llm.eval.simulate import ListedUserTurns
+    from llm.inference.repliers import LocalReplier, Sampling
+    from llm.models.loading import load_for_inference as load_model
 
     model, tokenizer = load_model(model_dir)
     replier = LocalReplier(model, Encoder(tokenizer, "chatml"), Sampling(max_new_tokens=24), batch_size=64)
@@ -186,7 +186,7 @@ def unasked(replier, users, args) -> dict[int, float]:
     """The control: with no instruction at all, the share of replies in French or ending with "?" — a
     model that simply always did so would score 1.0 on adherence, and here too."""
     from llm.data.conversation import Conversation, Message
-    from llm.eval.roleplay import ends_with, in_language
+    from llm.eval.checks import ends_with, in_language
     from llm.eval.simulate import UserView
 
     histories: list[list[Message]] = [[] for _ in range(args.conversations)]
@@ -205,7 +205,7 @@ def unasked(replier, users, args) -> dict[int, float]:
 
 def sampled_compliance(records: list[dict]) -> float:
     """Share of GAtt samples whose trained (final) reply obeys its instruction: the quality of the data."""
-    from llm.eval.roleplay import Check
+    from llm.eval.checks import Check
 
     family_of = {text: family for family, text in ALWAYS.items()}
     ok = 0
@@ -303,8 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("LLM_TRAIN_CACHE", str(Path(args.work_dir) / "cache"))
     from transformers.utils import logging
 
-    from llm.data.gatt_synthesize import SynthesisArguments, synthesize
-    from llm.models.tiny import build_llama, build_tokenizer
+    from llm.data.tokenizer import build_tokenizer
+    from llm.models.tiny import build_llama
+    from llm.train.gatt_synthesis import SynthesisArguments, synthesize
 
     logging.set_verbosity_error()
     t0 = time.perf_counter()

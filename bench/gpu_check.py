@@ -644,8 +644,8 @@ def prepare_sft(args: argparse.Namespace, res: dict, work: Path) -> Any:
     import datasets
     from transformers import set_seed
 
+    from llm.data.tokenizer import load_tokenizer
     from llm.models.loading import MODEL_CONFIGS, ModelArguments, build_model
-    from llm.models.tokenizer import load_tokenizer
 
     helpers = bench_helpers()
     cuda = args.device.startswith("cuda")

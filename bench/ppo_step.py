@@ -38,9 +38,12 @@ def main() -> None:
 
     from transformers import AutoModelForCausalLM
 
+    from llm.data.collate import pad
+    from llm.data.tokenizer import build_tokenizer
+    from llm.inference.rollout import HFGenerator
     from llm.models.loading import MODEL_CONFIGS
-    from llm.models.tiny import build_llama, build_tokenizer
-    from llm.train.ppo.trainer import HFGenerator, PPOArguments, left_pad, load_prompts, train
+    from llm.models.tiny import build_llama
+    from llm.train.ppo.trainer import PPOArguments, load_prompts, train
 
     work = Path(tempfile.mkdtemp(prefix="ppo-bench-"))
     tok = build_tokenizer("bytelevel")
@@ -63,7 +66,7 @@ def main() -> None:
     # Rollout speed: our generator against plain generate, same model, batch and sampling settings.
     model = AutoModelForCausalLM.from_pretrained(work / "sft").eval()
     prompts, _ = load_prompts(ppo, tok, "chatml")
-    queries, mask = left_pad((prompts * 4)[: args.rollouts], tok.pad_token_id)
+    queries, mask = pad((prompts * 4)[: args.rollouts], tok.pad_token_id, side="left")
     ours = HFGenerator(args.response_length, 0.7, 0, 1.0, tok.pad_token_id)
 
     def plain():

@@ -96,7 +96,7 @@ from typing import Any
 from machine import cpu_model  # bench/machine.py (bench/ is on the path of a bench script)
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "examples" / "data" / "pippa_sample.jsonl"
+SAMPLE = ROOT / "llm" / "data" / "samples" / "pippa_sample.jsonl"
 METHODS = {
     "ours": "ours: stacked rows + Trainer",
     "trl-packing": "trl packing bfd",
@@ -145,16 +145,22 @@ def to_messages(encoder: Any, conv: Any) -> list[dict[str, str]]:
 
 def prepare(args: argparse.Namespace, work: Path) -> dict:
     """Tokenizer, our stacked dataset (``process``), and the same windows as TRL ``messages``."""
-    from llm.data.process_chats import DataArguments, ProcessArguments, Report, build_encoder, process
-    from llm.data.process_chats import convert_records as read_records
+    from llm.data.process import (
+        DataArguments,
+        ProcessArguments,
+        Report,
+        build_encoder,
+        convert_records,
+        process,
+    )
     from llm.data.sources import get_source, pippa
-    from llm.data.sources.files import read_jsonl
+    from llm.data.sources.files import read_records
     from llm.data.stacking import WindowStats, windows
     from llm.data.templates import card_system_text
-    from llm.models.tiny import build_tokenizer
+    from llm.data.tokenizer import build_tokenizer
 
     corpus = []
-    for record_id, record in read_jsonl(SAMPLE):
+    for record_id, record in read_records(SAMPLE):
         conv = pippa.to_conversation(record, record_id)
         corpus.append(card_system_text(conv.character))
         corpus.extend(m.content for m in conv.messages)
@@ -176,7 +182,7 @@ def prepare(args: argparse.Namespace, work: Path) -> dict:
     encoder = build_encoder(data)
     recorder = _Recorder(encoder)
     with contextlib.redirect_stderr(io.StringIO()):
-        items = read_records(data, get_source(data.dataset), encoder.tokenizer, Report())
+        items = convert_records(data, get_source(data.dataset), encoder.tokenizer, Report())
     samples, convs = [], []
     for _, conv in items:
         for sample in windows(conv, recorder, data.max_length, data.context_turns, WindowStats()):
@@ -315,8 +321,8 @@ def run_one(method: str, args: argparse.Namespace, work: Path) -> dict:
     from transformers import Trainer, TrainingArguments, set_seed
 
     from llm.data.collate import PaddedCollator, padding_free_for
+    from llm.data.tokenizer import load_tokenizer
     from llm.models.loading import ModelArguments, build_model
-    from llm.models.tokenizer import load_tokenizer
 
     meta = json.loads((work / "meta.json").read_text())
     datasets.disable_progress_bars()

@@ -9,7 +9,7 @@ submitted by users of character-chat sites. Each line of the dump is one JSON ob
 
 The real data is large and cannot be redistributed with this repository, so this script invents
 ten characters and writes about two hundred conversations with them, in exactly that schema, to
-``examples/data/pippa_sample.jsonl``. The sample is what tests, demos and smoke runs of the data
+``llm/data/samples/pippa_sample.jsonl``. The sample is what tests, demos and smoke runs of the data
 pipeline read, so it tries to look like the real thing:
 
 * conversations of varied length: many short ones, a good number of medium ones, and a dozen long
@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUTPUT = REPO_ROOT / "examples" / "data" / "pippa_sample.jsonl"
+DEFAULT_OUTPUT = REPO_ROOT / "llm" / "data" / "samples" / "pippa_sample.jsonl"
 DEFAULT_SEED = 1717
 
 NUM_RECORDS = 200

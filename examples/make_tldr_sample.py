@@ -15,8 +15,8 @@ comparisons' prompt stops after the post, and ``chosen``/``rejected`` carry the 
 The real data is large and not ours to ship, so this script writes a small offline stand-in that
 tests, demos and smoke runs of the SFT and reward-model pipelines can read without a network:
 
-* ``examples/data/tldr_sft_sample.jsonl``: 300 records;
-* ``examples/data/tldr_comparisons_sample.jsonl``: 400 records.
+* ``llm/data/samples/tldr_sft_sample.jsonl``: 300 records;
+* ``llm/data/samples/tldr_comparisons_sample.jsonl``: 400 records.
 
 Every post is original and safe for work. Posts are assembled from the scenario banks in
 ``SCENARIOS`` (a roommate who never does the dishes, a dog afraid of thunder, a burnt sourdough, a
@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUT_DIR = REPO_ROOT / "examples" / "data"
+DEFAULT_OUT_DIR = REPO_ROOT / "llm" / "data" / "samples"
 DEFAULT_SEED = 2020
 SFT_FILENAME = "tldr_sft_sample.jsonl"
 COMPARISONS_FILENAME = "tldr_comparisons_sample.jsonl"
@@ -429,7 +429,7 @@ def mean_words(posts: list[Post]) -> float:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--out-dir", type=Path, default=DEFAULT_OUT_DIR, help="output folder (default: examples/data)"
+        "--out-dir", type=Path, default=DEFAULT_OUT_DIR, help="output folder (default: llm/data/samples)"
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default: %(default)s)")
     args = parser.parse_args(argv)

@@ -9,7 +9,7 @@
 #   SFT        the step-1 checkpoint (hub id or directory), e.g. CarperAI/openai_summarize_tldr_sft
 #   DATA       the comparisons: CarperAI/openai_summarize_comparisons (default, from the hub) or
 #              openai/summarize_from_feedback (--dataset summarize_from_feedback), or local files with
-#              --data_files (the bundled sample: examples/data/tldr_comparisons_sample.jsonl)
+#              --data_files (the bundled sample: llm/data/samples/tldr_comparisons_sample.jsonl)
 #   NUM_GPUS   GPUs on this node; the reward model then trains data-parallel under DeepSpeed ZeRO-2
 # The RM's chosen rewards are centred at 0 after training (stored as reward_bias in its config), so the
 # reference summaries score 0 for PPO. Serve it with: llm-train serve-reward --model "$OUTPUT_DIR".

@@ -10,7 +10,8 @@ import json  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 
-from llm.models.tiny import build_llama, build_tokenizer  # noqa: E402
+from llm.data.tokenizer import build_tokenizer
+from llm.models.tiny import build_llama  # noqa: E402
 
 settings.register_profile(
     "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True

@@ -12,21 +12,16 @@ import pytest
 import torch
 from transformers import LlamaForCausalLM
 
-from llm.chat.cli import (
-    ChatSession,
-    ReplyStreamer,
-    StopOnText,
-    cut_reply,
-    end_of_turn,
-    main,
-    user_turn_markers,
-)
+from llm.commands.chat import main
 from llm.data.conversation import Character, Conversation, Message
 from llm.data.encode import Encoder
 from llm.data.templates import get_template
-from llm.models.tiny import build_llama, build_tokenizer
+from llm.data.tokenizer import build_tokenizer
+from llm.inference.chat import ChatSession, ReplyStreamer
+from llm.inference.stops import StopOnText, cut_reply, end_of_turn, user_turn_markers
+from llm.models.tiny import build_llama
 
-PIPPA = Path(__file__).resolve().parents[1] / "examples" / "data" / "pippa_sample.jsonl"
+PIPPA = Path(__file__).resolve().parents[1] / "llm" / "data" / "samples" / "pippa_sample.jsonl"
 FAST = ["--max_new_tokens", "8", "--seed", "0"]
 
 
@@ -137,10 +132,36 @@ def test_streamer_never_shows_a_stop_string():
 def test_stopping_criterion_fires_on_a_user_turn():
     tok = build_tokenizer("bytelevel")
     prompt = tok("Mira:", add_special_tokens=False)["input_ids"]
-    criterion = StopOnText(tok, ("</s>", "\nSam:"), len(prompt))
+    criterion = StopOnText(tok, [("</s>", "\nSam:")], len(prompt))
     ids = lambda text: torch.tensor([prompt + tok(text, add_special_tokens=False)["input_ids"]])  # noqa: E731
     assert not criterion(ids(" Aye.\nSa"), None).item()
     assert criterion(ids(" Aye.\nSam: hi"), None).item()
+
+
+def test_stopping_criterion_is_incremental_and_per_row():
+    """Each step decodes a short window, not the whole reply (linear, not quadratic, in reply length),
+    and each row stops on its own user's name."""
+    tok = build_tokenizer("bytelevel")
+    decoded_lengths = []
+
+    class Counting:
+        def batch_decode(self, ids, **kwargs):
+            decoded_lengths.append(ids.shape[1])
+            return tok.batch_decode(ids, **kwargs)
+
+    criterion = StopOnText(Counting(), [("\nSam:",), ("\nAnn:",)], prompt_length=0)
+    long = tok(" word" * 400, add_special_tokens=False)["input_ids"]
+    for end in range(1, len(long), 50):
+        ids = torch.tensor([long[:end], long[:end]])
+        assert criterion(ids, None).tolist() == [False, False]
+    assert max(decoded_lengths) <= criterion.window < 20
+    sam = tok(" hi\nSam: yo", add_special_tokens=False)["input_ids"]
+    ann = tok(" hi\nAnn: yo", add_special_tokens=False)["input_ids"]
+    width = max(len(sam), len(ann))
+    rows = [long[: width - len(sam)] + sam, long[: width - len(ann)] + ann]
+    assert criterion(torch.tensor(rows), None).tolist() == [True, True]
+    swapped = StopOnText(tok, [("\nAnn:",), ("\nSam:",)], prompt_length=0)
+    assert swapped(torch.tensor(rows), None).tolist() == [False, False]
 
 
 def test_session_stores_the_cut_reply(monkeypatch):
@@ -149,13 +170,12 @@ def test_session_stores_the_cut_reply(monkeypatch):
     model = build_llama(tok)
     scripted = tok(" Aye, come in.\nSam: thank you</s>", add_special_tokens=False)["input_ids"]
 
-    def fake_generate(self, input_ids, streamer, stopping_criteria, **kwargs):
+    def fake_generate(self, input_ids, streamer, stop_strings, **kwargs):
+        assert "\nSam:" in stop_strings  # generate is asked to stop where the user's turn begins
         streamer.put(input_ids)
-        for token in scripted:
+        for token in scripted:  # ... but even a model that writes past it is cut there
             input_ids = torch.cat([input_ids, torch.tensor([[token]])], dim=1)
             streamer.put(torch.tensor([token]))
-            if stopping_criteria(input_ids, None).all():
-                break
         streamer.end()
         return input_ids
 
@@ -218,10 +238,6 @@ def test_bad_input_is_one_clear_line(checkpoint, tmp_path, capsys, setup, argv, 
 
 
 def test_missing_checkpoint_info_needs_template(checkpoint, tmp_path, capsys):
-    from llm.chat.cli import CHECKPOINT_INFO
-    from llm.train.sft import CHECKPOINT_INFO as WRITTEN_BY_SFT
-
-    assert CHECKPOINT_INFO == WRITTEN_BY_SFT
     bare = tmp_path / "bare"
     bare.mkdir()
     for f in checkpoint.iterdir():

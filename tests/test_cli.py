@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from llm.cli import main
+from llm.commands import main
 
 
 def write(tmp_path, records):
@@ -33,7 +33,7 @@ def test_show_sample_brackets_trained_tokens(tmp_path, capsys):
 def test_show_sample_counts_match_encoder(tmp_path, capsys):
     from llm.data.conversation import Conversation
     from llm.data.encode import Encoder
-    from llm.models.tiny import build_tokenizer
+    from llm.data.tokenizer import build_tokenizer
 
     rec = {"messages": [{"role": "user", "content": "a b c"}, {"role": "assistant", "content": "d e"}]}
     path = write(tmp_path, [rec])
@@ -57,7 +57,7 @@ def test_show_sample_bad_input_is_one_clear_line(tmp_path, capsys):
 
 def test_show_sample_on_a_processed_packed_row(tmp_path, capsys, monkeypatch):
     """The new user's path: process with --stack, then look at a row of the output."""
-    from llm.demo import SAMPLE
+    from llm.data.samples import PIPPA_SAMPLE as SAMPLE
 
     monkeypatch.setenv("LLM_TRAIN_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "rows"

@@ -8,7 +8,7 @@ from strategies import conversations
 from llm.data.conversation import Conversation, Message
 from llm.data.encode import IGNORE_INDEX, MASK_POLICIES, Encoder, trained_flags
 from llm.data.templates import TEMPLATES
-from llm.models.tiny import build_tokenizer
+from llm.data.tokenizer import build_tokenizer
 
 NAMED = sorted(n for n in TEMPLATES if n != "tokenizer")
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from llm.eval.roleplay import (
+from llm.eval.checks import (
     Check,
     adherence_by_turn,
     claims_ai,

@@ -2,9 +2,9 @@ import pytest
 
 from llm.data.conversation import Character, Conversation, Message
 from llm.data.encode import IGNORE_INDEX, Encoder
-from llm.data.gatt import sampling_conversation, sampling_prompts, training_conversations, with_replies
+from llm.data.gatt import sampling_conversation, training_conversations
 from llm.data.templates import card_system_text
-from llm.models.tiny import build_tokenizer
+from llm.data.tokenizer import build_tokenizer
 
 INST = "Always answer as Napoleon."
 CONV = Conversation(
@@ -27,20 +27,6 @@ def test_sampling_attaches_instruction_to_every_user_turn():
         "Bonjour.",
         "Austerlitz.",
         "An empire.",
-    ]
-
-
-def test_sampling_prompts_stop_before_each_reply():
-    prompts = sampling_prompts(CONV, INST)
-    assert [j for j, _ in prompts] == [1, 3, 5]
-    for j, prompt in prompts:
-        assert len(prompt.messages) == j and prompt.messages[-1].role == "user"
-        assert prompt.messages[-1].content.startswith(INST)
-    sampled = with_replies(CONV, {1: "Salut.", 5: "Exile."})
-    assert [m.content for m in sampled.messages if m.role == "assistant"] == [
-        "Salut.",
-        "Austerlitz.",
-        "Exile.",
     ]
 
 

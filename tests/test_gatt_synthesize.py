@@ -11,15 +11,19 @@ import pytest
 import torch
 from transformers import LlamaForCausalLM, LogitsProcessor, LogitsProcessorList
 
-from llm.chat.generate import LocalReplier, OpenAIReplier, Reply, Sampling, drop_oldest_exchange
+from llm.commands.gatt_synthesize import main
 from llm.data.conversation import Character, Conversation, Message
 from llm.data.encode import Encoder
-from llm.data.gatt_synthesize import SynthesisArguments, main, synthesize
-from llm.data.instructions import Instruction, draw, load_pool
 from llm.data.templates import card_system_text, get_template
-from llm.models.tiny import build_llama, build_tokenizer
+from llm.data.tokenizer import build_tokenizer
+from llm.errors import ServiceError, UserError
+from llm.eval.instructions import Instruction, draw, load_pool
+from llm.inference.context import drop_oldest_exchange
+from llm.inference.repliers import LocalReplier, OpenAIReplier, Reply, Sampling
+from llm.models.tiny import build_llama
+from llm.train.gatt_synthesis import SynthesisArguments, synthesize
 
-PIPPA = Path(__file__).resolve().parents[1] / "examples" / "data" / "pippa_sample.jsonl"
+PIPPA = Path(__file__).resolve().parents[1] / "llm" / "data" / "samples" / "pippa_sample.jsonl"
 
 
 # ── the instruction pool ─────────────────────────────────────────────────────────────────────────────
@@ -340,13 +344,22 @@ def test_bad_arguments_are_one_clear_line(capsys, argv, message):
 
 
 def test_an_existing_output_is_not_overwritten(tmp_path):
+    """A folder of the user's files is never replaced; our own output only with --overwrite."""
     data = chats_file(tmp_path)
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("mine")
+    for overwrite in (False, True):
+        with pytest.raises(UserError, match="did not write"):
+            synthesize(args_for(tmp_path, data, overwrite=overwrite), ScriptedReplier())
+    assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
+    (tmp_path / "out" / "keep.txt").unlink()
+    synthesize(args_for(tmp_path, data), ScriptedReplier())
     with pytest.raises(FileExistsError, match="--overwrite"):
-        synthesize(args_for(tmp_path, data), ScriptedReplier())
-    synthesize(args_for(tmp_path, data, overwrite=True), ScriptedReplier())
-    assert not (tmp_path / "out" / "keep.txt").exists()
+        synthesize(args_for(tmp_path, data, seed=1), ScriptedReplier())
+    stats = synthesize(args_for(tmp_path, data, seed=1, overwrite=True), ScriptedReplier())
+    assert stats["gatt_synthesis"]["options"]["seed"] == 1
+    with pytest.raises(UserError, match="holds the input"):
+        synthesize(args_for(tmp_path, data, output=str(data.parent), overwrite=True), ScriptedReplier())
 
 
 class _Scripted(LogitsProcessor):
@@ -489,11 +502,11 @@ def test_openai_compatible_endpoint():
         systems = [b["messages"][0] for _, _, b in _FakeOpenAI.seen]
         assert {"role": "system", "content": "Answer in French."} in systems
         assert any(card_system_text(card) == s["content"] for s in systems)
-        with pytest.raises(RuntimeError, match="HTTP 400"):
+        with pytest.raises(ServiceError, match="HTTP 400: .*bad request"):
             replier([Conversation((Message("user", "fail"),))])
     finally:
         server.shutdown()
-    with pytest.raises(RuntimeError, match="cannot reach"):
+    with pytest.raises(ServiceError, match="cannot reach"):
         OpenAIReplier(url, "m", retries=0, timeout=2)([Conversation((Message("user", "x"),))])
 
 

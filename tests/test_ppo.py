@@ -72,7 +72,8 @@ def test_losses_by_hand():
 
 @pytest.fixture(scope="module")
 def sft_checkpoint(tmp_path_factory):
-    from llm.models.tiny import build_llama, build_tokenizer
+    from llm.data.tokenizer import build_tokenizer
+    from llm.models.tiny import build_llama
 
     out = tmp_path_factory.mktemp("sft")
     tok = build_tokenizer("bytelevel")
@@ -144,7 +145,7 @@ def test_two_cpu_processes_agree(sft_checkpoint, tmp_path):
     ]  # fmt: skip
     port = str(free_port())
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", port,
-           "-m", "llm.cli", "ppo", *argv]  # fmt: skip
+           "-m", "llm.commands", "ppo", *argv]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO / "tests"), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -170,7 +171,7 @@ def test_the_same_run_through_a_real_serve_reward_process(sft_checkpoint, tmp_pa
     """PPO scored by a `serve-reward` process on loopback gets the rewards the same reward model gives
     in-process: same seed, same rollouts, same scores."""
     from llm.models.reward import build_reward_model
-    from llm.models.tiny import build_tokenizer
+    from llm.data.tokenizer import build_tokenizer
 
     rm_dir = tmp_path / "rm"
     tok = build_tokenizer("bytelevel")
@@ -232,9 +233,9 @@ def test_prompts_from_processed_rows_are_the_inference_prompts(tmp_path, monkeyp
 
     from llm.data.conversation import Conversation
     from llm.data.encode import Encoder
-    from llm.data.process_chats import DataArguments, ProcessArguments, process
+    from llm.data.process import DataArguments, ProcessArguments, process
     from llm.data.sources.openai_messages import to_conversation
-    from llm.models.tiny import build_tokenizer
+    from llm.data.tokenizer import build_tokenizer
     from llm.train.ppo.trainer import prompts_from_rows
 
     monkeypatch.setenv("LLM_TRAIN_CACHE", str(tmp_path / "cache"))

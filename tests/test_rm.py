@@ -8,9 +8,10 @@ import random
 import pytest
 import torch
 
+from llm.commands.rm import main
+from llm.data.tokenizer import build_tokenizer
 from llm.models.reward import build_reward_model, forward_rewards, init_reward_head, load_reward_model, score
-from llm.models.tiny import build_tokenizer
-from llm.train.rm import calibration_table, main, preference_loss, preference_metrics
+from llm.train.rm import calibration_table, preference_loss, preference_metrics
 
 
 def test_loss_and_metrics_by_hand():
@@ -115,17 +116,20 @@ def test_tiny_reward_model_learns_a_synthetic_preference(tmp_path, monkeypatch, 
     model, tok = load_reward_model(str(out))
     import datasets
 
-    train = datasets.load_from_disk(str(out / "data"))["train"]
+    info = json.loads((out / "llm_train.json").read_text())  # the processed rows live in the cache
+    train = datasets.load_from_disk(str(tmp_path / "cache" / "processed" / info["fingerprint"]))["train"]
     texts = [tok.decode(r, skip_special_tokens=False) for r in train["chosen_input_ids"][:2048]]
     assert abs(sum(score(model, tok, texts)) / len(texts)) < 1e-3
     assert json.loads((out / "llm_train.json").read_text())["stage"] == "rm"
 
 
 def test_rm_refuses_chat_rows(tmp_path, monkeypatch, capsys):
-    from llm.demo import SAMPLE
+    from llm.data.samples import PIPPA_SAMPLE as SAMPLE
 
     monkeypatch.setenv("LLM_TRAIN_CACHE", str(tmp_path / "cache"))
     argv = ["--model_config", "tiny", "--tokenizer", "tiny:bytelevel", "--dataset", "pippa", "--template", "chatml",
             "--data_files", str(SAMPLE), "--output_dir", str(tmp_path / "rm"), "--max_steps", "1"]  # fmt: skip
     assert main(argv) == 2
-    assert "not preference pairs" in capsys.readouterr().err
+    assert "needs chosen_input_ids, rejected_input_ids (a reward model trains on a comparisons" in (
+        capsys.readouterr().err
+    )

@@ -13,17 +13,21 @@ import pytest
 import torch
 from transformers import LlamaForCausalLM, Trainer
 
-from llm.chat.generate import LocalReplier, Reply, Sampling
-from llm.cli import main as cli_main
+from llm.commands import main as cli_main
+from llm.commands.eval import main as eval_main
 from llm.data.collate import PaddedCollator
 from llm.data.conversation import Character, Conversation, Message
 from llm.data.encode import Encoder
 from llm.data.templates import get_template
-from llm.eval.roleplay import DEFAULT_CHECKS, Check, load_checks
-from llm.eval.roleplay_eval import RoleplayEvalCallback, main, score, summary_table, write_report
+from llm.data.tokenizer import build_tokenizer
+from llm.eval.checks import DEFAULT_CHECKS, Check
+from llm.eval.instructions import load_checks
+from llm.eval.roleplay import score, summary_table, write_report
 from llm.eval.simulate import ListedUserTurns, ModelUserSide, Transcript, UserView, simulate
-from llm.models.tiny import build_llama, build_tokenizer
+from llm.inference.repliers import LocalReplier, Reply, Sampling
+from llm.models.tiny import build_llama
 from llm.train.args import StageArguments
+from llm.train.callbacks import RoleplayEvalCallback
 
 FRENCH = Check("language", "Always answer in French.", "language", "french")
 QUESTION = Check("format", "End every reply with a question.", "ending", "?")
@@ -35,6 +39,11 @@ OBEY = {
     "persona": "I am Mira, and the lamp is lit.",
 }
 DISOBEY = {"language": "I am here and you are there.", "ending": "Tea.", "persona": "As an AI, I cannot."}
+
+
+def main(argv):
+    """``llm-train eval roleplay ARGV``."""
+    return eval_main(["roleplay", *argv])
 
 
 class FakeReplier:
@@ -211,7 +220,7 @@ def test_load_checks_reads_what_to_dict_writes(tmp_path):
 
 
 def test_an_instruction_pool_is_a_checks_file_too(tmp_path):
-    from llm.data.instructions import BUNDLED_POOL
+    from llm.eval.instructions import BUNDLED_POOL
 
     checks = load_checks(BUNDLED_POOL)
     assert {c.family for c in checks} == {"language", "format"}
@@ -358,7 +367,7 @@ def test_command_with_checks_held_out_turns_and_a_user_model(checkpoint, tmp_pat
     ],
 )
 def test_command_bad_arguments_are_one_clear_line(checkpoint, capsys, extra, message, monkeypatch):
-    monkeypatch.setattr("llm.chat.cli.load_model", lambda *a: pytest.fail("a model loaded"))
+    monkeypatch.setattr("llm.commands.eval.load_for_inference", lambda *a, **k: pytest.fail("a model loaded"))
     argv = ["--model", str(checkpoint), *extra] if extra[0] != "--model" else extra
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -417,8 +426,8 @@ def test_callback_runs_at_each_evaluation_and_restores_train_mode(tmp_path):
 
 
 def test_sft_with_roleplay_eval(tmp_path, monkeypatch, capsys):
-    from llm.demo import SAMPLE
-    from llm.train.sft import main as sft_main
+    from llm.commands.sft import main as sft_main
+    from llm.data.samples import PIPPA_SAMPLE as SAMPLE
 
     monkeypatch.setenv("LLM_TRAIN_CACHE", str(tmp_path / "cache"))
     argv = [

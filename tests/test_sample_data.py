@@ -4,17 +4,17 @@ import json
 
 import pytest
 
+from llm.commands.demo import main as demo
 from llm.data.encode import IGNORE_INDEX, Encoder
+from llm.data.samples import PIPPA_SAMPLE as SAMPLE
 from llm.data.sources import pippa
-from llm.data.sources.files import read_jsonl
-from llm.demo import SAMPLE
-from llm.demo import main as demo
-from llm.models.tiny import build_tokenizer
+from llm.data.sources.files import read_records
+from llm.data.tokenizer import build_tokenizer
 
 
 @pytest.fixture(scope="module")
 def convs():
-    return [pippa.to_conversation(r, rid) for rid, r in read_jsonl(SAMPLE)]
+    return [pippa.to_conversation(r, rid) for rid, r in read_records(SAMPLE)]
 
 
 def test_sample_shape(convs):

@@ -9,16 +9,17 @@ import torch
 from losses import separate_loss
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer
 
+from llm.commands.sft import main as sft_main
 from llm.data.collate import PaddingFreeCollator
 from llm.data.conversation import Conversation, Message
 from llm.data.encode import Encoder
+from llm.data.samples import PIPPA_SAMPLE as SAMPLE
 from llm.data.sources import pippa
-from llm.data.sources.files import read_jsonl
+from llm.data.sources.files import read_records
 from llm.data.stacking import pack, windows
-from llm.demo import SAMPLE
-from llm.models.tiny import build_llama, build_tokenizer
+from llm.data.tokenizer import build_tokenizer
+from llm.models.tiny import build_llama
 from llm.train.args import StageArguments
-from llm.train.sft import main as sft_main
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +56,7 @@ def sample_rows(tok, max_length=256, n_chats=6):
         for _ in range(n_chats)
     ]
     long_chat = max(
-        (pippa.to_conversation(r, rid) for rid, r in read_jsonl(SAMPLE)), key=lambda c: len(c.messages)
+        (pippa.to_conversation(r, rid) for rid, r in read_records(SAMPLE)), key=lambda c: len(c.messages)
     )
     samples = enc.encode_batch(convs) + windows(long_chat, enc, max_length)[:3]
     rows, _ = pack(samples, list(range(len(samples))), max_length)
@@ -212,7 +213,7 @@ def test_wrong_arguments_fail_before_any_model_loads(tmp_path, capsys):
     assert "give --tokenizer" in capsys.readouterr().err
     rc = sft_main(["--model_config", "tiny", "--tokenizer", "tiny:bytelevel", "--output_dir", str(tmp_path),
                    "--dataset_path", str(tmp_path / "nothing")])  # fmt: skip
-    assert rc == 2 and "not a process_chats output" in capsys.readouterr().err
+    assert rc == 2 and "not a process output" in capsys.readouterr().err
     rc = sft_main(["--model_config", "tiny", "--tokenizer", "tiny:bytelevel", "--output_dir", str(tmp_path),
                    "--lora_r", "8"])  # fmt: skip
     assert rc == 2 and "--lora_r adapts a pretrained model" in capsys.readouterr().err
@@ -223,9 +224,9 @@ def test_wrong_arguments_fail_before_any_model_loads(tmp_path, capsys):
 def test_bundled_configs_parse(tmp_path):
     from pathlib import Path
 
-    from llm.data.process_chats import DataArguments
+    from llm.commands.cli import parse
+    from llm.data.process import DataArguments
     from llm.models.loading import ModelArguments
-    from llm.train.args import parse
 
     repo = Path(__file__).resolve().parent.parent
     types = (ModelArguments, DataArguments, StageArguments)

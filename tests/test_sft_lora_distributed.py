@@ -11,8 +11,9 @@ import torch
 from transformers import AutoModelForCausalLM, Trainer
 
 from llm.data.collate import PaddingFreeCollator
+from llm.data.tokenizer import build_tokenizer
 from llm.models.loading import ModelArguments, build_model
-from llm.models.tiny import build_llama, build_tokenizer
+from llm.models.tiny import build_llama
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -78,7 +79,7 @@ def test_lora_trains_only_adapters_and_merges_exactly(base_checkpoint, tmp_path)
 
 
 def test_lora_cli_saves_a_plain_merged_checkpoint(base_checkpoint, chats, tmp_path, monkeypatch):
-    from llm.train.sft import main as sft_main
+    from llm.commands.sft import main as sft_main
 
     monkeypatch.setenv("LLM_TRAIN_CACHE", str(tmp_path / "cache"))
     argv = [
@@ -103,11 +104,11 @@ def launch(tmp_path, base, chats, name, nproc, deepspeed=None):
         argv += ["--deepspeed", str(REPO / "configs" / "deepspeed" / deepspeed)]
     env = {**os.environ, "LLM_TRAIN_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
     if nproc == 1:
-        cmd = [sys.executable, "-m", "llm.cli", "sft", *argv]
+        cmd = [sys.executable, "-m", "llm.commands", "sft", *argv]
     else:
         port = str(free_port())
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port", port,
-               "-m", "llm.cli", "sft", *argv]  # fmt: skip
+               "-m", "llm.commands", "sft", *argv]  # fmt: skip
     done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     history = json.loads((out / "log_history.json").read_text())

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from llm.data.conversation import RecordError
 from llm.data.sources import detect_source, get_source, pippa
-from llm.data.sources.files import read_jsonl
+from llm.data.sources.files import read_records
+from llm.errors import RecordError
 
 
 def record(**overrides):
@@ -120,12 +120,12 @@ def test_jsonl_errors_name_file_and_line(tmp_path, content, problem):
     path = tmp_path / "f.jsonl"
     path.write_bytes(content)
     with pytest.raises(RecordError) as err:
-        list(read_jsonl(path))
+        list(read_records(path))
     assert problem in str(err.value).replace(str(tmp_path) + "/", "")
 
 
 def test_jsonl_reads_records_with_line_ids(tmp_path):
     path = tmp_path / "ok.jsonl"
     path.write_text(json.dumps(record()) + "\n\n" + json.dumps(record(bot_name="Holt")) + "\n")
-    ids = [rid.rsplit(":", 1)[1] for rid, _ in read_jsonl(path)]
+    ids = [rid.rsplit(":", 1)[1] for rid, _ in read_records(path)]
     assert ids == ["1", "3"]

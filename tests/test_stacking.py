@@ -8,11 +8,12 @@ from losses import separate_loss
 
 from llm.data.conversation import Character, Conversation, Message
 from llm.data.encode import IGNORE_INDEX, Encoder, Sample
+from llm.data.samples import PIPPA_SAMPLE as SAMPLE
 from llm.data.sources import pippa
-from llm.data.sources.files import read_jsonl
+from llm.data.sources.files import read_records
 from llm.data.stacking import WindowStats, pack, pack_best_fit_decreasing, windows
-from llm.demo import SAMPLE
-from llm.models.tiny import build_llama, build_tokenizer
+from llm.data.tokenizer import build_tokenizer
+from llm.models.tiny import build_llama
 
 
 def reference_bfd(lengths, capacity):
@@ -63,7 +64,7 @@ def test_pack_layout_and_determinism():
 
 @pytest.fixture(scope="module")
 def long_chats():
-    convs = [pippa.to_conversation(r, rid) for rid, r in read_jsonl(SAMPLE)]
+    convs = [pippa.to_conversation(r, rid) for rid, r in read_records(SAMPLE)]
     return sorted(convs, key=lambda c: -sum(len(m.content) for m in c.messages))[:4]
 
 

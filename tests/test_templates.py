@@ -2,8 +2,9 @@ import pytest
 from hypothesis import given
 from strategies import conversations
 
-from llm.data.conversation import Character, Conversation, Message, RecordError
+from llm.data.conversation import Character, Conversation, Message
 from llm.data.templates import TEMPLATES, get_template
+from llm.errors import RecordError
 
 NAMED = sorted(n for n in TEMPLATES if n != "tokenizer")
 

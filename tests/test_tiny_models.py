@@ -2,7 +2,8 @@ import torch
 
 from llm.data.conversation import Conversation, Message
 from llm.data.encode import IGNORE_INDEX, Encoder
-from llm.models.tiny import build_llama, build_tokenizer
+from llm.data.tokenizer import build_tokenizer
+from llm.models.tiny import build_llama
 
 
 def test_tiny_llama_loss_is_mean_over_trained_tokens():
@@ -33,7 +34,7 @@ def test_tiny_llama_loss_is_mean_over_trained_tokens():
 
 def test_tiny_tokenizers_are_deterministic():
     """Trained twice from scratch, the same vocabulary: tests do not depend on a lucky build."""
-    from llm.models.tiny import _corpus
+    from llm.data.tokenizer import _corpus
 
     a, b = (build_tokenizer("metaspace", corpus=list(_corpus())) for _ in range(2))
     assert a.get_vocab() == b.get_vocab()

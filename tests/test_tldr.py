@@ -6,9 +6,8 @@ from pathlib import Path
 import datasets
 import pytest
 
-from llm.data.conversation import RecordError
 from llm.data.encode import IGNORE_INDEX
-from llm.data.process_chats import DataArguments, ProcessArguments, process
+from llm.data.process import DataArguments, ProcessArguments, process
 from llm.data.sources.tldr import (
     SummarizeFromFeedback,
     TldrComparisons,
@@ -16,9 +15,10 @@ from llm.data.sources.tldr import (
     build_query,
     normalize_query,
 )
-from llm.models.tiny import build_tokenizer
+from llm.data.tokenizer import build_tokenizer
+from llm.errors import RecordError
 
-DATA = Path(__file__).resolve().parent.parent / "examples" / "data"
+DATA = Path(__file__).resolve().parent.parent / "llm" / "data" / "samples"
 
 
 @pytest.fixture(autouse=True)

@@ -36,9 +36,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from llm.data.encode import IGNORE_INDEX
+from llm.errors import UserError
 
 
 @dataclass
@@ -84,23 +85,36 @@ def _row(feature: dict[str, Any]) -> tuple[list[int], list[int], list[int]]:
     return ids, labels, positions
 
 
+def pad(
+    rows: Sequence[Sequence[int]], value: int, side: Literal["left", "right"] = "right"
+) -> tuple[Any, Any]:
+    """Rows of ids → ``(ids [B, T], attention_mask [B, T])``, filled with ``value`` on ``side`` — the one
+    padding helper (collators, reward scoring, batched generation, PPO queries).
+
+    >>> ids, mask = pad([[5, 6, 7], [8]], value=0, side="left")
+    >>> ids.tolist(), mask.tolist()
+    ([[5, 6, 7], [0, 0, 8]], [[1, 1, 1], [0, 0, 1]])
+    """
+    import torch
+
+    longest = max((len(r) for r in rows), default=0)
+    ids = torch.full((len(rows), longest), value, dtype=torch.long)
+    mask = torch.zeros((len(rows), longest), dtype=torch.long)
+    for i, row in enumerate(rows):
+        span = slice(longest - len(row), longest) if side == "left" else slice(0, len(row))
+        ids[i, span] = torch.as_tensor(list(row), dtype=torch.long)
+        mask[i, span] = 1
+    return ids, mask
+
+
 @dataclass
 class PaddedCollator:
     pad_token_id: int
 
     def __call__(self, features: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        import torch
-
         if any(f.get("position_ids") is not None and list(f["position_ids"]).count(0) > 1 for f in features):
-            raise ValueError("padded batches cannot keep packed samples apart; use the padding-free collator")
-        longest = max(len(f["input_ids"]) for f in features)
-        ids = torch.full((len(features), longest), self.pad_token_id, dtype=torch.long)  # [B, T]
-        labels = torch.full((len(features), longest), IGNORE_INDEX, dtype=torch.long)
-        mask = torch.zeros((len(features), longest), dtype=torch.long)
-        for i, f in enumerate(features):
-            n = len(f["input_ids"])
-            ids[i, :n] = torch.tensor(f["input_ids"])
-            labels[i, :n] = torch.tensor(f["labels"])
-            labels[i, 0] = IGNORE_INDEX
-            mask[i, :n] = 1
+            raise UserError("padded batches cannot keep packed samples apart; use the padding-free collator")
+        ids, mask = pad([f["input_ids"] for f in features], self.pad_token_id)  # [B, T]
+        labels, _ = pad([f["labels"] for f in features], IGNORE_INDEX)
+        labels[:, 0] = IGNORE_INDEX
         return {"input_ids": ids, "labels": labels, "attention_mask": mask}

@@ -12,45 +12,21 @@ errors name the record and the field, so a bad line in a 25,000-line file is fou
     >>> Conversation.from_dict({"messages": [{"role": "bot", "content": "x"}]}, record="chats.jsonl:3")
     Traceback (most recent call last):
     ...
-    llm.data.conversation.RecordError: chats.jsonl:3: field 'messages[0].role': unknown role 'bot' \
+    llm.errors.RecordError: chats.jsonl:3: field 'messages[0].role': unknown role 'bot' \
 (expected one of system, user, assistant)
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from llm.errors import RecordError
+
 Role = Literal["system", "user", "assistant"]
 ROLES: tuple[str, ...] = ("system", "user", "assistant")
-
-
-class RecordError(ValueError):
-    """A record that cannot be used, with where it came from and which field is wrong."""
-
-    def __init__(self, record: str | None, field_name: str, problem: str):
-        self.record = record
-        self.field = field_name
-        self.problem = problem
-        where = f"{record}: " if record else ""
-        super().__init__(f"{where}field '{field_name}': {problem}")
-
-    @property
-    def reason(self) -> str:
-        """A short category for drop counts: 'missing field', 'wrong type', 'malformed JSON' …"""
-        for prefix, reason in (
-            ("missing", "missing field"),
-            ("expected", "wrong type"),
-            ("malformed JSON", "malformed JSON"),
-            ("not UTF-8", "not UTF-8"),
-            ("empty file", "empty file"),
-            ("empty", "empty conversation"),
-        ):
-            if self.problem.startswith(prefix):
-                return reason
-        return "invalid value"
 
 
 @dataclass(frozen=True)
@@ -150,35 +126,69 @@ def character_from_dict(data: Any, record: str | None = None) -> Character:
     for key, value in data.items():
         if not isinstance(value, str):
             raise RecordError(record, f"character.{key}", f"expected a string, got {type(value).__name__}")
+        if not is_text(value):
+            raise RecordError(
+                record, f"character.{key}", "invalid string: a lone surrogate (not a character)"
+            )
     if not data.get("name", "").strip():
         raise RecordError(record, "character.name", "missing or empty")
     return Character(**data)
 
 
-def validate_conversation(conv: Conversation, record: str | None = None, partial: bool = False) -> None:
+def validate_conversation(
+    conv: Conversation,
+    record: str | None = None,
+    partial: bool = False,
+    field_name: Callable[[int, str], str] = lambda i, key: f"messages[{i}].{key}",
+) -> None:
     """Raise :class:`RecordError` naming the field if ``conv`` cannot be rendered.
 
-    Rules: at least one message; roles are system / user / assistant; content is a string; a system
-    message may only come first (templates have a single system slot). ``partial`` allows what an
-    inference prompt may be: no messages, or only a system message.
+    Rules: at least one message; roles are system / user / assistant; content is a string of characters
+    (no lone surrogate); a system message may only come first (templates have a single system slot).
+    ``partial`` allows what an inference prompt may be: no messages, or only a system message.
+    ``field_name(i, "role" | "content")`` names message ``i``'s fields as the source's schema does
+    (``conversations[1].from`` for ShareGPT).
     """
     if not conv.messages and not partial:
         raise RecordError(record, "messages", "empty conversation")
     for i, m in enumerate(conv.messages):
         if m.role not in ROLES:
             raise RecordError(
-                record, f"messages[{i}].role", f"unknown role {m.role!r} (expected one of {', '.join(ROLES)})"
+                record, field_name(i, "role"), f"unknown role {m.role!r} (expected one of {', '.join(ROLES)})"
             )
         if not isinstance(m.content, str):
             raise RecordError(
-                record, f"messages[{i}].content", f"expected a string, got {type(m.content).__name__}"
+                record, field_name(i, "content"), f"expected a string, got {type(m.content).__name__}"
+            )
+        if not is_text(m.content):
+            raise RecordError(
+                record, field_name(i, "content"), "invalid string: a lone surrogate (not a character)"
             )
         if m.role == "system" and i != 0:
             first = next(j for j, n in enumerate(conv.messages) if n.role == "system")
             problem = "a second system message" if first < i else "a system message after the first turn"
-            raise RecordError(record, f"messages[{i}].role", f"{problem} (only one, first, is allowed)")
+            raise RecordError(record, field_name(i, "role"), f"{problem} (only one, first, is allowed)")
+    if conv.character is not None:
+        for key, value in conv.character.__dict__.items():
+            if not is_text(value):
+                raise RecordError(
+                    record, f"character.{key}", "invalid string: a lone surrogate (not a character)"
+                )
     if not partial and all(m.role == "system" for m in conv.messages):
         raise RecordError(record, "messages", "only a system message: nothing to render")
+
+
+def is_text(value: str) -> bool:
+    """True when ``value`` is encodable text (no lone surrogate such as ``"\\ud800"``).
+
+    >>> is_text("café 🙂"), is_text("a" + chr(0xD800) + "b")
+    (True, False)
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # Role-play data writes the character and user names as placeholders, and often malforms them.

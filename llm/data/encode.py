@@ -41,6 +41,7 @@ from typing import Any, Literal
 
 from llm.data.conversation import Conversation
 from llm.data.templates import ChatTemplate, Rendered, get_template
+from llm.errors import UserError
 
 IGNORE_INDEX = -100
 MaskPolicy = Literal["assistant", "last", "all", "none"]
@@ -74,7 +75,7 @@ def trained_flags(rendered: Rendered, policy: MaskPolicy = "assistant") -> list[
     turn even if it is a user turn; False: never). System prompts are never trained.
     """
     if policy not in MASK_POLICIES:
-        raise ValueError(f"unknown mask policy {policy!r}; choose one of {', '.join(MASK_POLICIES)}")
+        raise UserError(f"unknown mask policy {policy!r}; choose one of {', '.join(MASK_POLICIES)}")
     if policy == "all":
         return [True] * len(rendered.segments)
     messages = rendered.conversation.messages
@@ -105,7 +106,7 @@ class Encoder:
     """Turns conversations into samples for one tokenizer and one template.
 
     >>> from llm.data.conversation import Conversation, Message
-    >>> from llm.models.tiny import build_tokenizer
+    >>> from llm.data.tokenizer import build_tokenizer
     >>> enc = Encoder(build_tokenizer("bytelevel"), "chatml")
     >>> sample = enc.encode(Conversation((Message("user", "Hi"), Message("assistant", "Hello!"))))
     >>> enc.tokenizer.decode([t for t, label in zip(sample.input_ids, sample.labels) if label != -100])
@@ -119,7 +120,7 @@ class Encoder:
 
     def __init__(self, tokenizer: Any, template: str | ChatTemplate, mask: MaskPolicy = "assistant"):
         if not getattr(tokenizer, "is_fast", False):
-            raise ValueError("the encoder needs a fast (Rust) tokenizer; load it with use_fast=True")
+            raise UserError("the encoder needs a fast (Rust) tokenizer; load it with use_fast=True")
         if isinstance(template, str):
             template = get_template(template, tokenizer)
         elif template.name != "tokenizer":
@@ -127,7 +128,7 @@ class Encoder:
         else:
             template = template.for_tokenizer(tokenizer) if template.chat_template is None else template
         if mask not in MASK_POLICIES:
-            raise ValueError(f"unknown mask policy {mask!r}; choose one of {', '.join(MASK_POLICIES)}")
+            raise UserError(f"unknown mask policy {mask!r}; choose one of {', '.join(MASK_POLICIES)}")
         self.tokenizer = tokenizer
         self.template = template
         self.mask: MaskPolicy = mask
@@ -242,7 +243,7 @@ def _control_ids(tokenizer: Any, template: ChatTemplate) -> dict[str, int]:
     for token in sorted(template.controls):
         encoded = tokenizer(token, add_special_tokens=False)["input_ids"]
         if len(encoded) != 1:
-            raise ValueError(
+            raise UserError(
                 f"template {template.name!r} needs {token!r} as a single token, but this tokenizer splits it "
                 f"into {len(encoded)} tokens; add it as a special token (tokenizer.add_special_tokens) and "
                 "resize the model's embeddings — `llm-train sft` does both"

@@ -4,7 +4,7 @@ The recipe, for a dialogue ``[u1, a1, …, un, an]`` and an instruction ``inst``
 answer as Napoleon", or a whole character card):
 
 1. **Sampling** — attach ``inst`` to *every* user turn and sample the assistant replies with the current
-   model (:func:`sampling_conversation`, :func:`sampling_prompts`), so each reply obeys it.
+   model (:func:`sampling_conversation`, turn by turn: ``llm-train gatt-synthesize``), so each reply obeys it.
 2. **Training** — keep ``inst`` only at the start (system slot, or the first user turn) and train only the
    final reply of each prefix; earlier turns, assistant turns included, get no loss
    (:func:`training_conversations`). The model learns to obey an instruction it saw many turns ago.
@@ -32,6 +32,7 @@ from typing import Literal
 
 from llm.data.conversation import Character, Conversation, Message
 from llm.data.templates import card_system_text
+from llm.errors import UserError
 
 Instruction = str | Character
 Placement = Literal["system", "first_user"]
@@ -55,28 +56,6 @@ def sampling_conversation(conv: Conversation, instruction: Instruction) -> Conve
     return replace(conv, messages=messages)
 
 
-def sampling_prompts(conv: Conversation, instruction: Instruction) -> list[tuple[int, Conversation]]:
-    """For each assistant turn ``j``: ``(j, history before j with the instruction on every user turn)``.
-
-    Sample reply ``j`` from the model with that history and the generation prompt, put it in place of the
-    original reply (:func:`with_replies`), and move on to ``j``'s next turn.
-    """
-    attached = sampling_conversation(conv, instruction)
-    return [
-        (j, replace(attached, messages=attached.messages[:j]))
-        for j, m in enumerate(conv.messages)
-        if m.role == "assistant"
-    ]
-
-
-def with_replies(conv: Conversation, replies: dict[int, str]) -> Conversation:
-    """``conv`` with the assistant turns at the given indices replaced by sampled replies."""
-    messages = tuple(
-        replace(m, content=replies[j]) if j in replies else m for j, m in enumerate(conv.messages)
-    )
-    return replace(conv, messages=messages)
-
-
 def training_conversations(
     conv: Conversation,
     instruction: Instruction,
@@ -91,7 +70,7 @@ def training_conversations(
     masking policy trains exactly that reply.
     """
     if placement not in ("system", "first_user"):
-        raise ValueError(f"unknown placement {placement!r}; choose 'system' or 'first_user'")
+        raise UserError(f"unknown placement {placement!r}; choose 'system' or 'first_user'")
     base = place_instruction(conv, instruction, placement)
     shift = len(base.messages) - len(conv.messages)  # 1 when a system message was added
     assistant_turns = [j + shift for j, m in enumerate(conv.messages) if m.role == "assistant"]
@@ -118,7 +97,7 @@ def place_instruction(conv: Conversation, instruction: Instruction, placement: P
     else:
         first_user = next((k for k, m in enumerate(messages) if m.role == "user"), None)
         if first_user is None:
-            raise ValueError("placement 'first_user' needs a user turn; this conversation has none")
+            raise UserError("placement 'first_user' needs a user turn; this conversation has none")
         messages[first_user] = replace(
             messages[first_user], content=_attach(text, messages[first_user].content)
         )

@@ -7,7 +7,7 @@ model was trained on. Each Jinja was written by hand from our Python rendering l
 :mod:`llm.data.templates`; ``tests/test_jinja.py`` checks them against it on random conversations.
 
     >>> from llm.data.templates import get_template
-    >>> from llm.models.tiny import build_tokenizer
+    >>> from llm.data.tokenizer import build_tokenizer
     >>> tok = build_tokenizer("bytelevel")
     >>> tok.chat_template = to_jinja(get_template("chatml", tok))
     >>> tok.apply_chat_template([{"role": "user", "content": "Hi"}], add_generation_prompt=True, tokenize=False)
@@ -55,6 +55,7 @@ from llm.data.templates import (
     TokenizerTemplate,
     Vicuna,
 )
+from llm.errors import UserError
 
 
 def _literal(text: str) -> str:
@@ -317,7 +318,7 @@ def to_jinja(template: ChatTemplate) -> str:
     """
     if isinstance(template, TokenizerTemplate):
         if template.chat_template is None:
-            raise ValueError("template 'tokenizer' must be bound first: get_template('tokenizer', tokenizer)")
+            raise UserError("template 'tokenizer' must be bound first: get_template('tokenizer', tokenizer)")
         return template.chat_template
     header = f"{{#- chat template {template.name!r}, written by llm.data.jinja.to_jinja -#}}\n"
     tokens = _set(bos=template.bos, eos=template.eos)
@@ -338,5 +339,5 @@ def to_jinja(template: ChatTemplate) -> str:
     elif isinstance(template, Plain):
         body = _CARD_SYSTEM_TEXT + _SYSTEM + _PLAIN
     else:
-        raise ValueError(f"no Jinja version of template {template.name!r} ({type(template).__name__})")
+        raise UserError(f"no Jinja version of template {template.name!r} ({type(template).__name__})")
     return header + tokens + _INPUTS + body

@@ -42,6 +42,7 @@ from llm.data.conversation import (
     resolve_placeholders,
     validate_conversation,
 )
+from llm.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -535,7 +536,7 @@ class TokenizerTemplate(ChatTemplate):
     def for_tokenizer(self, tokenizer: Any) -> ChatTemplate:
         template = getattr(tokenizer, "chat_template", None)
         if not template:
-            raise ValueError(
+            raise UserError(
                 "template 'tokenizer' needs a tokenizer with a chat_template; this one has none "
                 "(pick a named template, e.g. --template chatml)"
             )
@@ -562,7 +563,7 @@ class TokenizerTemplate(ChatTemplate):
 
     def _render(self, b: _Builder, conv: Conversation, add_generation_prompt: bool) -> None:
         if self.chat_template is None:
-            raise ValueError("template 'tokenizer' must be bound first: get_template('tokenizer', tokenizer)")
+            raise UserError("template 'tokenizer' must be bound first: get_template('tokenizer', tokenizer)")
         msgs = list(conv.messages)
         if conv.character is not None:
             card = card_system_text(conv.character)
@@ -583,7 +584,7 @@ class TokenizerTemplate(ChatTemplate):
             if rebuilt == real:
                 break
         else:
-            raise ValueError(
+            raise UserError(
                 "the tokenizer's chat_template changes message content in a way the encoder cannot map "
                 "to characters; use a named template (e.g. --template chatml)"
             )
@@ -637,6 +638,6 @@ def get_template(name: str, tokenizer: Any = None) -> ChatTemplate:
     """A registered template by name, bound to ``tokenizer``'s bos/eos (or chat_template) when given."""
     key = name.lower()
     if key not in TEMPLATES:
-        raise ValueError(f"unknown template {name!r}; known: {', '.join(sorted(TEMPLATES))}")
+        raise UserError(f"unknown template {name!r}; known: {', '.join(sorted(TEMPLATES))}")
     template = TEMPLATES[key]
     return template.for_tokenizer(tokenizer) if tokenizer is not None else template

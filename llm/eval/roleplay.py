@@ -1,303 +1,250 @@
-"""Role-play evaluation metrics as pure functions on reply text (the first part of issue 7).
+"""The role-play evaluation (``llm-train eval roleplay``): does a chatbot still obey an instruction given once,
+twenty turns later?
 
-Each checker says whether one reply obeys a checkable instruction; the aggregate functions turn many
-(turn, passed) results into compliance rates by turn — the adherence curve that Ghost Attention should
-keep flat for twenty turns. A :class:`Check` pairs an instruction (text, or a character card) with its
-checker; :data:`DEFAULT_CHECKS` is the bundled set and :func:`load_checks` reads one from JSON.
+    llm-train eval roleplay --model runs/sft
+    llm-train eval roleplay --model runs/gatt --turns 1 2 4 8 16 20 --conversations 8
+    llm-train eval roleplay --model runs/gatt --checks my_checks.json --user_turns held_out.jsonl
+    llm-train eval roleplay --model runs/gatt --user_model runs/sft      # a second model plays the user
 
-    >>> ends_with("Shall we go?", "?"), forbids("I like apples", "apple"), within_words("a b c", 2)
-    (True, False, False)
-    >>> claims_ai("As an AI language model, I cannot."), speaks_for_user("Sure.\\nYou: thanks", "You")
-    (True, True)
-    >>> adherence_by_turn([(1, True), (1, False), (2, True)])
-    {1: 0.5, 2: 1.0}
+This is the measurement behind Ghost Attention (Llama 2 §3.3). For every check (a language, a format rule,
+a character card; :data:`~llm.eval.checks.DEFAULT_CHECKS` or ``--checks FILE``) it simulates
+``--conversations`` chats (:func:`~llm.eval.simulate.simulate`): the instruction once at the start, then
+user turns (bundled small talk, held-out chat data, or a second model) and the bot's replies, all the
+conversations of a turn in one batched generation. Then :func:`score` computes, at each measured turn:
+
+- **adherence**: the share of replies that obey their instruction, per family, per check, and overall;
+- **persona consistency**: for bots given a name, the share of replies that keep it (no "As an AI …",
+  no other name);
+- **speaking for the user**: the share of replies that write the user's turn (a line opening with the
+  user's name or a template's user marker, or a reply the generator cut where such a turn began);
+- unfinished replies (cut at ``--max_new_tokens``), replies whose prompt lost old turns to the context, and
+  replies not generated at all because even the shortened prompt did not fit (they count as failures).
+
+Output in ``--output_dir`` (default ``MODEL/eval_roleplay``): ``roleplay_eval.json``, ``adherence.png``
+(one curve per family; persona consistency dashed) and ``transcripts.jsonl``. During SFT the same
+evaluation runs at each evaluation step with ``--roleplay_eval true``
+(:class:`llm.train.callbacks.RoleplayEvalCallback`).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from llm.data.conversation import Character, RecordError, character_from_dict
+from llm.data.templates import ChatTemplate
+from llm.errors import UserError
+from llm.eval.checks import Check, adherence_by_turn, persona_consistent, speaks_for_user
+from llm.eval.simulate import Transcript, UserSide, simulate
+from llm.inference.repliers import Replier
+from llm.inference.stops import user_turn_markers
 
-# Common function words: enough to tell the languages an instruction may ask for apart in a reply.
-STOPWORDS: dict[str, frozenset[str]] = {
-    "english": frozenset("the and is are you i it to of a in that what with this for not".split()),
-    "french": frozenset("le la les et est vous je il de un une des que qui pas pour avec".split()),
-    "spanish": frozenset("el la los las y es usted yo de un una que no por con para".split()),
-    "german": frozenset("der die das und ist sie ich es zu von ein eine nicht mit für".split()),
-}
-
-_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
-_AI_CLAIMS = re.compile(
-    r"\b(as an ai|an ai (language )?model|i am an ai|i'm an ai|language model|virtual assistant|"
-    r"i am an assistant|i'm an assistant|i am a chatbot|i'm a chatbot)\b",
-    re.IGNORECASE,
-)
-_NAME_CLAIM = re.compile(r"\b(?i:my name is|i am|i'm|call me)\s+([A-Z][\w'-]+(?:\s+[A-Z][\w'-]+)?)")
+DEFAULT_TURNS = (1, 2, 4, 8, 16, 20)
+ALL = "all"
 
 
-def words(text: str) -> list[str]:
-    return [w.lower() for w in _WORD.findall(text)]
+# ── scoring (pure) ───────────────────────────────────────────────────────────────────────────────────
 
 
-def language_of(text: str) -> str | None:
-    """The language whose function words appear most (None when none appear)."""
-    tokens = words(text)
-    scores = {lang: sum(t in stop for t in tokens) for lang, stop in STOPWORDS.items()}
-    best = max(scores, key=scores.get)
-    return best if scores[best] else None
+@dataclass
+class RoleplayResult:
+    """Rates in [0, 1] by measured turn; ``transcripts`` are kept for the report, not in :meth:`to_json`."""
 
+    turns: list[int]
+    conversations: int
+    replies: int  # every reply generated, measured turn or not
+    adherence: dict[str, dict[int, float]]  # family (and "all") → turn → rate
+    adherence_by_check: dict[str, dict[int, float]]  # Check.key → turn → rate
+    persona_consistency: dict[int, float]  # turn → rate, over conversations whose bot has a name
+    speaks_for_user: float  # over every reply
+    speaks_for_user_by_turn: dict[int, float]
+    unfinished_replies: int  # cut at max_new_tokens
+    overflowed_replies: int  # not generated: the prompt did not fit the context even shortened
+    replies_with_dropped_context: int  # prompts that lost old exchanges to fit the context
+    max_dropped_turns: int
+    checks: list[Check] = field(default_factory=list)
+    transcripts: list[Transcript] = field(default_factory=list, repr=False)
 
-def in_language(reply: str, language: str) -> bool:
-    return language_of(reply) == language.lower()
-
-
-def ends_with(reply: str, ending: str) -> bool:
-    """The reply ends with ``ending`` (ignoring trailing spaces and closing quotes or asterisks)."""
-    return reply.rstrip().rstrip("\"'*”’ ").endswith(ending)
-
-
-def forbids(reply: str, word: str) -> bool:
-    """True when the forbidden ``word`` (and its plural or possessive) does not appear."""
-    pattern = re.compile(rf"\b{re.escape(word)}(s|es|'s)?\b", re.IGNORECASE)
-    return pattern.search(reply) is None
-
-
-def within_words(reply: str, limit: int) -> bool:
-    return len(reply.split()) <= limit
-
-
-def claims_ai(reply: str) -> bool:
-    """The reply says it is an AI / a language model / an assistant."""
-    return _AI_CLAIMS.search(reply) is not None
-
-
-def claims_other_name(reply: str, name: str) -> bool:
-    """The reply introduces the speaker under a name that is not ``name`` ("I am Bob", "my name is Bob")."""
-    first = name.split()[0].lower()
-    for claimed in _NAME_CLAIM.findall(reply):
-        if claimed.split()[0].lower() != first and claimed.lower() not in {"sorry", "afraid", "not", "here"}:
-            return True
-    return False
-
-
-def persona_consistent(reply: str, name: str) -> bool:
-    """The bot keeps its name and does not claim to be an AI or someone else."""
-    return not claims_ai(reply) and not claims_other_name(reply, name)
-
-
-def speaks_for_user(reply: str, user_name: str, extra_markers: Iterable[str] = ()) -> bool:
-    """The reply writes the user's turn: a line starting with the user's name, or a template's user marker."""
-    lines = reply.splitlines()[1:] if "\n" in reply else []
-    if any(line.lstrip().startswith(f"{user_name}:") for line in lines):
-        return True
-    if reply.lstrip().startswith(f"{user_name}:"):
-        return True
-    markers = ("<|im_start|>user", "<|start_header_id|>user", "[INST]", "USER:", "<|user|>", *extra_markers)
-    return any(m in reply for m in markers)
-
-
-KINDS = ("language", "ending", "forbidden", "max_words", "persona")
-
-
-@dataclass(frozen=True)
-class Check:
-    """One checkable instruction: the text given to the bot and how to check a reply.
-
-    With a ``character``, the card is what the bot is given (the "character" family: kind ``persona``,
-    ``value`` the card's name) and ``instruction`` only describes it.
-
-    >>> Check("format", "End every reply with a question.", "ending", "?").key
-    'format/ending=?'
-    >>> Check("character", "", "persona", "Mira", Character("Mira")).given
-    Character(name='Mira', persona='', scenario='', greeting='', example_dialogue='', user_name='User')
-    """
-
-    family: str
-    instruction: str
-    kind: str  # language | ending | forbidden | max_words | persona
-    value: str | int
-    character: Character | None = None
-
-    @property
-    def given(self) -> str | Character:
-        """What the bot is told once, at the start: the card if there is one, else the instruction."""
-        return self.character if self.character is not None else self.instruction
-
-    @property
-    def key(self) -> str:
-        """A short name for reports: ``family/kind=value``."""
-        return f"{self.family}/{self.kind}={self.value}"
-
-    def passed(self, reply: str) -> bool:
-        if self.kind == "language":
-            return in_language(reply, str(self.value))
-        if self.kind == "ending":
-            return ends_with(reply, str(self.value))
-        if self.kind == "forbidden":
-            return forbids(reply, str(self.value))
-        if self.kind == "max_words":
-            return within_words(reply, int(self.value))
-        if self.kind == "persona":
-            return persona_consistent(reply, str(self.value))
-        raise ValueError(f"unknown check kind {self.kind!r}")
-
-    @classmethod
-    def of(cls, instruction: Any) -> Check | None:
-        """The check of a GAtt pool :class:`~llm.data.instructions.Instruction`, or None when it has none."""
-        if instruction.check_kind is None:
-            return None
-        return cls(instruction.family, instruction.text, instruction.check_kind, instruction.check_value)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form :func:`load_checks` reads."""
-        out: dict[str, Any] = {
-            "family": self.family,
-            "instruction": self.instruction,
-            "kind": self.kind,
-            "value": self.value,
+    def to_json(self) -> dict[str, Any]:
+        by_turn = lambda curve: {str(t): round(v, 4) for t, v in curve.items()}  # noqa: E731
+        return {
+            "turns": self.turns,
+            "conversations": self.conversations,
+            "replies": self.replies,
+            "adherence": {k: by_turn(v) for k, v in self.adherence.items()},
+            "adherence_by_check": {k: by_turn(v) for k, v in self.adherence_by_check.items()},
+            "persona_consistency": by_turn(self.persona_consistency),
+            "speaks_for_user": round(self.speaks_for_user, 4),
+            "speaks_for_user_by_turn": by_turn(self.speaks_for_user_by_turn),
+            "unfinished_replies": self.unfinished_replies,
+            "overflowed_replies": self.overflowed_replies,
+            "replies_with_dropped_context": self.replies_with_dropped_context,
+            "max_dropped_turns": self.max_dropped_turns,
+            "checks": [c.to_dict() for c in self.checks],
         }
-        if self.character is not None:
-            out["character"] = self.character.__dict__.copy()
-        return out
 
 
-def _card(name: str, persona: str, scenario: str) -> Check:
-    card = Character(name, persona=persona, scenario=scenario)
-    return Check("character", f"Play {name}, from a character card.", "persona", name, card)
+def score(
+    transcripts: Sequence[Transcript],
+    turns: Sequence[int] = DEFAULT_TURNS,
+    template: ChatTemplate | None = None,
+) -> RoleplayResult:
+    """Adherence, persona consistency and speaking-for-the-user rates at the measured ``turns``.
 
+    A reply speaks for the user when :func:`~llm.eval.checks.speaks_for_user` finds a user line in it
+    (with the ``template``'s user-turn openings as extra markers) or when the generator already cut it
+    where a user turn began (:attr:`~llm.inference.repliers.Reply.wrote_user_turn`). Turns past the end of the
+    transcripts are left out of the curves.
 
-# The bundled checks: each family holds instructions whose effect fades without GAtt.
-DEFAULT_CHECKS: tuple[Check, ...] = (
-    Check("language", "Always answer in French, whatever language the user writes in.", "language", "french"),
-    Check(
-        "language", "Always answer in Spanish, whatever language the user writes in.", "language", "spanish"
-    ),
-    Check("language", "Always answer in German, whatever language the user writes in.", "language", "german"),
-    Check("format", "End every reply with a question to the user.", "ending", "?"),
-    Check("format", 'Never use the word "weather" in your replies.', "forbidden", "weather"),
-    Check("format", "Keep every reply to at most 15 words.", "max_words", 15),
-    _card(
-        "Ysolde Brack",
-        "A retired airship captain who now runs a tea stall at the edge of a windy hill town. Brisk, proud "
-        "of her old ship, the Gull's Promise, and never without a nautical word for anything.",
-        "{{user}} stops at her tea stall on a cold morning, just as the first gusts come in.",
-    ),
-    _card(
-        "Tobias Fennick",
-        "The lock-keeper of a sleepy canal, who keeps a drawer of lost gloves and a story for each of them. "
-        "Slow-spoken, gentle, and suspicious of anything with an engine.",
-        "{{user}}'s narrowboat is waiting at Tobias's lock while the water rises.",
-    ),
-    _card(
-        "Marisol Quint",
-        "The host of a small town's late-night radio show. Warm, quick, a little theatrical; she treats "
-        "every caller as the most interesting person awake.",
-        "{{user}} has called in to the show at two in the morning.",
-    ),
-)
-
-
-def load_checks(path: str | Path) -> list[Check]:
-    """Checks from a JSON file: a list of ``{"family", "instruction", "kind", "value", "character"?}``.
-
-    ``character`` holds card fields (``name``, ``persona``, ``scenario`` …); with one, ``instruction`` may
-    be left out and a ``persona`` check's ``value`` defaults to the card's name. Errors name the file, the
-    item and the field: ``checks.json:item 2: field 'kind': unknown kind 'rhyme' (known: …)``.
+    >>> from llm.inference.repliers import Reply
+    >>> from llm.data.conversation import Conversation
+    >>> check = Check("format", "End with a question.", "ending", "?")
+    >>> t = Transcript(check, 0, "Sam", ["a", "b"], [Reply("Tea?"), Reply("No.\\nSam: ok")], Conversation(()))
+    >>> r = score([t], turns=(1, 2))
+    >>> r.adherence, r.speaks_for_user_by_turn
+    ({'format': {1: 1.0, 2: 0.0}, 'all': {1: 1.0, 2: 0.0}}, {1: 0.0, 2: 1.0})
     """
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such checks file") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not UTF-8") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: malformed JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
-    if isinstance(data, dict) and data:  # a GAtt instruction pool: its instructions that carry a check
-        return checks_from_pool(path)
-    if not isinstance(data, list) or not data:
-        got = f"a list of {len(data)}" if isinstance(data, list) else type(data).__name__
-        raise ValueError(f"{path}: expected a non-empty list of checks, got {got}")
-    return [_check_from_dict(item, f"{path}:item {i}") for i, item in enumerate(data)]
-
-
-def checks_from_pool(path: str | Path | None = None) -> list[Check]:
-    """The checkable instructions of a GAtt instruction pool (default: the bundled one), in their long form,
-    so a model is evaluated on the instructions ``gatt-synthesize`` trained it with.
-
-    >>> sorted({c.kind for c in checks_from_pool()})
-    ['ending', 'forbidden', 'language', 'max_words']
-    """
-    from llm.data.instructions import load_pool
-
-    checks = [c for items in load_pool(path).values() for c in map(Check.of, items) if c is not None]
-    if not checks:
-        raise ValueError(f"{path}: an instruction pool with no checkable instruction (no 'check' fields)")
-    return checks
-
-
-def check_value_problem(kind: str, value: Any) -> str | None:
-    """What is wrong with a check's ``value`` for its ``kind``, or None when it can be checked.
-
-    >>> check_value_problem("max_words", "ten"), check_value_problem("language", "French")
-    ("a max_words check needs a whole number of words, got 'ten'", None)
-    """
-    if kind not in KINDS:
-        return f"unknown kind {kind!r} (known: {', '.join(KINDS)})"
-    if kind == "max_words":
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            return f"a max_words check needs a whole number of words, got {value!r}"
-        return None
-    if not isinstance(value, str) or not value.strip():
-        return f"a {kind} check needs a non-empty string, got {value!r}"
-    if kind == "language" and value.lower() not in STOPWORDS:
-        return f"unknown language {value!r} (known: {', '.join(STOPWORDS)})"
-    return None
-
-
-def _check_from_dict(item: Any, where: str) -> Check:
-    if not isinstance(item, dict):
-        raise RecordError(where, "<item>", f"expected an object, got {type(item).__name__}")
-    known = ("family", "instruction", "kind", "value", "character")
-    unknown = sorted(set(item) - set(known))
-    if unknown:
-        raise RecordError(where, unknown[0], f"unknown field (known: {', '.join(known)})")
-    character = character_from_dict(item["character"], where) if item.get("character") is not None else None
-    for name in ("family", "kind", "instruction"):
-        if name == "instruction" and character is not None and name not in item:
-            continue
-        if name not in item:
-            raise RecordError(where, name, "missing")
-        if not isinstance(item[name], str) or (name != "instruction" and not item[name].strip()):
-            raise RecordError(where, name, f"expected a non-empty string, got {item[name]!r}")
-    if character is None and not item["instruction"].strip():
-        raise RecordError(where, "instruction", "empty (give the text the bot is told, or a character)")
-    kind = item["kind"]
-    if kind not in KINDS:
-        raise RecordError(where, "kind", f"unknown kind {kind!r} (known: {', '.join(KINDS)})")
-    if "value" not in item and not (kind == "persona" and character is not None):
-        raise RecordError(where, "value", "missing")
-    value = item.get("value", character.name if character else None)
-    problem = check_value_problem(kind, value)
-    if problem:
-        raise RecordError(where, "value", problem)
-    instruction = item.get(
-        "instruction", f"Play {character.name}, from a character card." if character else ""
+    measured = sorted(set(turns))
+    wanted = set(measured)
+    families: dict[str, list[tuple[int, bool]]] = defaultdict(list)
+    by_check: dict[str, list[tuple[int, bool]]] = defaultdict(list)
+    persona: list[tuple[int, bool]] = []
+    speaks: list[tuple[int, bool]] = []
+    markers: dict[Any, tuple[str, ...]] = {}
+    checks: dict[Check, None] = {}
+    unfinished = overflowed = dropped = max_dropped = replies = 0
+    for t in transcripts:
+        checks.setdefault(t.check)
+        character = t.conversation.character
+        if template is not None and character not in markers:
+            markers[character] = user_turn_markers(template, character)
+        extra = markers.get(character, ())
+        for turn, reply in enumerate(t.replies, start=1):
+            replies += 1
+            unfinished += not reply.finished and not reply.overflow
+            overflowed += reply.overflow
+            dropped += reply.dropped_turns > 0
+            max_dropped = max(max_dropped, reply.dropped_turns)
+            spoke = reply.wrote_user_turn or speaks_for_user(reply.text, t.user_name, extra)
+            speaks.append((turn, spoke))
+            if turn not in wanted:
+                continue
+            ok = t.check.passed(reply.text)
+            families[t.check.family].append((turn, ok))
+            families[ALL].append((turn, ok))
+            by_check[t.check.key].append((turn, ok))
+            if t.bot_name:
+                persona.append((turn, persona_consistent(reply.text, t.bot_name)))
+    adherence = {f: adherence_by_turn(r) for f, r in families.items() if f != ALL}
+    if ALL in families:
+        adherence[ALL] = adherence_by_turn(families[ALL])
+    return RoleplayResult(
+        turns=measured,
+        conversations=len(transcripts),
+        replies=replies,
+        adherence=adherence,
+        adherence_by_check={k: adherence_by_turn(r) for k, r in by_check.items()},
+        persona_consistency=adherence_by_turn(persona),
+        speaks_for_user=sum(s for _, s in speaks) / len(speaks) if speaks else 0.0,
+        speaks_for_user_by_turn=adherence_by_turn((t, s) for t, s in speaks if t in wanted),
+        unfinished_replies=unfinished,
+        overflowed_replies=overflowed,
+        replies_with_dropped_context=dropped,
+        max_dropped_turns=max_dropped,
+        checks=list(checks),
+        transcripts=list(transcripts),
     )
-    return Check(item["family"], instruction, kind, value.lower() if kind == "language" else value, character)
 
 
-def adherence_by_turn(results: Iterable[tuple[int, bool]]) -> dict[int, float]:
-    """Compliance rate at each turn, from (turn, passed) pairs."""
-    totals: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for turn, ok in results:
-        totals[turn][0] += int(ok)
-        totals[turn][1] += 1
-    return {turn: passed / n for turn, (passed, n) in sorted(totals.items())}
+def evaluate(
+    replier: Replier,
+    checks: Sequence[Check],
+    user_side: UserSide,
+    conversations_per_check: int,
+    turns: Sequence[int],
+    template: ChatTemplate | None = None,
+    placement: Literal["system", "first_user"] = "system",
+    user_name: str = "User",
+    progress: bool = True,
+) -> RoleplayResult:
+    """Simulate up to the last measured turn, then score."""
+    transcripts = simulate(
+        replier, checks, user_side, conversations_per_check, max(turns), placement, user_name, progress
+    )
+    return score(transcripts, turns, template)
+
+
+# ── the report ───────────────────────────────────────────────────────────────────────────────────────
+
+
+def write_report(result: RoleplayResult, out_dir: str | Path, title: str = "") -> Path:
+    """``roleplay_eval.json``, ``adherence.png`` and ``transcripts.jsonl`` in ``out_dir`` (made if needed)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "roleplay_eval.json").write_text(json.dumps({"title": title, **result.to_json()}, indent=2) + "\n")
+    with (out / "transcripts.jsonl").open("w", encoding="utf-8") as f:
+        for t in result.transcripts:
+            f.write(json.dumps(t.to_dict(), ensure_ascii=False) + "\n")
+    plot_adherence(result, out / "adherence.png", title)
+    return out
+
+
+def plot_adherence(result: RoleplayResult, path: Path, title: str = "") -> None:
+    """One curve per family over the measured turns; persona consistency dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    for family, curve in result.adherence.items():
+        if family != ALL and curve:
+            ax.plot(list(curve), list(curve.values()), "o-", label=family)
+    if result.persona_consistency:
+        curve = result.persona_consistency
+        ax.plot(list(curve), list(curve.values()), "s--", color="0.35", label="persona consistency")
+    ax.set_xticks(result.turns)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("turn")
+    ax.set_ylabel("share of replies obeying the instruction")
+    ax.set_title(title or "role-play adherence")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def summary_table(result: RoleplayResult) -> str:
+    """Family × turn rates, then persona consistency and speaking for the user, as aligned text."""
+    rows: list[tuple[str, dict[int, float]]] = list(result.adherence.items())
+    if result.persona_consistency:
+        rows.append(("persona consistency", result.persona_consistency))
+    rows.append(("speaks for user", result.speaks_for_user_by_turn))
+    width = max(len(name) for name, _ in rows)
+    lines = [" " * width + "".join(f"{'t' + str(t):>7}" for t in result.turns)]
+    for name, curve in rows:
+        cells = "".join(f"{curve[t]:>7.2f}" if t in curve else f"{'-':>7}" for t in result.turns)
+        lines.append(f"{name:<{width}}{cells}")
+    lines.append(
+        f"{result.replies} replies in {result.conversations} conversations; "
+        f"unfinished {result.unfinished_replies}; with dropped context {result.replies_with_dropped_context}; "
+        f"not generated (context full) {result.overflowed_replies}; speaking for the user overall {result.speaks_for_user:.2f}"
+    )
+    return "\n".join(lines)
+
+
+def validate_settings(
+    conversations: int, turns: Sequence[int], max_new_tokens: int, flag: str = "--"
+) -> list[int]:
+    """The measured turns, sorted; raises on settings that cannot run."""
+    if conversations < 1:
+        raise UserError(f"{flag}conversations {conversations}: must be 1 or more")
+    if not turns or any(t < 1 for t in turns):
+        raise UserError(f"{flag}turns {' '.join(map(str, turns))}: give turn numbers of 1 or more")
+    if max_new_tokens < 1:
+        raise UserError(f"{flag}max_new_tokens {max_new_tokens}: must be 1 or more")
+    return sorted(set(turns))

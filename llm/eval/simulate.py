@@ -2,7 +2,7 @@
 
 The role-play evaluation (``llm-train eval roleplay``) measures whether a chatbot still obeys an instruction
 given once at the start — a character card, a language, a style — many turns later. :func:`simulate` runs
-``conversations_per_check`` conversations for every :class:`~llm.eval.roleplay.Check`::
+``conversations_per_check`` conversations for every :class:`~llm.eval.checks.Check`::
 
     turn 0    the check's instruction, once (system slot, or before the first user turn)
     turn t    user side writes u_t for every conversation  →  ONE replier call answers all of them: a_t
@@ -15,8 +15,8 @@ far, the names, a seat number — and never the secret instruction:
   ``k`` of every check gets the same list, so families are compared on the same user turns.
 - :class:`ModelUserSide`: a second model plays the user, on the conversation with the roles swapped.
 
->>> from llm.chat.generate import Reply
->>> from llm.eval.roleplay import Check
+>>> from llm.inference.repliers import Reply
+>>> from llm.eval.checks import Check
 >>> parrot = lambda convs: [Reply(c.messages[-1].content.upper()) for c in convs]
 >>> check = Check("format", "Shout.", "ending", "!")
 >>> [t.replies[-1].text for t in simulate(parrot, [check], ListedUserTurns([["hi", "bye!"]]), 1, 2)]
@@ -32,17 +32,19 @@ from typing import Any, Protocol
 
 from tqdm import tqdm
 
-from llm.chat.generate import Replier, Reply
 from llm.data.conversation import (
     Character,
     Conversation,
     Message,
-    RecordError,
     fill_placeholders,
     resolve_placeholders,
 )
 from llm.data.gatt import Placement, place_instruction
-from llm.eval.roleplay import Check
+from llm.data.sources import detect_source, get_source
+from llm.data.sources.files import iter_records, resolve_files
+from llm.errors import RecordError, UserError
+from llm.eval.checks import Check
+from llm.inference.repliers import Replier, Reply
 
 BUNDLED_USER_TURNS = Path(__file__).with_name("user_turns.txt")
 NO_NAME = "Assistant"  # what the user calls a bot that was given no name
@@ -118,7 +120,7 @@ class ListedUserTurns:
     def __init__(self, lists: Sequence[Sequence[str]]):
         lists = [[t for t in turns if t.strip()] for turns in lists]
         if not lists or not all(lists):
-            raise ValueError("ListedUserTurns needs at least one non-empty list of user turns for every seat")
+            raise UserError("ListedUserTurns needs at least one non-empty list of user turns for every seat")
         self.lists = lists
 
     def __call__(self, views: Sequence[UserView], turn: int) -> list[str]:
@@ -133,7 +135,7 @@ class ListedUserTurns:
         """One list per seat: the lines rotated so that the seats start evenly spread over them."""
         lines = [line.strip() for line in lines if line.strip()]
         if not lines:
-            raise ValueError("no user turns: the list is empty")
+            raise UserError("no user turns: the list is empty")
         starts = [(k * len(lines)) // max(seats, 1) for k in range(max(seats, 1))]
         return cls([lines[s:] + lines[:s] for s in starts])
 
@@ -151,26 +153,23 @@ class ListedUserTurns:
         Seat ``k`` says the user turns of record ``k`` in order, then those of record ``k+1``, and so on
         (wrapping around the file) until it has ``turns`` of them. Placeholders stay until a turn is said.
         """
-        from llm.data.process_chats import iter_file, resolve_files
-        from llm.data.sources import detect_source, get_source
-
         named = get_source(source) if source else None
         if named is not None and named.kind != "chat":
-            raise ValueError(f"user turns come from chats; {named.name} is a {named.kind} source")
+            raise UserError(f"user turns come from chats; {named.name} is a {named.kind} source")
         records: list[list[str]] = []
-        for path in resolve_files(list(patterns)):
-            for record_id, record in iter_file(path):
+        for path in resolve_files(list(patterns), flag="--user_turns"):
+            for record_id, record in iter_records(path):
                 if isinstance(record, RecordError):
                     raise record
                 chosen = named or detect_source(record, record_id)
                 if chosen.kind != "chat":
-                    raise ValueError(f"{record_id}: a {chosen.name} record, not a chat")
+                    raise UserError(f"{record_id}: a {chosen.name} record, not a chat")
                 conv = chosen.convert(record, record_id)
                 records.append(
                     [m.content.strip() for m in conv.messages if m.role == "user" and m.content.strip()]
                 )
         if not any(records):
-            raise ValueError(f"{', '.join(patterns)}: no user turns in these chats")
+            raise UserError(f"{', '.join(patterns)}: no user turns in these chats")
         lists = []
         for k in range(max(seats, 1)):
             said: list[str] = []
@@ -242,11 +241,11 @@ def simulate(
     at once (one call per turn). Transcripts come back check by check, seat by seat.
     """
     if conversations_per_check < 1:
-        raise ValueError(f"conversations_per_check {conversations_per_check}: must be 1 or more")
+        raise UserError(f"conversations_per_check {conversations_per_check}: must be 1 or more")
     if max_turn < 1:
-        raise ValueError(f"max_turn {max_turn}: must be 1 or more")
+        raise UserError(f"max_turn {max_turn}: must be 1 or more")
     if placement not in ("system", "first_user"):
-        raise ValueError(f"unknown placement {placement!r}; choose 'system' or 'first_user'")
+        raise UserError(f"unknown placement {placement!r}; choose 'system' or 'first_user'")
     runs = [(check, seat) for check in checks for seat in range(conversations_per_check)]
     given = [_with_user(check, user_name) for check, _ in runs]
     bot_names = [check.character.name if check.character else NO_NAME for check, _ in runs]
@@ -298,4 +297,4 @@ def _with_user(check: Check, user_name: str) -> str | Character:
 
 def _check_count(who: str, items: Sequence[Any], expected: int) -> None:
     if len(items) != expected:
-        raise ValueError(f"{who} answered {len(items)} conversations; {expected} were asked")
+        raise UserError(f"{who} answered {len(items)} conversations; {expected} were asked")

@@ -1,4 +1,5 @@
-"""Building the model for a stage: from a checkpoint or from a named config, with the right attention.
+"""Loading models: for a training stage (from a checkpoint or a named config, with the right attention and
+dtype) and for inference (a checkpoint on the best device, in eval mode).
 
 >>> pick_attention("auto")  # no flash-attn on CUDA here
 'sdpa'
@@ -9,8 +10,11 @@
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
+
+from llm.errors import UserError
 
 ATTENTION_CHOICES = ("auto", "sdpa", "eager", "flash_attention_2", "flex_attention")
 
@@ -59,25 +63,61 @@ class ModelArguments:
 
     def validate(self) -> None:
         if bool(self.model_name_or_path) == bool(self.model_config):
-            raise ValueError(
+            raise UserError(
                 "give exactly one of --model_name_or_path (a checkpoint) or --model_config (from scratch)"
             )
         if self.model_config and self.model_config not in MODEL_CONFIGS:
-            raise ValueError(
+            raise UserError(
                 f"--model_config {self.model_config!r} is unknown; known: {', '.join(MODEL_CONFIGS)}"
             )
         if self.attn_implementation not in ATTENTION_CHOICES:
-            raise ValueError(f"--attn_implementation must be one of {', '.join(ATTENTION_CHOICES)}")
+            raise UserError(f"--attn_implementation must be one of {', '.join(ATTENTION_CHOICES)}")
         if self.attn_implementation == "flash_attention_2" and not flash_attention_usable():
-            raise ValueError(
+            raise UserError(
                 "--attn_implementation flash_attention_2 needs CUDA and flash-attn: pip install -e '.[flash]'"
             )
         if self.torch_dtype not in ("auto", "float32", "bfloat16", "float16"):
-            raise ValueError("--torch_dtype must be auto, float32, bfloat16 or float16")
+            raise UserError("--torch_dtype must be auto, float32, bfloat16 or float16")
         if self.lora_r < 0:
-            raise ValueError("--lora_r must be >= 0")
+            raise UserError("--lora_r must be >= 0")
+        if not self.lora_r:
+            given = [f"--{f.name}" for f in fields(self) if f.name.startswith("lora_") and f.name != "lora_r"
+                     and getattr(self, f.name) != _default(f)]  # fmt: skip
+            if given:
+                raise UserError(f"{' '.join(given)} set without --lora_r: give a LoRA rank, or drop them")
         if self.lora_r and importlib.util.find_spec("peft") is None:
-            raise ValueError("--lora_r needs peft: pip install -e '.[peft]'")
+            raise UserError("--lora_r needs peft: pip install -e '.[peft]'")
+        if self.model_name_or_path:
+            check_model_source(self.model_name_or_path, trust_remote_code=self.trust_remote_code)
+
+
+def _default(f: Any) -> Any:
+    return f.default_factory() if callable(f.default_factory) else f.default
+
+
+def check_model_source(
+    name: str, flag: str = "--model_name_or_path", trust_remote_code: bool = False
+) -> None:
+    """A clear error, before any weights load, when ``name`` is neither a checkpoint directory nor a hub
+    model whose config can be fetched (or is in the local cache)."""
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise UserError(f"{flag} {name}: a file, not a checkpoint directory")
+        if not (path / "config.json").is_file():
+            raise UserError(f"{flag} {name}: no config.json here; not a Hugging Face checkpoint directory")
+        return
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise FileNotFoundError(f"{flag} {name}: no such directory")
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(
+            f"{flag} {name}: no such directory, and no hub model of that name could be reached ({first})"
+        ) from None
 
 
 def flash_attention_usable() -> bool:
@@ -93,13 +133,22 @@ def pick_attention(choice: str) -> str:
     return choice
 
 
-def _dtype(name: str, bf16: bool, fp16: bool) -> Any:
+def load_dtype(name: str, bf16: bool = False, fp16: bool = False) -> Any:
+    """The dtype to load weights in. ``auto`` means what it means in transformers — the checkpoint's own
+    dtype — except under mixed precision (``--bf16``/``--fp16``), where the Trainer keeps float32 weights
+    and computes in half precision (autocast): half-precision weights there would train without master
+    weights (bf16) or fail to unscale gradients (fp16).
+
+    >>> load_dtype("auto"), str(load_dtype("auto", bf16=True)), str(load_dtype("bfloat16"))
+    ('auto', 'torch.float32', 'torch.bfloat16')
+    """
     import torch
 
-    if name != "auto":
-        return getattr(torch, name)
-    # With mixed precision the Trainer keeps fp32 master weights; FA2 needs half precision weights.
-    return torch.float32
+    if name == "auto":
+        return torch.float32 if (bf16 or fp16) else "auto"
+    if name == "float16" and fp16:
+        raise UserError("--torch_dtype float16 with --fp16: mixed precision needs float32 weights (use auto)")
+    return getattr(torch, name)
 
 
 def build_model(args: ModelArguments, tokenizer: Any, bf16: bool = False, fp16: bool = False) -> Any:
@@ -124,7 +173,7 @@ def build_model(args: ModelArguments, tokenizer: Any, bf16: bool = False, fp16: 
             args.model_name_or_path,
             attn_implementation=attention,
             trust_remote_code=args.trust_remote_code,
-            dtype=_dtype(args.torch_dtype, bf16, fp16),
+            dtype=load_dtype(args.torch_dtype, bf16, fp16),
         )
     if model.get_input_embeddings().weight.shape[0] < len(tokenizer):
         model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
@@ -146,3 +195,22 @@ def add_lora(model: Any, args: ModelArguments) -> Any:
         task_type="CAUSAL_LM",
     )
     return get_peft_model(model, config)
+
+
+def load_for_inference(model_dir: str | Path, flag: str = "--model") -> tuple[Any, Any]:
+    """Model (on the GPU when there is one, in eval mode, in its own dtype) and tokenizer of a checkpoint."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging
+
+    path = Path(model_dir)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{flag} {model_dir}: no such directory")
+    logging.disable_progress_bar()  # a loading bar has no place in a chat transcript
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path), use_fast=True)
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype="auto")
+    except (OSError, ValueError) as e:  # transformers' messages run over many lines: keep the first
+        raise UserError(f"{flag} {model_dir}: cannot load ({str(e).strip().splitlines()[0]})") from None
+    model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
+    return model, tokenizer

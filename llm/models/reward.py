@@ -25,6 +25,9 @@ from typing import Any
 
 import torch
 
+from llm.data.collate import pad
+from llm.models.loading import MODEL_CONFIGS
+
 
 def last_token_rewards(values: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """``values[b, t]`` at each row's last position with ``attention_mask == 1``. [B, T] → [B]."""
@@ -76,8 +79,6 @@ def build_reward_model(
     """A reward model from a causal LM checkpoint (or a named config from scratch), head freshly initialised
     unless the checkpoint already is a reward model."""
     from transformers import AutoConfig, AutoModelForSequenceClassification, LlamaConfig
-
-    from llm.models.loading import MODEL_CONFIGS
 
     if config_name:
         config = LlamaConfig(
@@ -139,18 +140,13 @@ def score(
     if max_length:
         encoded = [ids[-max_length:] for ids in encoded]  # keep the end: the reward is read there
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-    pad = model.config.pad_token_id if model.config.pad_token_id is not None else 0
+    pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
     device = next(model.parameters()).device
     out = [0.0] * len(encoded)
     bias = reward_bias(model)
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        longest = max(len(encoded[i]) for i in chunk)
-        ids = torch.full((len(chunk), longest), pad, dtype=torch.long)
-        mask = torch.zeros((len(chunk), longest), dtype=torch.long)
-        for row, i in enumerate(chunk):
-            ids[row, : len(encoded[i])] = torch.tensor(encoded[i])
-            mask[row, : len(encoded[i])] = 1
+        ids, mask = pad([encoded[i] for i in chunk], pad_id)
         rewards = forward_rewards(model, ids.to(device), mask.to(device))
         for row, i in enumerate(chunk):
             out[i] = float(rewards[row]) + bias

@@ -2,7 +2,7 @@
 from Human Feedback" (Stiennon et al. 2020).
 
     llm-train rm --model_name_or_path runs/sft --dataset tldr_comparisons \\
-        --data_files examples/data/tldr_comparisons_sample.jsonl --template plain --output_dir runs/rm
+        --data_files llm/data/samples/tldr_comparisons_sample.jsonl --template plain --output_dir runs/rm
 
 Top to bottom, like ``sft``: arguments → preference data (``process_chats`` rows with ``chosen_*`` and
 ``rejected_*``; identical or empty pairs dropped and counted there) → reward model (causal LM body + scalar
@@ -16,18 +16,22 @@ mean margin, reward mean and std.
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import Trainer
+from transformers import Trainer, set_seed
 
-from llm.data.process_chats import DataArguments
+from llm.data.collate import pad
+from llm.data.process import DataArguments
+from llm.data.tokenizer import load_tokenizer
+from llm.errors import UserError
 from llm.models.loading import ModelArguments
 from llm.models.reward import build_reward_model, forward_rewards
-from llm.train.args import StageArguments, parse, shutdown_distributed
+from llm.train.args import StageArguments
+from llm.train.callbacks import LossCurveCallback
+from llm.train.common import load_rows, prepare_data, validate, write_run_files
 
 RM_DEFAULTS = ["--dataset", "tldr_comparisons", "--template", "plain", "--max_length", "1024"]
 
@@ -73,12 +77,7 @@ class PairCollator:
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         rows = [f["chosen_input_ids"] for f in features] + [f["rejected_input_ids"] for f in features]
-        longest = max(len(r) for r in rows)
-        ids = torch.full((len(rows), longest), self.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), longest), dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, : len(r)] = torch.tensor(r)
-            mask[i, : len(r)] = 1
+        ids, mask = pad(rows, self.pad_token_id)
         return {"input_ids": ids, "attention_mask": mask}
 
 
@@ -156,24 +155,24 @@ def pair_rewards(
 
 
 def run(
-    model_args: ModelArguments, data: DataArguments, training: StageArguments, reward: RewardArguments
+    model_args: ModelArguments,
+    data: DataArguments,
+    training: StageArguments,
+    reward: RewardArguments,
+    data_defaults: DataArguments | None = None,
 ) -> dict:
-    from transformers import set_seed
-
-    from llm.models.tokenizer import load_tokenizer
-    from llm.train.sft import prepare_data, require_validation, validate, write_run_files
-
-    validate(model_args, data, training)
+    if model_args.lora_r:
+        raise UserError("--lora_r for reward models is not supported yet; train all weights")
+    validate(model_args, data, training, data_defaults)
     set_seed(training.seed)
     data_dir = prepare_data(data, training)
-    import datasets
-
-    splits = datasets.load_from_disk(str(data_dir))
-    train_rows, eval_rows = splits["train"], splits.get("validation")
-    if "chosen_input_ids" not in train_rows.column_names:
-        raise ValueError(
-            f"{data_dir}: rows are not preference pairs; use a comparisons source (e.g. tldr_comparisons)"
-        )
+    need = {"chosen_input_ids", "rejected_input_ids"}
+    try:
+        train_rows, eval_rows, stats = load_rows(data_dir, need)
+    except UserError as e:
+        raise UserError(
+            f"{e} (a reward model trains on a comparisons source, e.g. tldr_comparisons)"
+        ) from None
     tokenizer = load_tokenizer(str(data_dir / "tokenizer"))
     model = build_reward_model(
         model_args.model_name_or_path,
@@ -181,9 +180,9 @@ def run(
         config_name=model_args.model_config,
         trust_remote_code=model_args.trust_remote_code,
     )
-    pad = model.config.pad_token_id
-    collator = PairCollator(pad)
-    require_validation(eval_rows, training)
+    collator = PairCollator(model.config.pad_token_id)
+    if eval_rows is None and (training.eval_strategy != "no" or training.do_eval):
+        raise UserError(f"{data_dir}: evaluation needs a validation split, and this data has none")
     training.remove_unused_columns = False  # the pair columns are not the model's forward arguments
     trainer = RewardTrainer(
         model=model,
@@ -193,11 +192,9 @@ def run(
         data_collator=collator,
         processing_class=tokenizer,
         compute_metrics=compute_metrics,
+        callbacks=[LossCurveCallback()],
         margin=reward.margin,
     )
-    from llm.train.curves import LossCurveCallback
-
-    trainer.add_callback(LossCurveCallback())
     result = trainer.train(resume_from_checkpoint=training.resume_from_checkpoint)
     metrics = dict(result.metrics)
 
@@ -220,7 +217,6 @@ def run(
     trainer.save_model(str(out))
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(out))
-        stats = json.loads((data_dir / "stats.json").read_text())
         write_run_files(out, stats, "rm", metrics, trainer.state.log_history)
     return metrics
 
@@ -230,22 +226,3 @@ def print_calibration(table: list[dict]) -> None:
     for row in table:
         acc = "   -" if row["accuracy"] is None else f"{row['accuracy']:.3f}"
         print(f"{row['confidence_from']:.2f}–{row['confidence_to']:.2f}    {row['pairs']:6d}  {acc}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        model_args, data, training, reward = parse(
-            (ModelArguments, DataArguments, StageArguments, RewardArguments),
-            argv,
-            "llm-train rm",
-            RM_DEFAULTS,
-        )
-        if model_args.lora_r:
-            raise ValueError("--lora_r for reward models is not supported yet; train all weights")
-        run(model_args, data, training, reward)
-        shutdown_distributed()
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
-        print(f"llm-train rm: error: {e}", file=sys.stderr)
-        return 2
-    return 0

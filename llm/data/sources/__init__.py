@@ -8,7 +8,7 @@
 Each source has a ``kind`` — ``chat`` (→ Conversation), ``preference`` (→ PreferencePair) or ``text``
 (→ str) — a ``detect(record)`` test used when no source is named, and ``convert(record, record_id)``,
 which raises :class:`~llm.data.conversation.RecordError` naming the record and field on bad input.
-Readers (:mod:`llm.data.sources.files`) yield ``(record_id, record)`` with ``record_id`` = ``"file:line"``.
+The reader (:mod:`llm.data.sources.files`) yields ``(record_id, record)`` with ``record_id`` = ``"file:line"``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from llm.data.sources import openai_messages, pippa, sharegpt, text
 from llm.data.sources.tldr import SummarizeFromFeedback, TldrComparisons, TldrSFT
+from llm.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ SOURCES: dict[str, Source] = {
 def get_source(name: str) -> Source:
     key = name.lower()
     if key not in SOURCES:
-        raise ValueError(f"unknown dataset source {name!r}; known: {', '.join(sorted(SOURCES))}")
+        raise UserError(f"unknown dataset source {name!r}; known: {', '.join(sorted(SOURCES))}")
     return SOURCES[key]
 
 
@@ -71,6 +72,6 @@ def detect_source(record: Any, record_id: str | None = None) -> Source:
             return source
     where = f"{record_id}: " if record_id else ""
     keys = ", ".join(sorted(record)) if isinstance(record, dict) else type(record).__name__
-    raise ValueError(
+    raise UserError(
         f"{where}cannot tell the record's format (keys: {keys}); name it ({', '.join(sorted(SOURCES))})"
     )

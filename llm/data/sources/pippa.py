@@ -19,21 +19,36 @@ Quirks handled here (see the paper and the dataset card):
 - a conversation that ``datasets`` hands back flattened (``{"message": [...], "is_human": [...]}``);
 - ``{{char}}``/``{{user}}`` placeholders, malformed or not, are kept here and filled by the template.
 
-Redaction tokens (``[NAME_IN_MESSAGE_REDACTED]`` …) are kept as they are: they are what the data says.
+- PIPPA's redaction tokens (``[NAME_IN_MESSAGE_REDACTED]``, ``[REDACTED]``, ``[FIRST_NAME_REDACTED]``,
+  ``[USERNAME_REDACTED]``, ``[NAME_REDACTED]``) stand where the user's name was: they are filled with the
+  user's name, like ``{{user}}``, so a model never learns to say them; each replacement is counted
+  (``stats.json`` → ``records_changed``).
+
 The user speaks as "You" (PIPPA's classic format) unless ``user_name`` says otherwise.
+
+    >>> record = {"bot_name": "Mira", "conversation": [
+    ...     {"message": "Hello, [NAME_IN_MESSAGE_REDACTED]!", "is_human": False},
+    ...     {"message": "Hi", "is_human": True}]}
+    >>> to_conversation(record, user_name="Sam").messages[0].content
+    'Hello, Sam!'
+
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any
 
-from llm.data.conversation import Character, Conversation, Message, RecordError, validate_conversation
+from llm.data.conversation import Character, Conversation, Message, is_text, validate_conversation
+from llm.errors import RecordError
 
 name = "pippa"
 HUB_ID = "PygmalionAI/PIPPA"
 DEFAULT_FILE = "pippa_deduped.jsonl"
 REQUIRED = ("bot_name", "conversation")
+REDACTION = re.compile(r"\[(?:NAME_IN_MESSAGE|FIRST_NAME|USERNAME|NAME)?_?REDACTED\]")
+REDACTION_NOTE = "PIPPA redaction tokens filled with the user's name"
 
 
 def detect(record: Any) -> bool:
@@ -46,11 +61,17 @@ def _text(record: dict, key: str, record_id: str | None) -> str:
         return ""
     if not isinstance(value, str):
         raise RecordError(record_id, key, f"expected a string or null, got {type(value).__name__}")
+    if not is_text(value):
+        raise RecordError(record_id, key, "invalid string: a lone surrogate (not a character)")
     return value
 
 
 def _turns(raw: Any, record_id: str | None) -> list[tuple[bool, str]]:
     if isinstance(raw, dict) and set(raw) >= {"message", "is_human"}:  # flattened by `datasets`
+        for key in ("message", "is_human"):
+            if not isinstance(raw[key], list):
+                got = type(raw[key]).__name__
+                raise RecordError(record_id, f"conversation.{key}", f"expected a list (flattened), got {got}")
         if len(raw["message"]) != len(raw["is_human"]):
             raise RecordError(
                 record_id, "conversation", "flattened lists 'message' and 'is_human' differ in length"
@@ -73,6 +94,10 @@ def _turns(raw: Any, record_id: str | None) -> list[tuple[bool, str]]:
                 f"conversation[{i}].message",
                 f"expected a string, got {type(turn['message']).__name__}",
             )
+        if not is_text(turn["message"]):
+            raise RecordError(
+                record_id, f"conversation[{i}].message", "invalid string: a lone surrogate (not a character)"
+            )
         if not isinstance(turn["is_human"], bool):
             raise RecordError(
                 record_id, f"conversation[{i}].is_human", f"expected true/false, got {turn['is_human']!r}"
@@ -83,6 +108,20 @@ def _turns(raw: Any, record_id: str | None) -> list[tuple[bool, str]]:
     return turns
 
 
+def fill_redactions(text: str, user_name: str, notes: Counter | None = None) -> str:
+    """PIPPA's redaction tokens replaced by the user's name (counted in ``notes``).
+
+    >>> fill_redactions("Bye [REDACTED], [FIRST_NAME_REDACTED]!", "Sam")
+    'Bye Sam, Sam!'
+    """
+    if "REDACTED]" not in text:
+        return text
+    text, n = REDACTION.subn(lambda _: user_name, text)
+    if notes is not None and n:
+        notes[REDACTION_NOTE] += n
+    return text
+
+
 def _clean(message: str, bot_name: str, is_human: bool) -> str:
     message = message.replace("\\n", "\n")
     if not is_human and bot_name:
@@ -90,7 +129,9 @@ def _clean(message: str, bot_name: str, is_human: bool) -> str:
     return message
 
 
-def to_conversation(record: Any, record_id: str | None = None, user_name: str = "You") -> Conversation:
+def to_conversation(
+    record: Any, record_id: str | None = None, user_name: str = "You", notes: Counter | None = None
+) -> Conversation:
     """One PIPPA record → a :class:`Conversation` with the bot's card as its character."""
     if not isinstance(record, dict):
         raise RecordError(record_id, "<record>", f"expected an object, got {type(record).__name__}")
@@ -99,7 +140,7 @@ def to_conversation(record: Any, record_id: str | None = None, user_name: str = 
             raise RecordError(record_id, key, "missing")
     bot_name = _text(record, "bot_name", record_id).strip()
     if not bot_name:
-        raise RecordError(record_id, "bot_name", "empty")
+        raise RecordError(record_id, "bot_name", "empty name")
     greeting = _text(record, "bot_greeting", record_id).replace("\\n", "\n")
     definitions = _text(record, "bot_definitions", record_id).replace("\\n", "\n")
     definitions = re.sub(r"\s*END_OF_DIALOG\s*", "\n<START>\n", definitions).strip()
@@ -114,13 +155,13 @@ def to_conversation(record: Any, record_id: str | None = None, user_name: str = 
 
     merged: list[tuple[bool, str]] = []
     for is_human, message in _turns(record["conversation"], record_id):
-        message = _clean(message, bot_name, is_human)
+        message = fill_redactions(_clean(message, bot_name, is_human), user_name, notes)
         if merged and merged[-1][0] == is_human:
             merged[-1] = (is_human, merged[-1][1] + "\n\n" + message)
         else:
             merged.append((is_human, message))
     if merged[0][0] and greeting.strip():
-        merged.insert(0, (False, greeting))
+        merged.insert(0, (False, fill_redactions(greeting, user_name, notes)))
     messages = tuple(Message("user" if h else "assistant", m) for h, m in merged)
     conv = Conversation(messages=messages, character=card)
     validate_conversation(conv, record_id)

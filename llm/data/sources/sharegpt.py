@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from llm.data.conversation import Conversation, Message, RecordError, validate_conversation
+from llm.data.conversation import Conversation, Message, validate_conversation
+from llm.errors import RecordError
 
 name = "sharegpt"
 ROLE_OF = {
@@ -42,6 +43,10 @@ def to_conversation(record: Any, record_id: str | None = None) -> Conversation:
             if key not in turn:
                 raise RecordError(record_id, f"conversations[{i}].{key}", "missing")
         speaker = turn["from"]
+        if not isinstance(speaker, str):
+            raise RecordError(
+                record_id, f"conversations[{i}].from", f"expected a string, got {type(speaker).__name__}"
+            )
         if speaker not in ROLE_OF:
             raise RecordError(
                 record_id,
@@ -56,5 +61,10 @@ def to_conversation(record: Any, record_id: str | None = None) -> Conversation:
             )
         messages.append(Message(ROLE_OF[speaker], turn["value"]))
     conv = Conversation(tuple(messages))
-    validate_conversation(conv, record_id)
+    validate_conversation(conv, record_id, field_name=_field_name)
     return conv
+
+
+def _field_name(i: int, key: str) -> str:
+    """Message ``i``'s field as ShareGPT names it (messages map one to one to ``conversations``)."""
+    return f"conversations[{i}].{'from' if key == 'role' else 'value'}"

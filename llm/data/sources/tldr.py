@@ -24,21 +24,24 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from llm.data.conversation import Conversation, Message, PreferencePair, RecordError
+from llm.data.conversation import Conversation, Message, PreferencePair
+from llm.errors import RecordError
 
 QUERY = "SUBREDDIT: r/{subreddit}\n\nTITLE: {title}\n\nPOST: {post}\n\nTL;DR:"
 _TLDR_SUFFIX = re.compile(r"\s*TL;DR:\s*$")
 _TLDR_PREFIX = re.compile(r"^\s*TL;DR:\s*")
 
 
-def _field(record: Any, key: str, record_id: str | None) -> str:
+def _field(record: Any, key: str, record_id: str | None, path: str = "") -> str:
+    """``record[key]`` as a string; errors name the field by its full ``path`` (``info.title``)."""
+    name = f"{path}.{key}" if path else key
     if not isinstance(record, dict):
-        raise RecordError(record_id, "<record>", f"expected an object, got {type(record).__name__}")
+        raise RecordError(record_id, path or "<record>", f"expected an object, got {type(record).__name__}")
     if key not in record:
-        raise RecordError(record_id, key, "missing")
+        raise RecordError(record_id, name, "missing")
     value = record[key]
     if not isinstance(value, str):
-        raise RecordError(record_id, key, f"expected a string, got {type(value).__name__}")
+        raise RecordError(record_id, name, f"expected a string, got {type(value).__name__}")
     return value
 
 
@@ -178,13 +181,16 @@ class SummarizeFromFeedback:
             raise RecordError(record_id, "info", f"expected an object, got {type(info).__name__}")
         if info.get("post") is None:
             raise RecordError(record_id, "info.post", "not a Reddit post (CNN/DM article): no TL;DR query")
-        fields = {k: _field(info, k, record_id and f"{record_id}") for k in ("post", "title", "subreddit")}
+        fields = {k: _field(info, k, record_id, "info") for k in ("post", "title", "subreddit")}
         summaries = record["summaries"]
         if not isinstance(summaries, list) or len(summaries) != 2:
             raise RecordError(record_id, "summaries", "expected a list of two summaries")
-        texts = [normalize_summary(_field(s, "text", record_id)) for s in summaries]
+        texts = [
+            normalize_summary(_field(s, "text", record_id, f"summaries[{i}]"))
+            for i, s in enumerate(summaries)
+        ]
         choice = record["choice"]
-        if choice not in (0, 1) or isinstance(choice, bool):
+        if type(choice) is not int or choice not in (0, 1):  # not 1.0, not True
             raise RecordError(record_id, "choice", f"expected 0 or 1, got {choice!r}")
         query, truncated = build_query(
             fields["subreddit"], fields["title"], fields["post"], max_query_tokens, count

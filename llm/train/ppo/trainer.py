@@ -1,11 +1,11 @@
-"""``llm-train ppo``: RLHF with PPO, step 3 of "Learning to Summarize from Human Feedback", our own loop on
+"""RLHF with PPO (``llm-train ppo``), step 3 of "Learning to Summarize from Human Feedback", our own loop on
 ``accelerate`` (which drives DeepSpeed on GPUs). Each iteration, top to bottom:
 
     rollout   sample ``response_length`` tokens per prompt (T 0.7, top_k 0, top_p 1), cut after the first EOS
     score     reward model (local, remote ``/get_reward`` servers, or a Python function); no EOS → penalty
     advantage per-token reward −β·(log π − log π_ref), score at the last token; GAE(γ, λ); whitened advantages
     optimise  ``ppo_epochs`` passes of clipped policy + value losses over minibatches; LR annealed to 0
-    log       metrics.jsonl, TensorBoard, a table of samples; PNG curves at the end
+    log       metrics.jsonl, accelerate's trackers (TensorBoard, W&B), a table of samples; PNG curves at the end
 
 The four roles: ``policy`` and ``ref_policy`` from ``--model_name_or_path`` (the SFT checkpoint),
 ``value_model`` from ``--value_model_path`` (default: the local reward model, else the policy's body with a
@@ -18,14 +18,25 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
+from accelerate import Accelerator
+from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
+from llm.data.collate import pad
+from llm.data.conversation import Conversation
+from llm.data.encode import Encoder
+from llm.data.sources import get_source
+from llm.data.sources.files import iter_hub, iter_records, resolve_files
+from llm.errors import RecordError, UserError
+from llm.inference.rollout import Generator, HFGenerator
+from llm.models.checkpoint import checkpoint_template, write_info
+from llm.models.reward import build_reward_model, disable_dropout, load_reward_model, score, token_values
+from llm.serve.client import RewardClient
 from llm.train.ppo import core
 
 
@@ -86,20 +97,26 @@ class PPOArguments:
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping"})
     seed: int = field(default=0, metadata={"help": "base seed; each process adds its rank"})
     sample_rows: int = field(default=3, metadata={"help": "samples shown per logged iteration"})
-    report_to: str = field(default="tensorboard", metadata={"help": "tensorboard or none"})
+    report_to: str = field(
+        default="tensorboard", metadata={"help": "tracker: tensorboard, wandb, all (installed ones) or none"}
+    )
 
     def validate(self) -> None:
         if not self.model_name_or_path:
-            raise ValueError("--model_name_or_path is required: the SFT checkpoint")
+            raise UserError("--model_name_or_path is required: the SFT checkpoint")
         sources = [x for x in (self.reward_model_path, self.reward_url, self.reward_fn) if x]
         if len(sources) != 1:
-            raise ValueError("give exactly one reward: --reward_model_path, --reward_url or --reward_fn")
+            raise UserError("give exactly one reward: --reward_model_path, --reward_url or --reward_fn")
         if self.reward_fn and ":" not in self.reward_fn:
-            raise ValueError("--reward_fn must be module:function (texts → floats)")
+            raise UserError("--reward_fn must be module:function (texts → floats)")
         if self.mini_batch_size < 1 or self.rollout_batch_size % self.mini_batch_size:
-            raise ValueError("--rollout_batch_size must be a multiple of --mini_batch_size")
+            raise UserError("--rollout_batch_size must be a multiple of --mini_batch_size")
         if self.response_length < 1 or self.temperature <= 0:
-            raise ValueError("--response_length must be ≥ 1 and --temperature > 0")
+            raise UserError("--response_length must be ≥ 1 and --temperature > 0")
+        if self.max_steps < 1 or self.rollout_batch_size < 1 or self.ppo_epochs < 1:
+            raise UserError("--max_steps, --rollout_batch_size and --ppo_epochs must be 1 or more")
+        if self.report_to not in ("tensorboard", "wandb", "all", "none"):
+            raise UserError(f"--report_to {self.report_to!r}: choose tensorboard, wandb, all or none")
 
 
 # --------------------------------------------------------------------------------------------- reward sources
@@ -115,49 +132,10 @@ def reward_source(args: PPOArguments, device: torch.device) -> RewardSource:
         fn = getattr(importlib.import_module(module), name)
         return lambda texts: [float(x) for x in fn(texts)]
     if args.reward_url:
-        from llm.serve import RewardClient
-
         token = Path(args.reward_token_file).read_text().strip() if args.reward_token_file else None
         return RewardClient(args.reward_url, token=token).score
-    from llm.models.reward import load_reward_model, score
-
     model, tokenizer = load_reward_model(args.reward_model_path, device=str(device))
     return lambda texts: score(model, tokenizer, texts)
-
-
-# -------------------------------------------------------------------------------------------------- generation
-
-
-class Generator(Protocol):
-    """Samples responses for prompts; ``HFGenerator`` uses ``model.generate``, a vLLM engine can replace it."""
-
-    def __call__(self, model: Any, queries: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor: ...
-
-
-@dataclass
-class HFGenerator:
-    response_length: int
-    temperature: float
-    top_k: int
-    top_p: float
-    pad_token_id: int
-
-    @torch.no_grad()
-    def __call__(self, model: Any, queries: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:
-        """[B, P] left-padded queries → [B, response_length] responses (EOS does not stop sampling)."""
-        out = model.generate(
-            input_ids=queries,
-            attention_mask=query_mask,
-            max_new_tokens=self.response_length,
-            do_sample=True,
-            temperature=self.temperature,
-            top_k=self.top_k,
-            top_p=self.top_p,
-            eos_token_id=None,  # fixed-length sampling; everything after the first EOS is cut afterwards
-            pad_token_id=self.pad_token_id,
-            use_cache=True,
-        )
-        return out[:, queries.shape[1] :]
 
 
 # ----------------------------------------------------------------------------------------------------- forward
@@ -178,8 +156,6 @@ def response_values(
     value_model: Any, queries: torch.Tensor, query_mask: torch.Tensor, responses: torch.Tensor
 ):
     """V(state before each response token), [B, T]."""
-    from llm.models.reward import token_values
-
     ids, mask, _ = _joined(queries, query_mask, responses)
     values = token_values(value_model, ids, mask)
     return values[:, queries.shape[1] - 1 : -1]
@@ -220,16 +196,6 @@ class Rollouts:
     returns: torch.Tensor
 
 
-def left_pad(prompts: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    longest = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), longest), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(prompts), longest), dtype=torch.long)
-    for i, p in enumerate(prompts):
-        ids[i, longest - len(p) :] = torch.tensor(p)
-        mask[i, longest - len(p) :] = 1
-    return ids, mask
-
-
 def prompts_from_rows(rows: Any, max_length: int) -> tuple[list[list[int]], dict]:
     """Prompts of a processed dataset: each row's ids before its last trained span. Because an inference
     prompt's ids are a prefix of the training ids (see llm/data/encode.py), that is exactly the history plus
@@ -252,17 +218,12 @@ def prompts_from_rows(rows: Any, max_length: int) -> tuple[list[list[int]], dict
 
 def load_prompts(args: PPOArguments, tokenizer: Any, template_name: str) -> tuple[list[list[int]], dict]:
     """Prompt ids rendered with the generation prompt: each chat up to its last user turn, or a TL;DR query."""
-    from llm.data.conversation import Conversation
-    from llm.data.encode import Encoder
-    from llm.data.process_chats import iter_file, iter_hub, resolve_files
-    from llm.data.sources import get_source
-
     if args.dataset_path:
         import datasets
 
         rows = datasets.load_from_disk(args.dataset_path)["train"]
         if "input_ids" not in rows.column_names or "position_ids" in rows.column_names:
-            raise ValueError(
+            raise UserError(
                 f"{args.dataset_path}: PPO prompts come from unstacked chat rows (process without --stack)"
             )
         prompts, dropped = prompts_from_rows(rows, args.max_prompt_length)
@@ -270,12 +231,14 @@ def load_prompts(args: PPOArguments, tokenizer: Any, template_name: str) -> tupl
     source = get_source(args.dataset)
     encoder = Encoder(tokenizer, template_name)
     stream = (
-        (r for f in resolve_files(args.data_files) for r in iter_file(f))
+        (r for f in resolve_files(args.data_files) for r in iter_records(f))
         if args.data_files
-        else iter_hub(source)
+        else iter_hub(source.hub_id, source.hub_file, None, source.name)
     )
     prompts, dropped = [], {"prompt too long": 0, "no user turn": 0}
     for record_id, record in stream:
+        if isinstance(record, RecordError):
+            raise record
         item = source.convert(record, record_id)
         conv = item.prompt if hasattr(item, "prompt") else item
         last_user = max((i for i, m in enumerate(conv.messages) if m.role == "user"), default=None)
@@ -290,7 +253,7 @@ def load_prompts(args: PPOArguments, tokenizer: Any, template_name: str) -> tupl
         if args.max_prompts and len(prompts) >= args.max_prompts:
             break
     if not prompts:
-        raise ValueError(
+        raise UserError(
             "no usable prompts (dropped: " + ", ".join(f"{k} {v}" for k, v in dropped.items()) + ")"
         )
     return prompts, dropped
@@ -298,24 +261,21 @@ def load_prompts(args: PPOArguments, tokenizer: Any, template_name: str) -> tupl
 
 def train(args: PPOArguments, generator: Generator | None = None) -> list[dict]:
     """The whole run; returns the per-iteration metrics (also written to ``metrics.jsonl``)."""
-    from accelerate import Accelerator
-    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
-
-    from llm.models.reward import build_reward_model, disable_dropout
-
     args.validate()
+    out = Path(args.output_dir)
     # On a machine without CUDA, accelerate only sees a multi-process CPU launch when told it is on the CPU.
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    accelerator = Accelerator(
+        cpu=not torch.cuda.is_available(), log_with=_trackers(args.report_to), project_dir=str(out)
+    )
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched != accelerator.num_processes:
         raise RuntimeError(f"launched {launched} processes but accelerate sees {accelerator.num_processes}")
     set_seed(args.seed + accelerator.process_index)  # a different seed per process
-    out = Path(args.output_dir)
-    template_name = args.template or _checkpoint_template(args.model_name_or_path)
+    template_name = checkpoint_template(args.model_name_or_path, args.template)
 
     tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
     if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
-        raise ValueError(
+        raise UserError(
             "PPO needs a pad token distinct from EOS (Huang et al.): add one to the SFT tokenizer"
         )
     policy = AutoModelForCausalLM.from_pretrained(args.model_name_or_path)
@@ -337,7 +297,10 @@ def train(args: PPOArguments, generator: Generator | None = None) -> list[dict]:
         args.response_length, args.temperature, args.top_k, args.top_p, tokenizer.pad_token_id
     )
     kl_control = core.AdaptiveKLController(args.kl_coef, args.kl_target, args.kl_horizon)
-    writer = _tensorboard(args, out) if accelerator.is_main_process else None
+    if accelerator.log_with:
+        accelerator.init_trackers(
+            "ppo", config={k: v for k, v in vars(args).items() if isinstance(v, int | float | str)}
+        )
     rng = torch.Generator().manual_seed(args.seed + accelerator.process_index)
     history: list[dict] = []
     if accelerator.is_main_process:
@@ -350,7 +313,7 @@ def train(args: PPOArguments, generator: Generator | None = None) -> list[dict]:
         unwrapped = accelerator.unwrap_model(model)
         t0 = time.perf_counter()
         picks = torch.randint(len(prompts), (args.rollout_batch_size,), generator=rng).tolist()
-        queries, query_mask = left_pad([prompts[i] for i in picks], tokenizer.pad_token_id)
+        queries, query_mask = pad([prompts[i] for i in picks], tokenizer.pad_token_id, side="left")
         queries, query_mask = queries.to(accelerator.device), query_mask.to(accelerator.device)
         unwrapped.policy.eval()
         raw = generator(unwrapped.policy, queries, query_mask)
@@ -407,15 +370,15 @@ def train(args: PPOArguments, generator: Generator | None = None) -> list[dict]:
             time_train=t_train,
         )
         history.append(metrics)
-        _log(accelerator, out, metrics, writer, tokenizer, texts, scores, args.sample_rows)
+        _log(accelerator, out, metrics, texts, scores, args.sample_rows)
 
     if accelerator.is_main_process:
         _plot(history, out)
         unwrapped = accelerator.unwrap_model(model)
         unwrapped.policy.save_pretrained(str(out / "policy"))
         tokenizer.save_pretrained(str(out / "policy"))
-        if writer:
-            writer.close()
+        write_info(out / "policy", "ppo", {"template": template_name})
+    accelerator.end_training()  # closes the trackers
     accelerator.wait_for_everyone()
     return history
 
@@ -464,27 +427,19 @@ def _optimise(args: PPOArguments, accelerator: Any, model: Any, optimizer: Any, 
     return {**{k: torch.stack(v).mean() for k, v in collected.items()}, **first}
 
 
-def _checkpoint_template(path: str) -> str:
-    info = Path(path) / "llm_train.json"
-    if not info.exists():
-        raise ValueError(f"{path} has no llm_train.json: pass --template")
-    return json.loads(info.read_text())["template"]
+def _trackers(report_to: str) -> list[str] | None:
+    """accelerate's trackers for ``--report_to``, those installed; a note for a named one that is not."""
+    from accelerate.utils import is_tensorboard_available, is_wandb_available
+
+    available = {"tensorboard": is_tensorboard_available(), "wandb": is_wandb_available()}
+    wanted = list(available) if report_to == "all" else [] if report_to == "none" else [report_to]
+    missing = [t for t in wanted if not available[t]]
+    if missing and report_to != "all":
+        print(f"note: {', '.join(missing)} is not installed; metrics go to metrics.jsonl only")
+    return [t for t in wanted if available[t]] or None
 
 
-def _tensorboard(args: PPOArguments, out: Path):
-    if args.report_to != "tensorboard":
-        return None
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        print("note: tensorboard is not installed; metrics go to metrics.jsonl only", file=sys.stderr)
-        return None
-    return SummaryWriter(str(out / "tensorboard"))
-
-
-def _log(
-    accelerator, out: Path, metrics: dict, writer, tokenizer, texts: list[str], scores, rows: int
-) -> None:
+def _log(accelerator, out: Path, metrics: dict, texts: list[str], scores, rows: int) -> None:
     if accelerator.num_processes > 1:  # every rank keeps its own copy: they must agree
         with (out / f"metrics-rank{accelerator.process_index}.jsonl").open("a") as f:
             f.write(json.dumps(metrics) + "\n")
@@ -492,17 +447,17 @@ def _log(
         return
     with (out / "metrics.jsonl").open("a") as f:
         f.write(json.dumps(metrics) + "\n")
-    if writer:
-        for k, v in metrics.items():
-            if k != "iteration":
-                writer.add_scalar(f"ppo/{k}", v, metrics["iteration"])
+    if accelerator.log_with:
+        accelerator.log(
+            {f"ppo/{k}": v for k, v in metrics.items() if k != "iteration"}, step=metrics["iteration"]
+        )
     print(
         f"iter {metrics['iteration']:4d}  reward {metrics['reward_mean']:+.3f}  kl {metrics['kl_mean']:.3f}  "
         f"entropy {metrics['entropy']:.2f}  clipfrac {metrics['clipfrac']:.3f}  eos {metrics['eos_rate']:.2f}  "
         f"gen/score/train {metrics['time_generate']:.1f}/{metrics['time_score']:.1f}/{metrics['time_train']:.1f}s"
     )
-    for text, score in list(zip(texts, scores.tolist(), strict=True))[:rows]:
-        print(f"    {score:+.2f} │ …{text[-110:]!r}")
+    for text, value in list(zip(texts, scores.tolist(), strict=True))[:rows]:
+        print(f"    {value:+.2f} │ …{text[-110:]!r}")
 
 
 def _plot(history: list[dict], out: Path) -> None:
@@ -526,17 +481,3 @@ def _plot(history: list[dict], out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out / "ppo_curves.png")
     plt.close(fig)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from llm.train.args import parse, shutdown_distributed
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        (args,) = parse((PPOArguments,), argv, "llm-train ppo")
-        train(args)
-        shutdown_distributed()
-    except (ValueError, FileNotFoundError) as e:
-        print(f"llm-train ppo: error: {e}", file=sys.stderr)
-        return 2
-    return 0

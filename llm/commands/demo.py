@@ -7,7 +7,7 @@
    on held-out chats before, during and after; checkpoint, ``loss_curve.png`` and metrics in the run dir.
 3. **Chat**: a short scripted chat with one of the characters, and the ``llm-train chat`` command to go on.
 
-    $ make demo                      # or: python -m llm.demo [--steps 360] [--run_dir runs/demo]
+    $ make demo                      # or: llm-train demo [--steps 360] [--run_dir runs/demo]
 
 A model this small, trained for minutes on 200 chats, learns the format, the characters' names and
 their vocabulary — not sense. The point is the pipeline: the same commands train a 7B model on a GPU.
@@ -25,21 +25,24 @@ import time
 from pathlib import Path
 
 from tqdm import tqdm
-from transformers import TrainerCallback
 
+from llm.commands.chat import main as chat_main
 from llm.data.encode import Encoder
-from llm.data.show_sample import print_view, render_view
+from llm.data.process import DataArguments
+from llm.data.samples import PIPPA_SAMPLE as SAMPLE
+from llm.data.show import print_view, render_view
 from llm.data.sources import pippa
-from llm.data.sources.files import read_jsonl
+from llm.data.sources.files import read_records
 from llm.data.stacking import WindowStats, pack, windows
-from llm.models.tiny import build_tokenizer
-
-REPO = Path(__file__).resolve().parent.parent
-SAMPLE = REPO / "examples" / "data" / "pippa_sample.jsonl"
+from llm.data.tokenizer import build_tokenizer
+from llm.models.loading import ModelArguments
+from llm.train.args import StageArguments
+from llm.train.callbacks import TimeBudget
+from llm.train.sft import run
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m llm.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="llm-train demo", description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(SAMPLE), help="PIPPA-format JSON Lines")
     parser.add_argument("--template", default="pygmalion")
     parser.add_argument("--show", type=int, default=None, help="record index to show (default: a short one)")
@@ -53,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     convs, tokenizer, data = prepare(args)
     if args.steps <= 0:
         return 0
-    card_index = train(args, tokenizer, data)
-    chat(args, card_index)
+    train(args, tokenizer, data)
+    chat(args, record_index=0)
     return 0
 
 
@@ -62,7 +65,7 @@ def prepare(args: argparse.Namespace):
     """The data half: read, render, encode, show, stack; returns the chats and the tokenizer."""
     t0 = time.perf_counter()
     data = os.path.relpath(args.data)
-    records = list(read_jsonl(data))
+    records = list(read_records(data))
     convs = [pippa.to_conversation(record, record_id) for record_id, record in records]
     characters = {c.character.name for c in convs}
     print(f"read {len(convs)} conversations with {len(characters)} characters from {data}")
@@ -115,13 +118,8 @@ def prepare(args: argparse.Namespace):
     return convs, tokenizer, data
 
 
-def train(args: argparse.Namespace, tokenizer, data: str) -> int:
-    """SFT of a small Llama from scratch on the stacked sample; returns the record index to chat with."""
-    from llm.data.process_chats import DataArguments
-    from llm.models.loading import ModelArguments
-    from llm.train.args import StageArguments
-    from llm.train.sft import run
-
+def train(args: argparse.Namespace, tokenizer, data: str) -> None:
+    """SFT of a small Llama from scratch on the stacked sample."""
     run_dir = Path(args.run_dir)
     tokenizer_dir = run_dir / "tokenizer-trained-on-sample"
     tokenizer.save_pretrained(str(tokenizer_dir))
@@ -169,22 +167,6 @@ def train(args: argparse.Namespace, tokenizer, data: str) -> int:
         f"{metrics.get('epoch', 0):.2f} epochs ({metrics['train_runtime']:.0f}s)"
     )
     print(f"checkpoint: {run_dir}   loss curve: {run_dir / 'loss_curve.png'}")
-    return 0
-
-
-class TimeBudget(TrainerCallback):
-    """Ends training after ``seconds`` (with a last evaluation), so the demo fits its time on any machine."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self.start = time.perf_counter()
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        self.start = time.perf_counter()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if time.perf_counter() - self.start > self.seconds:
-            control.should_training_stop = True
 
 
 DEMO_LINES = [
@@ -197,9 +179,6 @@ DEMO_LINES = [
 
 def chat(args: argparse.Namespace, record_index: int) -> None:
     """A short scripted chat with one of the characters, through `llm-train chat`'s own code."""
-
-    from llm.chat.cli import main as chat_main
-
     print()
     print("── a short chat (the user's lines are scripted)")
     chat_args = ["--model", args.run_dir, "--character_from", args.data, "--index", str(record_index)]

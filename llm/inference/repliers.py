@@ -7,39 +7,39 @@ as ``replier(conversations) -> list[Reply]``:
 - :class:`LocalReplier` renders every prompt with the checkpoint's template and encoder (exactly the
   token layout of training, as ``llm-train chat`` does), left-pads a batch, runs ``model.generate`` with
   the KV cache, and cuts each reply where its turn ends: the end-of-turn token, or the opening of a user
-  turn the model started to write (``\\nSam:``, ``<|im_start|>user`` …).
-- :class:`OpenAIReplier` posts each conversation to ``{base_url}/chat/completions`` (vLLM, TGI, llama.cpp,
-  OpenAI …) from a few threads; the server applies its own chat template.
+  turn the model started to write (``\\nSam:``, ``<|im_start|>user`` …). Prompts too long for the context
+  lose old exchanges by the one shared policy (:mod:`llm.inference.context`).
+- :class:`OpenAIReplier` sends each conversation to ``{base_url}/chat/completions`` (vLLM, TGI, llama.cpp,
+  OpenAI …) through the ``openai`` SDK (timeouts, retries with backoff), from a few threads; the server
+  applies its own chat template.
 
 >>> from llm.data.conversation import Conversation, Message
 >>> from llm.data.encode import Encoder
->>> from llm.models.tiny import build_llama, build_tokenizer
+>>> from llm.data.tokenizer import build_tokenizer
+>>> from llm.models.tiny import build_llama
 >>> tok = build_tokenizer("bytelevel")
 >>> replier = LocalReplier(build_llama(tok), Encoder(tok, "chatml"), Sampling(max_new_tokens=4))
->>> replies = replier([Conversation((Message("user", "Hi"),)), Conversation((Message("user", "Yo"),))])
->>> len(replies), all(isinstance(r.text, str) for r in replies)
-(2, True)
+>>> [len(tok(r.text)["input_ids"]) <= 4 for r in replier([Conversation((Message("user", "Hi"),))] * 2)]
+[True, True]
 """
 
 from __future__ import annotations
 
-import http.client
-import json
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
 from transformers import StoppingCriteriaList
 
-from llm.chat.cli import StopOnText, cut_reply, turn_ends, user_turn_markers
+from llm.data.collate import pad
 from llm.data.conversation import Conversation
 from llm.data.encode import Encoder
 from llm.data.templates import card_system_text
+from llm.errors import ServiceError, UserError
+from llm.inference.context import context_limit, fit
+from llm.inference.stops import StopOnText, cut_reply, turn_ends, user_turn_markers
 
 
 @dataclass(frozen=True)
@@ -70,11 +70,17 @@ class Sampling:
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens {self.max_new_tokens}: must be 1 or more")
+            raise UserError(f"max_new_tokens {self.max_new_tokens}: must be 1 or more")
         if self.temperature < 0:
-            raise ValueError(f"temperature {self.temperature}: must be 0 (greedy) or more")
+            raise UserError(f"temperature {self.temperature}: must be 0 (greedy) or more")
         if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p {self.top_p}: must be in (0, 1]")
+            raise UserError(f"top_p {self.top_p}: must be in (0, 1]")
+
+    def generate_kwargs(self) -> dict[str, Any]:
+        """The sampling arguments of ``model.generate``."""
+        if not self.temperature:
+            return {"do_sample": False}
+        return {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p}
 
 
 class Replier(Protocol):
@@ -85,16 +91,11 @@ class Replier(Protocol):
 
 
 class LocalReplier:
-    """Batched replies from a local model, through the template and encoder it was trained with.
-
-    Prompts longer than the model's context (less ``max_new_tokens``) lose their oldest exchanges after
-    the first user turn; the system slot and the first exchange stay, since that is where an instruction
-    given once at the start lives. How many were left out is in :attr:`Reply.dropped_turns`.
-    """
+    """Batched replies from a local model, through the template and encoder it was trained with."""
 
     def __init__(self, model: Any, encoder: Encoder, sampling: Sampling | None = None, batch_size: int = 16):
         if batch_size < 1:
-            raise ValueError(f"batch_size {batch_size}: must be 1 or more")
+            raise UserError(f"batch_size {batch_size}: must be 1 or more")
         self.model, self.encoder = model, encoder
         self.sampling = sampling or Sampling()
         self.batch_size = batch_size
@@ -113,16 +114,10 @@ class LocalReplier:
     def prompt(self, conv: Conversation) -> tuple[list[int] | None, int]:
         """The prompt ids, and how many exchanges were left out to fit the context; ids are None when
         even the first exchange and the last user turn do not fit."""
-        limit = getattr(self.model.config, "max_position_embeddings", None)
-        room = self.sampling.max_new_tokens
-        ids, dropped = self.encoder.encode_prompt(conv), 0
-        while limit and len(ids) + room > limit:
-            shorter = drop_oldest_exchange(conv)
-            if shorter is None:
-                return None, dropped
-            conv, dropped = shorter, dropped + 1
-            ids = self.encoder.encode_prompt(conv)
-        return ids, dropped
+        fitted = fit(
+            conv, self.encoder.encode_prompt, context_limit(self.model, self.sampling.max_new_tokens)
+        )
+        return fitted.ids, fitted.dropped
 
     @torch.no_grad()
     def __call__(self, conversations: Sequence[Conversation]) -> list[Reply]:
@@ -150,25 +145,22 @@ class LocalReplier:
     def _generate(
         self, prompts: list[list[int]], stops: list[tuple[str, ...]]
     ) -> tuple[list[str], list[bool], list[bool]]:
-        width = max(len(p) for p in prompts)
-        device = self.model.device
-        input_ids = torch.tensor([[self._pad_id] * (width - len(p)) + p for p in prompts], device=device)
-        attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
-        s = self.sampling
-        if s.temperature:
-            sampling: dict[str, Any] = {"do_sample": True, "temperature": s.temperature, "top_p": s.top_p}
-        else:
-            sampling = {"do_sample": False}
+        input_ids, attention_mask = pad(prompts, self._pad_id, side="left")  # [B, P]
+        width = input_ids.shape[1]
         tokenizer = self.encoder.tokenizer
+        if len(set(stops)) == 1:  # every row stops on the same texts: transformers' own stop strings
+            stopping: dict[str, Any] = {"stop_strings": list(stops[0]), "tokenizer": tokenizer}
+        else:  # rows differ (users with other names): a per-row criterion
+            stopping = {"stopping_criteria": StoppingCriteriaList([StopOnText(tokenizer, stops, width)])}
         output = self.model.generate(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            max_new_tokens=s.max_new_tokens,
-            stopping_criteria=StoppingCriteriaList([StopOnText(tokenizer, stops, width)]),
+            input_ids=input_ids.to(self.model.device),
+            attention_mask=attention_mask.to(self.model.device),
+            max_new_tokens=self.sampling.max_new_tokens,
             eos_token_id=self._end_ids or None,
             pad_token_id=self._pad_id,
             use_cache=True,  # training checkpoints save use_cache=False; generation wants the KV cache
-            **sampling,
+            **stopping,
+            **self.sampling.generate_kwargs(),
         )
         texts, finished, user_turns = [], [], []
         for row, row_stops in zip(output[:, width:].tolist(), stops, strict=True):
@@ -180,19 +172,6 @@ class LocalReplier:
             # Cut at a stop that is not an end of turn: a user-turn opening the model wrote.
             user_turns.append(stopped and not generated[len(text) :].startswith(tuple(self._ends)))
         return texts, finished, user_turns
-
-
-def drop_oldest_exchange(conv: Conversation) -> Conversation | None:
-    """``conv`` without its second user turn and the replies that follow it; None when nothing can go.
-
-    The system message, anything before the first user turn (a greeting), the first exchange and the
-    last user turn always stay.
-    """
-    users = [k for k, m in enumerate(conv.messages) if m.role == "user"]
-    if len(users) < 3:
-        return None
-    start, end = users[1], users[2]
-    return replace(conv, messages=conv.messages[:start] + conv.messages[end:])
 
 
 # ── an OpenAI-compatible server ──────────────────────────────────────────────────────────────────────
@@ -218,9 +197,11 @@ def openai_messages(conv: Conversation) -> list[dict[str, str]]:
 class OpenAIReplier:
     """Replies from an OpenAI-compatible ``/chat/completions`` endpoint, several requests in flight.
 
-    ``base_url`` is the API root, e.g. ``http://127.0.0.1:8000/v1``. Requests that fail with 429 or 5xx
-    are retried ``retries`` times with backoff; anything else raises with the status and the server's
-    message. ``finish_reason == "length"`` marks a reply as not finished.
+    ``base_url`` is the API root, e.g. ``http://127.0.0.1:8000/v1``. The ``openai`` SDK (extra ``api``)
+    retries connection errors, 408/409/429 and 5xx ``retries`` times with backoff; anything else raises
+    :class:`~llm.errors.ServiceError` with the status and the server's message. A server that needs no key
+    gets the placeholder ``EMPTY`` (vLLM's convention). ``finish_reason == "length"`` marks a reply as not
+    finished.
     """
 
     def __init__(
@@ -233,52 +214,48 @@ class OpenAIReplier:
         workers: int = 8,
         retries: int = 2,
     ):
+        try:
+            import openai
+        except ImportError:
+            raise UserError(
+                "an OpenAI-compatible endpoint needs the openai SDK: pip install -e '.[api]'"
+            ) from None
         self.url = base_url.rstrip("/") + "/chat/completions"
-        self.model, self.api_key = model, api_key
+        self.model = model
         self.sampling = sampling or Sampling()
-        self.timeout, self.workers, self.retries = timeout, workers, retries
+        self.workers = workers
+        self._openai = openai
+        self._client = openai.OpenAI(
+            base_url=base_url, api_key=api_key or "EMPTY", timeout=timeout, max_retries=retries
+        )
 
     def __call__(self, conversations: Sequence[Conversation]) -> list[Reply]:
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             return list(pool.map(self._one, conversations))
 
     def _one(self, conv: Conversation) -> Reply:
-        s = self.sampling
-        body = {
-            "model": self.model,
-            "messages": openai_messages(conv),
-            "max_tokens": s.max_new_tokens,
-            "temperature": s.temperature,
-            "top_p": s.top_p,
-        }
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(self.url, json.dumps(body).encode(), headers, method="POST")
-        for attempt in range(self.retries + 1):
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    body = response.read()
-                break
-            except urllib.error.HTTPError as e:
-                detail = e.read()[:300].decode("utf-8", "replace")
-                if (e.code == 429 or e.code >= 500) and attempt < self.retries:
-                    time.sleep(2**attempt)
-                    continue
-                raise RuntimeError(f"{self.url}: HTTP {e.code}: {detail}") from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as e:
-                if attempt < self.retries:
-                    time.sleep(2**attempt)
-                    continue
-                reason = getattr(e, "reason", e)
-                raise RuntimeError(f"{self.url}: cannot reach the server ({reason})") from None
+        s, openai = self.sampling, self._openai
         try:
-            answer = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise RuntimeError(f"{self.url}: the answer is not JSON: {body[:300]!r}") from None
-        try:
-            choice = answer["choices"][0]
-            text = choice["message"]["content"] or ""
-        except (KeyError, IndexError, TypeError):
-            raise RuntimeError(f"{self.url}: not a chat-completions answer: {str(answer)[:300]}") from None
-        return Reply(text.strip(), finished=choice.get("finish_reason") != "length")
+            answer = self._client.chat.completions.create(
+                model=self.model,
+                messages=openai_messages(conv),
+                max_tokens=s.max_new_tokens,
+                temperature=s.temperature,
+                top_p=s.top_p,
+            )
+        except openai.APIStatusError as e:
+            detail = e.body if e.body is not None else e.message
+            raise ServiceError(f"{self.url}: HTTP {e.status_code}: {str(detail)[:300]}") from None
+        except openai.APIConnectionError as e:
+            raise ServiceError(f"{self.url}: cannot reach the server ({e.__cause__ or e})") from None
+        except openai.APIResponseValidationError as e:
+            raise ServiceError(f"{self.url}: not a chat-completions answer ({e})") from None
+        choices = getattr(answer, "choices", None)
+        if not choices or getattr(choices[0], "message", None) is None:
+            raise ServiceError(f"{self.url}: not a chat-completions answer: {str(answer)[:300]}")
+        text = choices[0].message.content
+        if text is None:
+            text = ""
+        if not isinstance(text, str):
+            raise ServiceError(f"{self.url}: the reply's content is a {type(text).__name__}, not text")
+        return Reply(text.strip(), finished=choices[0].finish_reason != "length")

@@ -1,4 +1,5 @@
-"""``llm-train gatt-synthesize``: chats + an instruction pool → a Ghost Attention training set.
+"""Ghost Attention data synthesis (``llm-train gatt-synthesize``): chats + an instruction pool → a GAtt
+training set, sampled from a model (so it sits above the inference and eval layers).
 
     llm-train gatt-synthesize --data_files chats.jsonl --model runs/sft --output runs/gatt-data
     llm-train gatt-synthesize --dataset PIPPA --data_files pippa.jsonl --model runs/sft --output runs/gatt-rp
@@ -7,11 +8,11 @@
 
 Top to bottom (Llama 2 §3.3; :mod:`llm.data.gatt` has the recipe drawn out):
 
-1. **Dialogues**: any chat source, read by the ``process_chats`` readers (bad records raise, or with
+1. **Dialogues**: any chat source, read by the ``process`` readers (bad records raise, or with
    ``--on_error skip`` are counted by reason). Only the user turns are kept (at most ``--max_turns``),
    with the system message and anything before the first user turn (a role-play greeting).
 2. **Instruction**: for a role-play chat the character card itself (``--use_card``); otherwise one drawn
-   from the pool (:mod:`llm.data.instructions`: 1 to ``--max_combine`` families, half shortened).
+   from the pool (:mod:`llm.eval.instructions`: 1 to ``--max_combine`` families, half shortened).
 3. **Sampling**: the instruction is attached to *every* user turn and the replies are sampled turn by turn
    — all dialogues' turn *k* in one batched call — with a local checkpoint (``--model``; KV cache,
    through the template it was trained with) or an OpenAI-compatible endpoint (``--api_base``). A
@@ -19,8 +20,8 @@ Top to bottom (Llama 2 §3.3; :mod:`llm.data.gatt` has the recipe drawn out):
 4. **Training samples**: the instruction only once at the start (``--placement system`` or
    ``first_user``), one sample per sampled reply after the first ``--skip_first``, each trained on that
    final reply only (``Message.train``), written to ``OUTPUT/gatt.jsonl`` (OpenAI messages records with
-   ``train`` flags, readable by ``process_chats --dataset openai``) and encoded into ``OUTPUT`` as a
-   ``process_chats`` output, so ``llm-train sft --dataset_path OUTPUT`` trains on it directly.
+   ``train`` flags, readable by ``process --dataset openai``) and encoded into ``OUTPUT`` as a
+   ``process`` output, so ``llm-train sft --dataset_path OUTPUT`` trains on it directly.
    ``stats.json`` has the usual processing report plus a ``gatt_synthesis`` section.
 """
 
@@ -30,7 +31,7 @@ import json
 import os
 import random
 import shutil
-import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -38,12 +39,23 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tqdm import tqdm
+from transformers import set_seed
 
-from llm.data.conversation import Character, Conversation, Message, RecordError, resolve_placeholders
+from llm.data.conversation import Character, Conversation, Message, resolve_placeholders
+from llm.data.encode import Encoder
 from llm.data.gatt import sampling_conversation, training_conversations
-from llm.data.instructions import Drawn, Pool, draw, load_pool
-
-PROG = "llm-train gatt-synthesize"
+from llm.data.output import check_target, mark_complete, write_output
+from llm.data.process import DataArguments, ProcessArguments, Report, build_encoder, convert_records, process
+from llm.data.sources import Source, detect_source, get_source
+from llm.data.sources.files import iter_records, resolve_files
+from llm.data.templates import TEMPLATES
+from llm.errors import RecordError, UserError
+from llm.eval.checks import Check
+from llm.eval.instructions import Drawn, Pool, draw, load_pool
+from llm.inference.context import fit as fit_context
+from llm.inference.repliers import LocalReplier, OpenAIReplier, Replier, Sampling
+from llm.models.checkpoint import checkpoint_template
+from llm.models.loading import load_for_inference
 
 
 @dataclass
@@ -54,7 +66,7 @@ class SynthesisArguments:
         default=None,
         metadata={"help": "chat files (JSON / JSONL / parquet, globs): the user turns come from here"},
     )
-    output: str | None = field(default=None, metadata={"help": "output directory (a process_chats output)"})
+    output: str | None = field(default=None, metadata={"help": "output directory (a process output)"})
     dataset: str | None = field(
         default=None, metadata={"help": "source format (pippa, sharegpt, openai …); default: detected"}
     )
@@ -108,41 +120,38 @@ class SynthesisArguments:
         default="raise", metadata={"help": "bad record: stop, or skip and count"}
     )
     seed: int = field(default=0, metadata={"help": "seed for instruction draws and sampling"})
-    overwrite: bool = field(default=False, metadata={"help": "replace an existing output directory"})
+    overwrite: bool = field(
+        default=False, metadata={"help": "replace an existing output of ours (never a folder of other files)"}
+    )
 
     def validate(self, sampler_given: bool = False) -> None:
         """``sampler_given``: a replier comes from the caller, so neither --model nor --api_base is needed."""
-        from llm.data.sources import get_source
-        from llm.data.templates import TEMPLATES
-
         if not self.data_files:
-            raise ValueError("--data_files is required: the chats whose user turns are replayed")
+            raise UserError("--data_files is required: the chats whose user turns are replayed")
         if not self.output:
-            raise ValueError("--output is required: the directory to write the GAtt dataset to")
+            raise UserError("--output is required: the directory to write the GAtt dataset to")
         if bool(self.model) == bool(self.api_base) and not (sampler_given and not self.model):
-            raise ValueError(
+            raise UserError(
                 "give exactly one sampler: --model DIR (local) or --api_base URL (with --api_model)"
             )
         if sampler_given and not (self.tokenizer and self.template):
-            raise ValueError("a sampler given in code needs --tokenizer and --template to encode the samples")
+            raise UserError("a sampler given in code needs --tokenizer and --template to encode the samples")
         if self.model and not Path(self.model).is_dir():
             raise FileNotFoundError(f"--model {self.model}: no such directory")
         if self.api_base:
             if not self.api_model:
-                raise ValueError("--api_base needs --api_model (the model name the server serves)")
+                raise UserError("--api_base needs --api_model (the model name the server serves)")
             if not (self.tokenizer and self.template):
-                raise ValueError(
+                raise UserError(
                     "with --api_base, name the model you will train: --tokenizer and --template "
                     "(the samples are encoded for it)"
                 )
         if self.template and self.template.lower() not in TEMPLATES:
-            raise ValueError(
-                f"--template {self.template!r} is unknown; known: {', '.join(sorted(TEMPLATES))}"
-            )
+            raise UserError(f"--template {self.template!r} is unknown; known: {', '.join(sorted(TEMPLATES))}")
         if self.dataset:
             source = get_source(self.dataset)
             if source.kind != "chat" or source.name == "tldr":
-                raise ValueError(f"--dataset {self.dataset}: {_not_chats(source)}")
+                raise UserError(f"--dataset {self.dataset}: {_not_chats(source)}")
         for name, value, low in (
             ("max_turns", self.max_turns, 1),
             ("max_combine", self.max_combine, 1),
@@ -152,21 +161,19 @@ class SynthesisArguments:
             ("resample", self.resample, 0),
         ):
             if value < low:
-                raise ValueError(f"--{name} {value}: must be {low} or more")
+                raise UserError(f"--{name} {value}: must be {low} or more")
         if self.skip_first >= self.max_turns:
-            raise ValueError(
+            raise UserError(
                 f"--skip_first {self.skip_first} leaves nothing to train of --max_turns {self.max_turns} turns"
             )
         if not 0.0 <= self.shorten <= 1.0:
-            raise ValueError(f"--shorten {self.shorten}: must be in [0, 1]")
+            raise UserError(f"--shorten {self.shorten}: must be in [0, 1]")
         if self.placement not in ("system", "first_user"):
-            raise ValueError(f"--placement {self.placement!r}: choose system or first_user")
-        out = Path(self.output)
-        if out.exists() and any(out.iterdir()) and not self.overwrite:
-            raise FileExistsError(f"{out} exists and is not empty; pass --overwrite to replace it")
+            raise UserError(f"--placement {self.placement!r}: choose system or first_user")
+        check_target(Path(self.output), resolve_files(self.data_files), self.overwrite)
 
 
-def _not_chats(source: Any) -> str:
+def _not_chats(source: Source) -> str:
     if source.name == "tldr":
         return "TL;DR posts are single-turn summaries; GAtt replays multi-turn chats"
     return f"a {source.kind} source; GAtt replays multi-turn chats"
@@ -185,7 +192,7 @@ class Dialogue:
     character: Character | None
     instruction: str | Character
     drawn: Drawn | None = None  # None when the instruction is the character card
-    checks: tuple[Any, ...] = ()  # llm.eval.roleplay.Check of every part a program can check
+    checks: tuple[Check, ...] = ()  # the check of every part a program can check
     replies: list[str] = field(default_factory=list)
     ended: str | None = None  # why sampling stopped before the last user turn
 
@@ -234,8 +241,6 @@ def make_dialogue(
     user_turns = [m.content for m in conv.messages[first_user:] if m.role == "user"]
     if len(user_turns) <= args.skip_first:
         return None, f"at most --skip_first {args.skip_first} user turns: nothing to train"
-    from llm.eval.roleplay import Check
-
     if args.use_card and conv.character is not None:
         instruction: str | Character = conv.character
         drawn = None
@@ -243,16 +248,13 @@ def make_dialogue(
     else:
         drawn = draw(pool, rng, args.max_combine, args.shorten)
         instruction = drawn.text
-        checks = tuple(c for c in map(Check.of, drawn.parts) if c is not None)
+        checks = tuple(c for c in (part.check() for part in drawn.parts) if c is not None)
     if not args.check_replies:
         checks = ()
     return Dialogue(index, opening, user_turns, conv.character, instruction, drawn, checks), None
 
 
 def read_dialogues(args: SynthesisArguments, report: SynthesisReport) -> list[Dialogue]:
-    from llm.data.process_chats import DataArguments, Report, convert_records, iter_file, resolve_files
-    from llm.data.sources import detect_source, get_source
-
     if args.dataset:
         source = get_source(args.dataset)
     else:  # detect from the first readable record
@@ -260,16 +262,16 @@ def read_dialogues(args: SynthesisArguments, report: SynthesisReport) -> list[Di
             (
                 r
                 for f in resolve_files(args.data_files)
-                for _, r in iter_file(f)
-                if not isinstance(r, Exception)
+                for _, r in iter_records(f)
+                if not isinstance(r, RecordError)
             ),
             None,
         )
         if first is None:
-            raise ValueError(f"--data_files {' '.join(args.data_files)}: no readable record")
+            raise UserError(f"--data_files {' '.join(args.data_files)}: no readable record")
         source = detect_source(first)
         if source.kind != "chat" or source.name == "tldr":
-            raise ValueError(f"the records look like {source.name}: {_not_chats(source)}")
+            raise UserError(f"the records look like {source.name}: {_not_chats(source)}")
     data = DataArguments(
         dataset=source.name, data_files=args.data_files, user_name=args.user_name, on_error=args.on_error
     )
@@ -349,20 +351,13 @@ def sample_replies(
             report.ended_early[d.ended] += 1
 
 
-def fit(conv: Conversation, encoder: Any, max_length: int) -> tuple[Conversation | None, int]:
-    """``conv`` with its oldest exchanges (after the first) left out until it fits ``max_length`` tokens,
-    and how many went; None when even the first exchange and the final turn do not fit. The instruction
-    (system slot or first user turn) and the trained final reply always stay: cutting the sample's end,
-    as plain truncation would, would cut exactly the reply it trains."""
-    from llm.chat.generate import drop_oldest_exchange
-
-    dropped = 0
-    while len(encoder.encode(conv).input_ids) > max_length:
-        shorter = drop_oldest_exchange(conv)
-        if shorter is None:
-            return None, dropped
-        conv, dropped = shorter, dropped + 1
-    return conv, dropped
+def fit(conv: Conversation, encoder: Encoder, max_length: int) -> tuple[Conversation | None, int]:
+    """``conv`` made to fit ``max_length`` tokens by the shared context policy (its oldest exchanges after
+    the first left out), and how many went; None when even the first exchange and the final turn do not
+    fit. The instruction (system slot or first user turn) and the trained final reply always stay: cutting
+    the sample's end, as plain truncation would, would cut exactly the reply it trains."""
+    fitted = fit_context(conv, lambda c: encoder.encode(c).input_ids, max_length)
+    return (fitted.conversation if fitted.ids is not None else None), fitted.dropped
 
 
 def training_records(
@@ -397,34 +392,25 @@ def training_records(
     return records
 
 
-def build_replier(args: SynthesisArguments) -> tuple[Any, str, str]:
+def build_replier(args: SynthesisArguments) -> tuple[Replier, str, str]:
     """The sampler, and the tokenizer and template the samples are encoded with."""
-    from llm.chat.generate import LocalReplier, OpenAIReplier, Sampling
-
     sampling = Sampling(args.max_new_tokens, args.temperature, args.top_p if args.temperature else 1.0)
     if args.api_base:
         key = os.environ.get(args.api_key_env)
         return OpenAIReplier(args.api_base, args.api_model, key, sampling), args.tokenizer, args.template
-    from llm.chat.cli import load_model, template_name
-    from llm.data.encode import Encoder
-
     model_dir = Path(args.model)
-    template = template_name(model_dir, args.template)
-    model, tokenizer = load_model(model_dir)
+    template = checkpoint_template(model_dir, args.template)
+    model, tokenizer = load_for_inference(model_dir)
     replier = LocalReplier(model, Encoder(tokenizer, template), sampling, args.batch_size)
     return replier, args.tokenizer or str(model_dir), template
 
 
-def synthesize(args: SynthesisArguments, replier: Any = None) -> dict:
+def synthesize(args: SynthesisArguments, replier: Replier | None = None) -> dict:
     """The whole command; returns the stats written to ``OUTPUT/stats.json``.
 
     ``replier`` replaces the sampler named by the arguments (tests, or a model already in memory); then
     ``--tokenizer`` and ``--template`` name what the samples are encoded for.
     """
-    from transformers import set_seed
-
-    from llm.data.process_chats import DataArguments, ProcessArguments, build_encoder, process
-
     args.validate(sampler_given=replier is not None)
     t0 = time.perf_counter()
     set_seed(args.seed)
@@ -443,33 +429,37 @@ def synthesize(args: SynthesisArguments, replier: Any = None) -> dict:
     sample_replies(dialogues, replier, report, resample)
     records = training_records(dialogues, args, report, encoder)
     if not records:
-        raise ValueError("no GAtt training sample was made; see the counts: " + json.dumps(_section(report)))
+        raise UserError("no GAtt training sample was made; see the counts: " + json.dumps(_section(report)))
 
-    out = Path(args.output)
-    staging = Path(f"{out}.gatt-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    jsonl = staging / "gatt.jsonl"
-    with jsonl.open("w", encoding="utf-8") as f:
-        for record in records:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    data.data_files = [str(jsonl)]
-    stats = process(data, ProcessArguments(output=str(out), overwrite=True, seed=args.seed))
-    shutil.move(str(jsonl), out / "gatt.jsonl")
-    shutil.rmtree(staging, ignore_errors=True)
-    stats.pop("cached", None)
-    stats["gatt_synthesis"] = {
-        **_section(report),
-        "sampler": _sampler_name(args, replier),
-        "options": {k: v for k, v in asdict(args).items() if k not in ("output", "overwrite", "data_files")},
-        "seconds": round(time.perf_counter() - t0, 2),
-    }
-    (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
-    if stats["records_kept"] != len(records):  # fit() makes every sample encodable; say so if one was not
-        raise ValueError(
-            f"{out}: encoding kept {stats['records_kept']} of {len(records)} GAtt samples: "
-            f"{stats['records_dropped']} (see stats.json)"
-        )
+    with tempfile.TemporaryDirectory(prefix="gatt-") as scratch:
+        jsonl = Path(scratch) / "gatt.jsonl"
+        with jsonl.open("w", encoding="utf-8") as f:
+            for record in records:
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        data.data_files = [str(jsonl)]
+        processed = process(data, ProcessArguments(output=None, seed=args.seed))  # encoded, in the cache
+        stats = {k: v for k, v in processed.items() if k not in ("cached", "output")}
+        if stats["records_kept"] != len(records):  # fit() makes every sample encodable; say so if one was not
+            raise UserError(
+                f"encoding kept {stats['records_kept']} of {len(records)} GAtt samples: "
+                f"{stats['records_dropped']}"
+            )
+        stats["gatt_synthesis"] = {
+            **_section(report),
+            "sampler": _sampler_name(args, replier),
+            "options": {
+                k: v for k, v in asdict(args).items() if k not in ("output", "overwrite", "data_files")
+            },
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
+
+        def build(staged: Path) -> None:
+            shutil.copytree(processed["output"], staged, dirs_exist_ok=True)
+            shutil.copy(jsonl, staged / "gatt.jsonl")
+            (staged / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+            mark_complete(staged, stats["fingerprint"])
+
+        write_output(Path(args.output), build, resolve_files(args.data_files), args.overwrite)
     return stats
 
 
@@ -497,48 +487,3 @@ def _section(report: SynthesisReport) -> dict:
         "samples_shortened_to_fit": report.samples_shortened,
         "samples_too_long_left_out": report.samples_too_long,
     }
-
-
-def print_summary(stats: dict, output: str) -> None:
-    s = stats["gatt_synthesis"]
-    dropped = sum(s["dialogues_dropped"].values())
-    print(f"wrote {output} ({s['samples']} GAtt samples; {output}/gatt.jsonl has them as chat records)")
-    print(f"  dialogues  read {s['dialogues_read']}   used {s['dialogues_used']}   dropped {dropped}")
-    for reason, n in s["dialogues_dropped"].items():
-        print(f"             {n}: {reason}")
-    ended = sum(s["dialogues_ended_early"].values())
-    if ended:
-        print(f"  ended early (their replies before the end are kept) {ended}:")
-        for reason, n in s["dialogues_ended_early"].items():
-            print(f"             {n}: {reason}")
-    print(f"  replies    {s['replies_sampled']} sampled by {s['sampler']}")
-    print(
-        f"             {s['replies_checked']} checked by program, {s['replies_failing_first_try']} failed "
-        f"at first, {s['replies_resampled']} re-sampled"
-    )
-    print(f"  instructions {', '.join(f'{k} {v}' for k, v in s['instructions'].items())}")
-    print(
-        f"  samples    {s['samples']} ({s['samples_shortened_to_fit']} shortened to fit --max_length by leaving "
-        f"out old exchanges; {s['samples_too_long_left_out']} too long even so, left out)"
-    )
-    print(
-        f"  tokens     {stats['tokens']}   trained {stats['trained_tokens']} ({stats['trained_fraction']:.1%})"
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    from transformers import HfArgumentParser
-
-    parser = HfArgumentParser(SynthesisArguments, prog=PROG, description=__doc__.split("\n\n")[0])
-    (args,) = parser.parse_args_into_dataclasses(args=sys.argv[1:] if argv is None else argv)
-    try:
-        stats = synthesize(args)
-    except (RecordError, ValueError, OSError, RuntimeError) as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 2
-    print_summary(stats, args.output)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,14 +1,14 @@
 """``make demo-rlhf``: "Learning to Summarize from Human Feedback" in three stages, on a CPU, in minutes.
 
-1. **SFT** a small Llama from scratch on the bundled TL;DR posts (``examples/data/tldr_sft_sample.jsonl``):
+1. **SFT** a small Llama from scratch on the bundled TL;DR posts (``llm/data/samples/tldr_sft_sample.jsonl``):
    query + " " + reference summary + EOS, loss on the summary.
 2. **Reward model** from the SFT checkpoint on the bundled comparisons
-   (``examples/data/tldr_comparisons_sample.jsonl``), chosen rewards centred at 0; held-out accuracy printed.
+   (``llm/data/samples/tldr_comparisons_sample.jsonl``), chosen rewards centred at 0; held-out accuracy printed.
 3. **PPO** of the SFT policy against that reward model, with the TL;DR implementation details (KL penalty
    to the SFT policy, GAE, whitened advantages, clipped losses, EOS truncation); reward and KL printed at the
    start and the end, curves in ``runs/demo-rlhf/ppo/ppo_curves.png``.
 
-    $ make demo-rlhf                 # or: python -m llm.demo_rlhf [--run_dir runs/demo-rlhf] [--ppo_steps 40]
+    $ make demo-rlhf                 # or: llm-train demo-rlhf [--run_dir runs/demo-rlhf] [--ppo_steps 40]
 
 The models are tiny and the data is 300 posts: the reward model learns part of the preference, and PPO
 raises its score while the KL to the SFT policy grows — the pipeline, not the paper's numbers.
@@ -22,15 +22,18 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-SFT_DATA = REPO / "examples" / "data" / "tldr_sft_sample.jsonl"
-COMPARISONS = REPO / "examples" / "data" / "tldr_comparisons_sample.jsonl"
+from llm.data.process import DataArguments
+from llm.data.samples import TLDR_COMPARISONS_SAMPLE as COMPARISONS
+from llm.data.samples import TLDR_SFT_SAMPLE as SFT_DATA
+from llm.data.tokenizer import build_tokenizer
+from llm.models.loading import ModelArguments
+from llm.train import rm, sft
+from llm.train.args import StageArguments
+from llm.train.ppo.trainer import PPOArguments, train
 
 
 def tokenizer_for_sample(out: Path) -> str:
     """A byte-level BPE trained on the sample's text (seconds, offline), saved where the stages can load it."""
-    from llm.models.tiny import build_tokenizer
-
     texts = []
     for path in (SFT_DATA, COMPARISONS):
         for line in path.read_text().splitlines():
@@ -47,20 +50,13 @@ def stage(title: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m llm.demo_rlhf", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="llm-train demo-rlhf", description=__doc__.splitlines()[0])
     parser.add_argument("--run_dir", default="runs/demo-rlhf")
     parser.add_argument("--model_config", default="tiny", help="named model config for the policy")
     parser.add_argument("--sft_steps", type=int, default=250)
     parser.add_argument("--rm_steps", type=int, default=150)
     parser.add_argument("--ppo_steps", type=int, default=40)
     args = parser.parse_args(argv)
-
-    from llm.data.process_chats import DataArguments
-    from llm.models.loading import ModelArguments
-    from llm.train import rm, sft
-    from llm.train.args import StageArguments
-    from llm.train.ppo.trainer import PPOArguments, train
-
     run = Path(args.run_dir)
     t0 = time.perf_counter()
     tokenizer = tokenizer_for_sample(run / "tokenizer")

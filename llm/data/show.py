@@ -1,7 +1,7 @@
-"""The mask viewer: see exactly which tokens a sample trains on.
+"""The mask viewer behind ``llm-train show-sample``: see exactly which tokens a sample trains on.
 
     $ llm-train show-sample --template pygmalion --tokenizer tiny:metaspace \\
-          --data examples/data/pippa_sample.jsonl --index 3
+          --data llm/data/samples/pippa_sample.jsonl --index 3
     $ llm-train show-sample --data runs/pippa --index 0        # a row of a process_chats output
 
 prints the rendered conversation with trained tokens highlighted (green on a terminal; ``[[…]]`` when the
@@ -20,16 +20,26 @@ from typing import Any, TextIO
 
 from llm.data.conversation import Conversation
 from llm.data.encode import IGNORE_INDEX, Encoder, Sample
+from llm.data.process import load_processed
+from llm.data.sources import detect_source, get_source
+from llm.data.sources.files import read_records
+from llm.data.tokenizer import load_tokenizer
+from llm.errors import UserError
 
 GREEN, DIM, RESET = "\x1b[42;30m", "\x1b[2m", "\x1b[0m"
 
 
 @dataclass(frozen=True)
 class SampleView:
+    """A highlighted sample and its counts. ``whole_text_first_difference`` is where the ids first differ
+    from the tokenizer's whole-text ids (None: equal); ``compared`` is False for a processed row, which has
+    no render to compare with."""
+
     text: str
     tokens: int
     trained: int
-    whole_text_first_difference: int | None
+    whole_text_first_difference: int | None = None
+    compared: bool = True
 
 
 def highlight(
@@ -80,7 +90,7 @@ def print_view(view: SampleView, title: str, stream: TextIO | None = None) -> No
     print(view.text, file=stream)
     print("──", file=stream)
     print(f"tokens {view.tokens}   trained {view.trained} ({share:.1%})", file=stream)
-    if view.whole_text_first_difference == -1:  # a processed row: no render to compare with
+    if not view.compared:
         return
     if view.whole_text_first_difference is None:
         print("ids equal the tokenizer's whole-text ids", file=stream)
@@ -95,47 +105,43 @@ def print_view(view: SampleView, title: str, stream: TextIO | None = None) -> No
 def load_conversations(
     path: str, source: str | None, indices: list[int] | None
 ) -> list[tuple[str, Conversation]]:
-    """Records of a JSONL file (by 0-based index), as conversations."""
-    from llm.data.sources import detect_source, get_source
-    from llm.data.sources.files import read_jsonl
-
+    """Records of a data file (by 0-based index), as conversations."""
     wanted = set(indices) if indices is not None else None
     out = []
-    for i, (record_id, record) in enumerate(read_jsonl(path)):
+    i = -1
+    for i, (record_id, record) in enumerate(read_records(path)):
         if wanted is not None and i not in wanted:
             continue
         src = get_source(source) if source else detect_source(record, record_id)
         if src.kind != "chat":
-            raise ValueError(
+            raise UserError(
                 f"{record_id}: show-sample shows chat records; this one is {src.name} ({src.kind})"
             )
         out.append((record_id, src.convert(record, record_id)))
         if wanted is not None and len(out) == len(wanted):
             break
     if wanted is not None and len(out) < len(wanted):
-        raise IndexError(f"{path}: has {i + 1} records; --index {max(wanted)} is past the end")
+        raise UserError(f"{path}: has {i + 1} records; --index {max(wanted)} is past the end")
     return out
 
 
-def show_rows(
+def row_views(
     path: Path, split: str, indices: list[int], tokenizer_spec: str | None, color: bool, show_tokens: bool
-):
-    """Rows of a ``process_chats`` output directory; packed rows show where each sample starts."""
-    import datasets
-
-    from llm.models.tokenizer import load_tokenizer
-
+) -> list[tuple[str, SampleView]]:
+    """Views of rows of a ``process`` output directory; packed rows show where each sample starts."""
     tokenizer = load_tokenizer(tokenizer_spec or str(path / "tokenizer"))
-    splits = datasets.load_from_disk(str(path))
+    train, validation, _ = load_processed(path)
+    splits = {"train": train, **({"validation": validation} if validation is not None else {})}
     if split not in splits:
-        raise ValueError(f"{path}: no split {split!r} (has {', '.join(splits)})")
+        raise UserError(f"{path}: no split {split!r} (has {', '.join(splits)})")
     rows = splits[split]
+    views = []
     for index in indices:
         if not 0 <= index < len(rows):
-            raise IndexError(f"{path}: split {split!r} has {len(rows)} rows; --index {index} is past the end")
+            raise UserError(f"{path}: split {split!r} has {len(rows)} rows; --index {index} is past the end")
         row = rows[index]
         if "input_ids" not in row:
-            raise ValueError(f"{path}: rows have {', '.join(row)}; show-sample shows input_ids/labels rows")
+            raise UserError(f"{path}: rows have {', '.join(row)}; show-sample shows input_ids/labels rows")
         ids, labels = row["input_ids"], row["labels"]
         positions = row.get("position_ids") or list(range(len(ids)))
         starts = [i for i, p in enumerate(positions) if p == 0] + [len(ids)]
@@ -148,29 +154,6 @@ def show_rows(
                 )
             parts.append(highlight(ids[a:b], labels[a:b], tokenizer, color, show_tokens))
         trained = sum(1 for x in labels if x != IGNORE_INDEX)
-        print_view(SampleView("".join(parts), len(ids), trained, -1), f"{path} [{split}] row {index}")
-
-
-def main(args: Any) -> int:
-    from llm.data.templates import get_template
-    from llm.models.tokenizer import add_template_tokens, load_tokenizer
-
-    color = sys.stdout.isatty() and not args.no_color
-    if Path(args.data).is_dir():
-        show_rows(Path(args.data), args.split, args.index, args.tokenizer, color, args.tokens)
-        return 0
-    if not args.template or not args.tokenizer:
-        raise ValueError("--template and --tokenizer are needed to show records of a data file")
-    tokenizer = load_tokenizer(args.tokenizer)
-    template = get_template(args.template, tokenizer)
-    added = add_template_tokens(tokenizer, template)
-    if added:
-        print(
-            f"note: added the template's control tokens the tokenizer lacked: {', '.join(added)}",
-            file=sys.stderr,
-        )
-    encoder = Encoder(tokenizer, template, mask=args.mask)
-    for record_id, conv in load_conversations(args.data, args.source, args.index):
-        view = render_view(encoder, conv, color=color, show_tokens=args.tokens)
-        print_view(view, f"{record_id}  template={template.name}  mask={args.mask}")
-    return 0
+        view = SampleView("".join(parts), len(ids), trained, compared=False)
+        views.append((f"{path} [{split}] row {index}", view))
+    return views

@@ -1,0 +1,99 @@
+"""What every command shares: the argument parser (a YAML file plus ``--flag value`` overrides, read into
+dataclasses by ``HfArgumentParser``) and the one error handler.
+
+    llm-train sft configs/sft_tiny.yaml --learning_rate 1e-3 --max_steps 50
+
+The YAML file is a mapping of flag names to values; flags on the command line override it, and it
+overrides the command's own defaults. Every command takes it (``chat``, ``serve-reward``, ``show-sample`` and
+``eval`` too), and the training stages take every standard ``TrainingArguments`` flag.
+
+>>> yaml_to_argv({"max_steps": 10, "stack": True, "data_files": ["a.jsonl", "b.jsonl"], "hub_token": None})
+['--max_steps', '10', '--stack', 'true', '--data_files', 'a.jsonl', 'b.jsonl']
+
+The handler (:func:`run_command`) catches exactly :class:`~llm.errors.UserError` and ``OSError`` — bad
+input, files and servers the user names — prints ``llm-train <command>: error: <message>`` on one line and
+returns 2; Ctrl-C returns 130; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from llm.errors import UserError
+
+HANDLED = (UserError, OSError)
+
+
+def run_command(prog: str, body: Callable[[], int | None]) -> int:
+    """Run a command's body; user errors become one line on stderr and exit status 2."""
+    try:
+        return body() or 0
+    except HANDLED as e:
+        message = str(e).strip() or type(e).__name__
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    except SystemExit as e:  # argparse has printed the usage (or --help): its status is the answer
+        return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
+
+
+def yaml_to_argv(config: dict[str, Any]) -> list[str]:
+    argv: list[str] = []
+    for key, value in config.items():
+        if value is None:
+            continue
+        argv.append(f"--{key}")
+        if isinstance(value, bool):
+            argv.append("true" if value else "false")
+        elif isinstance(value, list | tuple):
+            argv.extend(str(v) for v in value)
+        else:
+            argv.append(str(value))
+    return argv
+
+
+def read_config(path: Path) -> list[str]:
+    """A YAML (or JSON) config file as flags; errors name the file and, for syntax, the line."""
+    import yaml
+
+    if path.suffix not in (".yaml", ".yml", ".json"):
+        raise UserError(f"{path}: the config file must be .yaml, .yml or .json")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such config file")
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise UserError(f"{path}{where}: not valid YAML ({problem})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8") from None
+    if not isinstance(config, dict):
+        raise UserError(f"{path}: expected a mapping of flag names to values")
+    return yaml_to_argv(config)
+
+
+def parse(dataclass_types: tuple, argv: list[str], prog: str, defaults: list[str] | None = None) -> tuple:
+    """Parse ``[CONFIG.yaml] [--flag value ...]`` into the dataclasses; flags override the file, and the file
+    overrides the command's ``defaults``. ``--help`` prints every flag and exits."""
+    from transformers import HfArgumentParser
+
+    argv = list(argv)
+    if argv and not argv[0].startswith("-"):
+        argv = read_config(Path(argv.pop(0))) + argv
+    argv = list(defaults or []) + argv
+    parser = HfArgumentParser(dataclass_types, prog=prog)
+    *values, unknown = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    if unknown:
+        raise UserError(f"unknown arguments: {' '.join(unknown)} (see {prog} --help)")
+    return tuple(values)
+
+
+def argv_or_sys(argv: list[str] | None) -> list[str]:
+    return list(sys.argv[1:] if argv is None else argv)

@@ -1,0 +1,17 @@
+"""The bundled samples, shipped inside the package so ``llm-train demo`` works from any install.
+
+- ``pippa_sample.jsonl``: 200 original role-play chats with 10 characters, in PIPPA's schema
+  (generator: ``examples/make_sample_data.py``);
+- ``tldr_sft_sample.jsonl`` / ``tldr_comparisons_sample.jsonl``: TL;DR posts with summaries, and
+  comparisons, in CarperAI's schemas (generator: ``examples/make_tldr_sample.py``).
+
+>>> PIPPA_SAMPLE.name, PIPPA_SAMPLE.is_file()
+('pippa_sample.jsonl', True)
+"""
+
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PIPPA_SAMPLE = HERE / "pippa_sample.jsonl"
+TLDR_SFT_SAMPLE = HERE / "tldr_sft_sample.jsonl"
+TLDR_COMPARISONS_SAMPLE = HERE / "tldr_comparisons_sample.jsonl"

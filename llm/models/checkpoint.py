@@ -1,0 +1,91 @@
+"""``llm_train.json``: what a checkpoint was trained with, written once per stage and read in one place.
+
+Every stage that saves a checkpoint writes it beside the weights: the stage (``pretrain``, ``sft``, ``rm``,
+``ppo`` …), and the data it was trained on — template, masking policy, max length, source, data
+fingerprint. Commands that load a checkpoint read its template from here, so a chat or an evaluation
+renders exactly as training did.
+
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp())
+    >>> _ = write_info(out, "sft", {"template": "chatml", "mask": "assistant", "max_length": 2048})
+    >>> read_info(out).template, read_info(out).stage
+    ('chatml', 'sft')
+    >>> checkpoint_template(out, override="llama3")
+    'llama3'
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from llm.errors import UserError
+
+INFO_FILE = "llm_train.json"
+STAGES = ("pretrain", "sft", "rm", "dpo", "ppo", "grpo", "gatt")
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """The contents of ``llm_train.json``; ``template`` is None for checkpoints trained on plain text."""
+
+    stage: str
+    template: str | None = None
+    mask: str | None = None
+    max_length: int | None = None
+    source: str | None = None
+    fingerprint: str | None = None
+
+
+def write_info(
+    out: str | Path, stage: str, stats: dict[str, Any] | None = None, **extra: Any
+) -> CheckpointInfo:
+    """Write ``out/llm_train.json`` for ``stage`` from a ``process`` output's stats (plus ``extra`` fields)."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}")
+    stats = stats or {}
+    fields = {k: stats.get(k) for k in ("template", "mask", "max_length", "source", "fingerprint")}
+    if stats.get("source") == "text":
+        fields["template"] = None  # a pre-training checkpoint has no chat template
+    fields.update({k: v for k, v in extra.items() if k in CheckpointInfo.__dataclass_fields__})
+    info = CheckpointInfo(stage=stage, **fields)
+    path = Path(out)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / INFO_FILE).write_text(json.dumps(asdict(info), indent=2) + "\n")
+    return info
+
+
+def read_info(model_dir: str | Path) -> CheckpointInfo:
+    """``model_dir/llm_train.json``; a clear error naming the file (and key) when it is missing or wrong."""
+    path = Path(model_dir) / INFO_FILE
+    if not path.is_file():
+        raise UserError(f"{model_dir}: no {INFO_FILE} (not a checkpoint written by llm-train)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    known = CheckpointInfo.__dataclass_fields__
+    return CheckpointInfo(**{"stage": "sft", **{k: v for k, v in data.items() if k in known}})
+
+
+def checkpoint_template(model_dir: str | Path, override: str | None = None, flag: str = "--template") -> str:
+    """``override`` if given, else the chat template the checkpoint at ``model_dir`` was trained with."""
+    if override:
+        return override
+    path = Path(model_dir) / INFO_FILE
+    if not path.is_file():
+        raise UserError(
+            f"{model_dir}: no {INFO_FILE} (not written by llm-train), so the chat template is unknown; "
+            f"name it with {flag}"
+        )
+    info = read_info(model_dir)
+    if not info.template:
+        raise UserError(
+            f"{path}: key 'template' is empty (a {info.stage} checkpoint trained on plain text?); "
+            f"name a template with {flag}"
+        )
+    return info.template

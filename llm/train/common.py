@@ -1,0 +1,141 @@
+"""Trainer wiring every stage shares: checks before anything loads, processed data, the saved run files.
+
+A stage (``sft``/``pretrain``, ``rm``) is, top to bottom: :func:`validate` → :func:`prepare_data` (a
+``process`` output given with ``--dataset_path``, or the raw-data options processed into the cache) →
+tokenizer → model → ``transformers.Trainer`` → :func:`save_run` (weights, tokenizer with our template,
+``llm_train.json``, metrics, log history).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from llm.data.jinja import to_jinja
+from llm.data.process import DataArguments, ProcessArguments, load_processed, process
+from llm.data.templates import get_template
+from llm.errors import UserError
+from llm.models.checkpoint import write_info
+from llm.models.loading import ModelArguments
+from llm.train.args import StageArguments
+
+
+def validate(
+    model: ModelArguments,
+    data: DataArguments,
+    training: StageArguments,
+    data_defaults: DataArguments | None = None,
+) -> None:
+    """Every check that can fail before a model or dataset loads, with what to change.
+
+    ``data_defaults`` are the data options as the stage sets them before the user's flags: with
+    ``--dataset_path``, any raw-data option that differs from them would be ignored, so it is an error.
+    """
+    model.validate()
+    validate_training(training)
+    if training.dataset_path:
+        path = Path(training.dataset_path)
+        if not (path / "stats.json").is_file():
+            raise UserError(f"--dataset_path {path}: not a process output (no stats.json)")
+        defaults = data_defaults or DataArguments()
+        given = [
+            f"--{f.name}" for f in fields(DataArguments) if getattr(data, f.name) != getattr(defaults, f.name)
+        ]
+        if given:
+            raise UserError(
+                f"{' '.join(given)}: raw-data options, ignored with --dataset_path (already processed data); "
+                "drop them, or drop --dataset_path to process raw data"
+            )
+        if wants_evaluation(training):
+            rows = json.loads((path / "stats.json").read_text()).get("rows", {})
+            if not rows.get("validation"):
+                raise UserError(
+                    f"evaluation needs a validation split, and --dataset_path {path} has none: "
+                    "process it with --validation_split (e.g. 0.05), or set --eval_strategy no"
+                )
+    else:
+        if not data.tokenizer:
+            if model.model_config:
+                raise UserError(
+                    "--model_config trains from scratch: give --tokenizer (hub id, dir, or tiny:*)"
+                )
+            data.tokenizer = model.model_name_or_path
+        data.validate()
+        if wants_evaluation(training) and not data.validation_split:
+            raise UserError(
+                "evaluation needs a validation split: set --validation_split (e.g. 0.05), or --eval_strategy no"
+            )
+    if training.deepspeed and isinstance(training.deepspeed, str) and not Path(training.deepspeed).exists():
+        raise FileNotFoundError(f"--deepspeed {training.deepspeed}: no such file")
+    if training.roleplay_eval and training.eval_strategy == "no":
+        raise UserError("--roleplay_eval runs at each evaluation: set --eval_strategy steps (or epoch)")
+    if model.lora_r and model.model_config:
+        raise UserError("--lora_r adapts a pretrained model; with --model_config train all weights instead")
+
+
+def wants_evaluation(training: StageArguments) -> bool:
+    return training.eval_strategy != "no" or bool(training.do_eval)  # an IntervalStrategy is a str
+
+
+def validate_training(training: StageArguments) -> None:
+    """The Trainer's numbers that it would take silently and misuse (0 steps, a negative learning rate …)."""
+    if training.max_steps == 0 or training.max_steps < -1:
+        raise UserError(
+            f"--max_steps {training.max_steps}: give a number of steps ≥ 1, or leave it at -1 to train "
+            "--num_train_epochs epochs"
+        )
+    if training.max_steps == -1 and training.num_train_epochs <= 0:
+        raise UserError(f"--num_train_epochs {training.num_train_epochs}: must be > 0 (or set --max_steps)")
+    for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+        if getattr(training, name) < 1:
+            raise UserError(f"--{name} {getattr(training, name)}: must be 1 or more")
+    if training.learning_rate < 0:
+        raise UserError(f"--learning_rate {training.learning_rate}: must be ≥ 0")
+
+
+def prepare_data(data: DataArguments, training: StageArguments) -> Path:
+    """The processed dataset directory: given (``--dataset_path``), or processed into the cache — never into
+    a folder that could hold the user's files. Rank 0 processes; the other ranks then hit the cache."""
+    if training.dataset_path:
+        return Path(training.dataset_path)
+    with training.main_process_first(desc="processing data"):
+        stats = process(data, ProcessArguments(output=None, seed=training.seed))
+    print(f"processed data: {stats['output']}{' (cached)' if stats['cached'] else ''}")
+    return Path(stats["output"])
+
+
+def load_rows(path: Path, need: set[str]) -> tuple[Any, Any, dict]:
+    """Train rows, validation rows (or None) and the stats of a processed directory."""
+    return load_processed(path, need)
+
+
+def set_chat_template(tokenizer: Any, template_name: str) -> None:
+    """The template as Jinja on the tokenizer, so ``apply_chat_template`` renders as training did."""
+    tokenizer.chat_template = to_jinja(get_template(template_name, tokenizer))
+
+
+def write_run_files(
+    out: Path, stats: dict, stage: str, metrics: dict | None = None, history: list | None = None
+) -> None:
+    """``llm_train.json`` (what the checkpoint was trained with), and the metrics and log history."""
+    write_info(out, stage, stats)
+    if metrics is not None:
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    if history is not None:
+        (out / "log_history.json").write_text(json.dumps(history, indent=1) + "\n")
+
+
+def save_run(
+    trainer: Any, tokenizer: Any, out: Path, stats: dict, stage: str, metrics: dict, merge_lora: bool = False
+) -> None:
+    """A standard Hugging Face directory (weights, config, tokenizer with our template as its
+    ``chat_template``) plus the run files; LoRA adapters merged into the weights when ``merge_lora``."""
+    if merge_lora:
+        trainer.model.merge_and_unload().save_pretrained(str(out))
+    else:
+        trainer.save_model(str(out))
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(out))
+        write_run_files(out, stats, stage, metrics, trainer.state.log_history)
