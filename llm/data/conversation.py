@@ -67,20 +67,8 @@ class Conversation:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], record: str | None = None) -> Conversation:
         """Build and validate from ``{"messages": [{"role", "content", "train"?}], "character"?: {...}}``."""
-        if not isinstance(data, Mapping):
-            raise RecordError(record, "<record>", f"expected an object, got {type(data).__name__}")
-        if "messages" not in data:
-            raise RecordError(record, "messages", "missing")
-        raw = data["messages"]
-        if not isinstance(raw, list):
-            raise RecordError(record, "messages", f"expected a list, got {type(raw).__name__}")
         messages = []
-        for i, m in enumerate(raw):
-            if not isinstance(m, Mapping):
-                raise RecordError(record, f"messages[{i}]", f"expected an object, got {type(m).__name__}")
-            for key in ("role", "content"):
-                if key not in m:
-                    raise RecordError(record, f"messages[{i}].{key}", "missing")
+        for i, m in enumerate(list_of_objects(data, "messages", ("role", "content"), record)):
             train = m.get("train")
             if train is not None and not isinstance(train, bool):
                 raise RecordError(record, f"messages[{i}].train", f"expected true/false, got {train!r}")
@@ -102,6 +90,31 @@ class Conversation:
         if self.character is not None:
             out["character"] = self.character.__dict__.copy()
         return out
+
+
+def list_of_objects(record: Any, key: str, fields: tuple[str, ...], record_id: str | None) -> list[Mapping]:
+    """``record[key]`` as a list of objects that each hold ``fields``; a :class:`RecordError` naming the first
+    place that does not (the record, the list, an item, an item's field).
+
+    >>> list_of_objects({"turns": [{"a": 1}, {"b": 2}]}, "turns", ("a",), "f:1")
+    Traceback (most recent call last):
+    ...
+    llm.errors.RecordError: f:1: field 'turns[1].a': missing
+    """
+    if not isinstance(record, Mapping):
+        raise RecordError(record_id, "<record>", f"expected an object, got {type(record).__name__}")
+    if key not in record:
+        raise RecordError(record_id, key, "missing")
+    items = record[key]
+    if not isinstance(items, list):
+        raise RecordError(record_id, key, f"expected a list, got {type(items).__name__}")
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise RecordError(record_id, f"{key}[{i}]", f"expected an object, got {type(item).__name__}")
+        for name in fields:
+            if name not in item:
+                raise RecordError(record_id, f"{key}[{i}].{name}", "missing")
+    return items
 
 
 @dataclass(frozen=True)

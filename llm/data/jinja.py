@@ -103,19 +103,29 @@ _INPUTS = r"""
 {%- endif -%}
 """
 
+
 # templates.card_system_text: the card as a system prompt.
-_CARD_SYSTEM_TEXT = r"""
-{%- if card is not none -%}
-    {%- set card_text = 'You are ' + card['name'] + '.' + (' ' + card['persona'] if card['persona'] else '') -%}
-    {%- if card['scenario'] -%}
-        {%- set card_text = card_text + '\nScenario: ' + card['scenario'] -%}
-    {%- endif -%}
-    {%- if card['example_dialogue'] -%}
-        {%- set card_text = card_text + '\nExample dialogue:\n' + card['example_dialogue'] -%}
-    {%- endif -%}
-    {%- set card_text = card_text + '\nStay in character as ' + card['name'] + ' in this conversation with ' + card['user_name'] + '.' -%}
-{%- endif -%}
-"""
+def _card_text(opening: str, closing: str) -> str:
+    """A card as system text: ``opening``, then the scenario and example dialogue when present, then
+    ``closing`` (Jinja expressions; ``card_system_text`` and Metharme's text differ only there)."""
+    return (
+        "{%- if card is not none -%}\n"
+        f"    {{%- set card_text = {opening} -%}}\n"
+        "    {%- if card['scenario'] -%}\n"
+        "        {%- set card_text = card_text + '\\nScenario: ' + card['scenario'] -%}\n"
+        "    {%- endif -%}\n"
+        "    {%- if card['example_dialogue'] -%}\n"
+        "        {%- set card_text = card_text + '\\nExample dialogue:\\n' + card['example_dialogue'] -%}\n"
+        "    {%- endif -%}\n"
+        f"    {{%- set card_text = card_text + {closing} -%}}\n"
+        "{%- endif -%}\n"
+    )
+
+
+_CARD_SYSTEM_TEXT = _card_text(
+    "'You are ' + card['name'] + '.' + (' ' + card['persona'] if card['persona'] else '')",
+    "'\\nStay in character as ' + card['name'] + ' in this conversation with ' + card['user_name'] + '.'",
+)
 
 # templates._system_and_turns: `system` is card_text, then the system message, joined by a blank line;
 # none when there is neither.
@@ -212,21 +222,27 @@ _VICUNA = r"""
 {%- endif -%}
 """
 
-_BAICHUAN2 = r"""
-{%- if system is not none -%}
-    {{- system -}}
-{%- endif -%}
-{%- for message in messages if message['role'] != 'system' -%}
-    {%- if message['role'] == 'user' -%}
-        {{- '<reserved_106>' + message['content'] -}}
-    {%- else -%}
-        {{- '<reserved_107>' + message['content'] + eos -}}
-    {%- endif -%}
-{%- endfor -%}
-{%- if add_generation_prompt -%}
-    {{- '<reserved_107>' -}}
-{%- endif -%}
-"""
+
+def _tagged_turns(system_tag: str, user_tag: str, model_tag: str) -> str:
+    """Formats whose turns are a tag then the text, the model's closed by EOS: Baichuan 2 and Metharme."""
+    return (
+        "{%- if system is not none -%}\n"
+        f"    {{{{- '{system_tag}' + system -}}}}\n"
+        "{%- endif -%}\n"
+        "{%- for message in messages if message['role'] != 'system' -%}\n"
+        "    {%- if message['role'] == 'user' -%}\n"
+        f"        {{{{- '{user_tag}' + message['content'] -}}}}\n"
+        "    {%- else -%}\n"
+        f"        {{{{- '{model_tag}' + message['content'] + eos -}}}}\n"
+        "    {%- endif -%}\n"
+        "{%- endfor -%}\n"
+        "{%- if add_generation_prompt -%}\n"
+        f"    {{{{- '{model_tag}' -}}}}\n"
+        "{%- endif -%}\n"
+    )
+
+
+_BAICHUAN2 = _tagged_turns("", "<reserved_106>", "<reserved_107>")
 
 # No card_system_text: the system message first, then the card's own "Name's Persona:" / <START> layout,
 # and turns prefixed with speaker names.
@@ -264,34 +280,12 @@ _PYGMALION = r"""
 """
 
 # Metharme's own card text takes card_system_text's place in the system slot.
-_METHARME_CARD_TEXT = r"""
-{%- if card is not none -%}
-    {%- set card_text = 'Enter role-play mode. You are ' + card['name'] + ', whose persona follows:\n' + card['persona'] -%}
-    {%- if card['scenario'] -%}
-        {%- set card_text = card_text + '\nScenario: ' + card['scenario'] -%}
-    {%- endif -%}
-    {%- if card['example_dialogue'] -%}
-        {%- set card_text = card_text + '\nExample dialogue:\n' + card['example_dialogue'] -%}
-    {%- endif -%}
-    {%- set card_text = card_text + '\nReply to ' + card['user_name'] + ' while staying in character.' -%}
-{%- endif -%}
-"""
+_METHARME_CARD_TEXT = _card_text(
+    "'Enter role-play mode. You are ' + card['name'] + ', whose persona follows:\\n' + card['persona']",
+    "'\\nReply to ' + card['user_name'] + ' while staying in character.'",
+)
 
-_METHARME = r"""
-{%- if system is not none -%}
-    {{- '<|system|>' + system -}}
-{%- endif -%}
-{%- for message in messages if message['role'] != 'system' -%}
-    {%- if message['role'] == 'user' -%}
-        {{- '<|user|>' + message['content'] -}}
-    {%- else -%}
-        {{- '<|model|>' + message['content'] + eos -}}
-    {%- endif -%}
-{%- endfor -%}
-{%- if add_generation_prompt -%}
-    {{- '<|model|>' -}}
-{%- endif -%}
-"""
+_METHARME = _tagged_turns("<|system|>", "<|user|>", "<|model|>")
 
 # The generation prompt is empty: the prompt's own text is where the reply starts.
 _PLAIN = r"""

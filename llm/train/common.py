@@ -111,6 +111,12 @@ def load_rows(path: Path, need: set[str]) -> tuple[Any, Any, dict]:
     return load_processed(path, need)
 
 
+def require_validation(eval_rows: Any, training: StageArguments, data_dir: Path) -> None:
+    """The processed data must hold the validation rows that evaluation will read."""
+    if eval_rows is None and wants_evaluation(training):
+        raise UserError(f"{data_dir}: evaluation needs a validation split, and this data has none")
+
+
 def set_chat_template(tokenizer: Any, template_name: str) -> None:
     """The template as Jinja on the tokenizer, so ``apply_chat_template`` renders as training did."""
     tokenizer.chat_template = to_jinja(get_template(template_name, tokenizer))

@@ -211,7 +211,7 @@ class Dialogue:
 
 
 @dataclass
-class SynthesisReport:
+class SynthesisReport:  # counters like process.Report's, of other things: dialogues, replies, samples
     dialogues_read: int = 0
     dialogues_used: int = 0
     dropped: Counter = field(default_factory=Counter)

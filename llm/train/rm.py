@@ -31,7 +31,7 @@ from llm.models.loading import ModelArguments
 from llm.models.reward import build_reward_model, forward_rewards
 from llm.train.args import StageArguments
 from llm.train.callbacks import LossCurveCallback
-from llm.train.common import load_rows, prepare_data, validate, write_run_files
+from llm.train.common import load_rows, prepare_data, require_validation, validate, write_run_files
 
 RM_DEFAULTS = ["--dataset", "tldr_comparisons", "--template", "plain", "--max_length", "1024"]
 
@@ -181,9 +181,9 @@ def run(
         trust_remote_code=model_args.trust_remote_code,
     )
     collator = PairCollator(model.config.pad_token_id)
-    if eval_rows is None and (training.eval_strategy != "no" or training.do_eval):
-        raise UserError(f"{data_dir}: evaluation needs a validation split, and this data has none")
+    require_validation(eval_rows, training, data_dir)
     training.remove_unused_columns = False  # the pair columns are not the model's forward arguments
+    # sft.run's wiring with the pairwise loss: the same Trainer arguments, another Trainer class.
     trainer = RewardTrainer(
         model=model,
         args=training,

@@ -24,11 +24,17 @@ from transformers import Trainer, set_seed
 from llm.data.collate import PaddedCollator, padding_free_for
 from llm.data.process import DataArguments
 from llm.data.tokenizer import load_tokenizer
-from llm.errors import UserError
 from llm.models.loading import ModelArguments, build_model
 from llm.train.args import StageArguments
 from llm.train.callbacks import LossCurveCallback, RoleplayEvalCallback
-from llm.train.common import load_rows, prepare_data, save_run, set_chat_template, validate
+from llm.train.common import (
+    load_rows,
+    prepare_data,
+    require_validation,
+    save_run,
+    set_chat_template,
+    validate,
+)
 
 # What `pretrain` means: the same loop, on plain text, every token trained (flags can still override).
 PRETRAIN_DEFAULTS = ["--dataset", "text", "--mask", "all", "--template", "plain"]
@@ -61,8 +67,7 @@ def run(
     else:
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         collator = PaddedCollator(pad_id)
-    if eval_rows is None and (training.eval_strategy != "no" or training.do_eval):
-        raise UserError(f"{data_dir}: evaluation needs a validation split, and this data has none")
+    require_validation(eval_rows, training, data_dir)
     trainer = Trainer(
         model=model,
         args=training,

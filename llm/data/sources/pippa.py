@@ -40,7 +40,14 @@ import re
 from collections import Counter
 from typing import Any
 
-from llm.data.conversation import Character, Conversation, Message, is_text, validate_conversation
+from llm.data.conversation import (
+    Character,
+    Conversation,
+    Message,
+    is_text,
+    list_of_objects,
+    validate_conversation,
+)
 from llm.errors import RecordError
 
 name = "pippa"
@@ -77,17 +84,10 @@ def _turns(raw: Any, record_id: str | None) -> list[tuple[bool, str]]:
                 record_id, "conversation", "flattened lists 'message' and 'is_human' differ in length"
             )
         raw = [{"message": m, "is_human": h} for m, h in zip(raw["message"], raw["is_human"], strict=True)]
-    if not isinstance(raw, list):
-        raise RecordError(record_id, "conversation", f"expected a list, got {type(raw).__name__}")
     turns = []
-    for i, turn in enumerate(raw):
-        if not isinstance(turn, dict):
-            raise RecordError(
-                record_id, f"conversation[{i}]", f"expected an object, got {type(turn).__name__}"
-            )
-        for key in ("message", "is_human"):
-            if key not in turn:
-                raise RecordError(record_id, f"conversation[{i}].{key}", "missing")
+    for i, turn in enumerate(
+        list_of_objects({"conversation": raw}, "conversation", ("message", "is_human"), record_id)
+    ):
         if not isinstance(turn["message"], str):
             raise RecordError(
                 record_id,

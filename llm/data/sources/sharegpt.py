@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llm.data.conversation import Conversation, Message, validate_conversation
+from llm.data.conversation import Conversation, Message, list_of_objects, validate_conversation
 from llm.errors import RecordError
 
 name = "sharegpt"
@@ -26,22 +26,8 @@ def detect(record: Any) -> bool:
 
 
 def to_conversation(record: Any, record_id: str | None = None) -> Conversation:
-    if not isinstance(record, dict):
-        raise RecordError(record_id, "<record>", f"expected an object, got {type(record).__name__}")
-    if "conversations" not in record:
-        raise RecordError(record_id, "conversations", "missing")
-    turns = record["conversations"]
-    if not isinstance(turns, list):
-        raise RecordError(record_id, "conversations", f"expected a list, got {type(turns).__name__}")
     messages = []
-    for i, turn in enumerate(turns):
-        if not isinstance(turn, dict):
-            raise RecordError(
-                record_id, f"conversations[{i}]", f"expected an object, got {type(turn).__name__}"
-            )
-        for key in ("from", "value"):
-            if key not in turn:
-                raise RecordError(record_id, f"conversations[{i}].{key}", "missing")
+    for i, turn in enumerate(list_of_objects(record, "conversations", ("from", "value"), record_id)):
         speaker = turn["from"]
         if not isinstance(speaker, str):
             raise RecordError(

@@ -133,6 +133,7 @@ class TldrSFT:
         return Conversation((Message("user", query), Message("assistant", summary)))
 
 
+# The three TL;DR sources take the same options: they build their query the same way (_query, build_query).
 class TldrComparisons:
     name = "tldr_comparisons"
     hub_id = "CarperAI/openai_summarize_comparisons"

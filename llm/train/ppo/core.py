@@ -134,6 +134,7 @@ def policy_loss(
     return loss, stats
 
 
+# The same signature as policy_loss: both are PPO's clipped losses, on values instead of log-probs.
 def value_loss(
     values: torch.Tensor,
     old_values: torch.Tensor,
