@@ -32,10 +32,10 @@ test: lint
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m llm.demo
+	HF_HUB_OFFLINE=1 $(BIN)/llm-train demo
 
 demo-rlhf: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m llm.demo_rlhf
+	HF_HUB_OFFLINE=1 $(BIN)/llm-train demo-rlhf
 
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/encode.py

@@ -39,7 +39,7 @@ each; TFLOP/s = 2·m·n·k / time (the median window). The ceiling is the best s
 5632, tied embeddings) built by ``llm.models.loading.build_model`` after ``set_seed(0)``, FA2 when flash-attn
 imports, fp32 master weights with bf16 autocast (``bf16=True``, as ``llm-train sft`` does), ``use_liger_kernel``
 when liger-kernel imports. Data: ``bench/sft_throughput.prepare`` (the bundled PIPPA sample; a byte-level BPE
-asked for 32,000 tokens trained on it, which ends smaller because the sample is small; ``process_chats
+asked for 32,000 tokens trained on it, which ends smaller because the sample is small; ``process
 --stack``, ChatML, mask assistant, ``max_length`` 4,096; the same windows as TRL ``messages``, checked to
 render identically), rows repeated until there are enough for every step. ``transformers.Trainer`` + the
 collator ``llm-train sft`` picks (``padding_free_for``: FA2 → one flattened sequence), ``--batch`` rows per
@@ -956,7 +956,7 @@ def main(argv: list[str] | None = None) -> int:
         print("note: unknown card: pass --peak_tflops (dense bf16) for MFU against the peak")
 
     work = Path(tempfile.mkdtemp(prefix="gpu_check-"))
-    os.environ.setdefault("LLM_TRAIN_CACHE", str(work / "cache"))  # process_chats' cache: not in $HOME
+    os.environ.setdefault("LLM_TRAIN_CACHE", str(work / "cache"))  # the processed-data cache: not in $HOME
 
     def phase(name: str, fn: Any, *fn_args: Any) -> Any:
         print(f"== {name} ({time.perf_counter() - started:.0f} s in)", flush=True)

@@ -2,8 +2,8 @@
 
 Two ``llm-train serve-reward`` processes on loopback serve the same model on the same machine:
 
-- ``batched``: ``--max-batch 32 --max-wait-ms 10`` (the defaults);
-- ``one per forward``: ``--max-batch 1 --max-wait-ms 0``.
+- ``batched``: ``--max_batch 32 --max_wait_ms 10`` (the defaults);
+- ``one per forward``: ``--max_batch 1 --max_wait_ms 0``.
 
 **Model.** A random reward model of ``MODEL_CONFIGS["small"]`` shape (Llama, hidden 256, 4 layers, 4 heads)
 built by ``build_reward_model(None, tok, config_name="small")`` after ``torch.manual_seed(0)``, fp32, CPU,
@@ -12,7 +12,7 @@ directory that both servers load. Rewards of a random model mean nothing; the co
 what is measured.
 
 **Requests.** Each request is one text of realistic TL;DR length: ``prompt + " " + summary`` (chosen and
-rejected) of ``examples/data/tldr_comparisons_sample.jsonl``, taken in a fixed shuffled order. For every
+rejected) of ``llm/data/samples/tldr_comparisons_sample.jsonl``, taken in a fixed shuffled order. For every
 number of concurrent clients (1, 16, 64: threads of this process, each sending its next request as soon as
 the last is answered, through :class:`llm.serve.RewardClient` with no retries) and each server, the
 first ``--warmup`` requests are not timed, then ``--requests`` are. ``req/s`` = timed requests / wall
@@ -27,7 +27,8 @@ measured alternately at each concurrency, so a change in background load hits bo
 
 ``--threads`` sets the servers' ``OMP_NUM_THREADS`` (default 1: the clients of this process need CPU too,
 and spinning OpenMP threads on a busy core are many times slower than one thread). About 2-4 minutes on 2
-cores. Prints the machine, the date, the versions, the load average before and after, and one table.
+cores. Prints the machine, the date, the versions (the server is FastAPI on uvicorn), the load average
+before and after, and one table.
 
 Reading the table: on CPU a forward of one ~250-token text already keeps a core busy, so batching cannot
 buy much throughput there, and padding plus attention that grows with the longest text make big
@@ -62,12 +63,13 @@ from machine import cpu_model  # noqa: E402  (bench/machine.py; bench/ is on the
 
 from llm.serve import RewardClient  # noqa: E402
 
-DATA = ROOT / "examples" / "data" / "tldr_comparisons_sample.jsonl"
+DATA = ROOT / "llm" / "data" / "samples" / "tldr_comparisons_sample.jsonl"
+SERVE = "import sys; from llm.commands.serve_reward import main; sys.exit(main())"  # llm-train serve-reward
 MODEL_CONFIG = "small"
 VOCAB = 8000  # at most: the sample's texts give fewer merges
 SERVERS = {
-    "batched (≤32, 10 ms)": ["--max-batch", "32", "--max-wait-ms", "10"],
-    "one per forward": ["--max-batch", "1", "--max-wait-ms", "0"],
+    "batched (≤32, 10 ms)": ["--max_batch", "32", "--max_wait_ms", "10"],
+    "one per forward": ["--max_batch", "1", "--max_wait_ms", "0"],
 }
 
 
@@ -85,8 +87,8 @@ def build_checkpoint(texts: list[str], path: Path) -> dict:
     """The small random reward model and its tokenizer, saved to ``path``; token statistics of ``texts``."""
     import torch
 
+    from llm.data.tokenizer import build_tokenizer
     from llm.models.reward import build_reward_model
-    from llm.models.tiny import build_tokenizer
 
     torch.manual_seed(0)
     tokenizer = build_tokenizer("bytelevel", vocab_size=VOCAB, corpus=texts)
@@ -99,7 +101,7 @@ def build_checkpoint(texts: list[str], path: Path) -> dict:
 
 def start_server(model: Path, args: list[str], threads: int, device: str) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
-    cmd = [sys.executable, "-m", "llm.serve.server", "--model", str(model), "--port", "0", "--device", device]
+    cmd = [sys.executable, "-c", SERVE, "--model", str(model), "--port", "0", "--device", device]
     proc = subprocess.Popen(
         [*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT, env=env
     )
@@ -203,7 +205,8 @@ def report(args: argparse.Namespace, meta: dict, texts: list[str], rows: list, s
     print(f"\nReward server, {now}")
     print(
         f"machine: {cpu_model()}, {os.cpu_count()} CPUs, server OMP_NUM_THREADS={args.threads}; python "
-        f"{platform.python_version()}, torch {version('torch')}, transformers {version('transformers')}; "
+        f"{platform.python_version()}, torch {version('torch')}, transformers {version('transformers')}, "
+        f"fastapi {version('fastapi')}, uvicorn {version('uvicorn')}; "
         f"1-min load average {meta['load'][0][0]:.1f} before, {meta['load'][1][0]:.1f} after"
     )
     print(

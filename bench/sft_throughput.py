@@ -3,7 +3,7 @@
 Same model, same data, same token budget, same machine; each method in its own fresh subprocess, so
 memory peaks are not shared. Rows of the table:
 
-- ``ours``: ``process_chats --stack`` rows (long chats cut into windows at turn boundaries, windows
+- ``ours``: ``process --stack`` rows (long chats cut into windows at turn boundaries, windows
   packed into ``--max_length`` rows by best-fit decreasing) + ``transformers.Trainer`` + the padding-free
   collator ``llm-train sft`` picks for the attention (``padding_free_for``): with sdpa on CPU, the
   ``--rows`` rows of a step as a ``[rows, longest]`` batch, ``position_ids`` restarting at every sample and

@@ -35,7 +35,7 @@
 # which runs
 #     torchrun --nproc_per_node "$NUM_GPUS" --nnodes "$NNODES" --node_rank "$NODE_RANK" \
 #         --master_addr "$MASTER_ADDR" --master_port "$MASTER_PORT" \
-#         -m llm.cli sft "$CONFIG" --output_dir "$OUTPUT_DIR"
+#         -m llm.commands sft "$CONFIG" --output_dir "$OUTPUT_DIR"
 # (the Trainer still applies the DeepSpeed config named in the YAML).
 set -euo pipefail
 
@@ -61,7 +61,7 @@ if [[ ! -f "$CONFIG" ]]; then
     exit 1
 fi
 
-# `python -m llm.cli` is the llm-train command.
+# `python -m llm.commands` is the llm-train command.
 SFT_ARGS=(sft "$CONFIG" --output_dir "$OUTPUT_DIR" "$@")
 
 case "$LAUNCHER" in
@@ -75,13 +75,13 @@ case "$LAUNCHER" in
             fi
             CMD+=(--hostfile "$HOSTFILE")
         fi
-        # --module: run llm.cli as `python -m` would; --no_local_rank: the rank comes in the LOCAL_RANK
+        # --module: run llm.commands as `python -m` would; --no_local_rank: the rank comes in the LOCAL_RANK
         # environment variable (which the Trainer reads), not as an extra --local_rank argument.
-        CMD+=(--no_local_rank --module llm.cli "${SFT_ARGS[@]}")
+        CMD+=(--no_local_rank --module llm.commands "${SFT_ARGS[@]}")
         ;;
     torchrun)
         CMD=(torchrun --nproc_per_node "$NUM_GPUS" --nnodes "$NNODES" --node_rank "$NODE_RANK"
-             --master_addr "$MASTER_ADDR" --master_port "$MASTER_PORT" -m llm.cli "${SFT_ARGS[@]}")
+             --master_addr "$MASTER_ADDR" --master_port "$MASTER_PORT" -m llm.commands "${SFT_ARGS[@]}")
         ;;
     *)
         echo "run_finetune.sh: LAUNCHER must be deepspeed or torchrun, not $LAUNCHER" >&2

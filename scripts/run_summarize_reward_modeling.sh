@@ -32,8 +32,8 @@ ARGS=(
 )
 
 if [ "$NUM_GPUS" -gt 0 ]; then
-  exec deepspeed --num_gpus "$NUM_GPUS" --no_local_rank --module llm.cli rm "${ARGS[@]}" \
+  exec deepspeed --num_gpus "$NUM_GPUS" --no_local_rank --module llm.commands rm "${ARGS[@]}" \
     --bf16 true --deepspeed "$ZERO" "$@"
 fi
 echo "no GPU found: training on the CPU (fine for the bundled sample, not for the real data)" >&2
-exec python -m llm.cli rm "${ARGS[@]}" "$@"
+exec python -m llm.commands rm "${ARGS[@]}" "$@"

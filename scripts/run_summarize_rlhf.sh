@@ -31,20 +31,20 @@ if [ "$REWARD" = server ] && [ "$NUM_GPUS" -ge 2 ]; then
   mkdir -p "$(dirname "$TOKEN_FILE")"
   [ -s "$TOKEN_FILE" ] || (umask 077 && python -c "import secrets; print(secrets.token_hex(24))" > "$TOKEN_FILE")
   CUDA_VISIBLE_DEVICES=$((NUM_GPUS - 1)) llm-train serve-reward --model "$RM" --port "$PORT" \
-    --token-file "$TOKEN_FILE" --device cuda:0 --max-batch 64 &
+    --token_file "$TOKEN_FILE" --device cuda:0 --max_batch 64 &
   SERVER=$!
   trap 'kill $SERVER 2>/dev/null || true' EXIT
   until curl -sf -H "Authorization: Bearer $(cat "$TOKEN_FILE")" "http://127.0.0.1:$PORT/health" >/dev/null; do
     sleep 2
   done
   GPUS=$(seq -s, 0 $((NUM_GPUS - 2)))
-  CUDA_VISIBLE_DEVICES=$GPUS accelerate launch --num_processes $((NUM_GPUS - 1)) -m llm.cli ppo "${ARGS[@]}" \
+  CUDA_VISIBLE_DEVICES=$GPUS accelerate launch --num_processes $((NUM_GPUS - 1)) -m llm.commands ppo "${ARGS[@]}" \
     --reward_url "http://127.0.0.1:$PORT" --reward_token_file "$TOKEN_FILE" "$@"
 else
   if [ "$NUM_GPUS" -ge 1 ]; then
-    accelerate launch --num_processes "$NUM_GPUS" -m llm.cli ppo "${ARGS[@]}" --reward_model_path "$RM" "$@"
+    accelerate launch --num_processes "$NUM_GPUS" -m llm.commands ppo "${ARGS[@]}" --reward_model_path "$RM" "$@"
   else
     echo "no GPU found: running on the CPU (fine for a smoke test, not for the real recipe)" >&2
-    python -m llm.cli ppo "${ARGS[@]}" --reward_model_path "$RM" "$@"
+    python -m llm.commands ppo "${ARGS[@]}" --reward_model_path "$RM" "$@"
   fi
 fi

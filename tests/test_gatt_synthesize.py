@@ -471,6 +471,8 @@ class _FakeOpenAI(BaseHTTPRequestHandler):
             return
         last = body["messages"][-1]["content"]
         answer = {"choices": [{"message": {"content": f" echo {last} "}, "finish_reason": "stop"}]}
+        if last == "number":  # a broken server: the content is not text
+            answer["choices"][0]["message"]["content"] = 5
         if last == "long":
             answer["choices"][0]["finish_reason"] = "length"
         data = json.dumps(answer).encode()
@@ -504,6 +506,8 @@ def test_openai_compatible_endpoint():
         assert any(card_system_text(card) == s["content"] for s in systems)
         with pytest.raises(ServiceError, match="HTTP 400: .*bad request"):
             replier([Conversation((Message("user", "fail"),))])
+        with pytest.raises(ServiceError, match="content is a int, not text|not a chat-completions answer"):
+            replier([Conversation((Message("user", "number"),))])
     finally:
         server.shutdown()
     with pytest.raises(ServiceError, match="cannot reach"):

@@ -170,15 +170,16 @@ def free_port() -> int:
 def test_the_same_run_through_a_real_serve_reward_process(sft_checkpoint, tmp_path):
     """PPO scored by a `serve-reward` process on loopback gets the rewards the same reward model gives
     in-process: same seed, same rollouts, same scores."""
-    from llm.models.reward import build_reward_model
     from llm.data.tokenizer import build_tokenizer
+    from llm.models.reward import build_reward_model
 
     rm_dir = tmp_path / "rm"
     tok = build_tokenizer("bytelevel")
     build_reward_model(None, tok, config_name="tiny").save_pretrained(rm_dir)
     tok.save_pretrained(rm_dir)
+    serve = "import sys; from llm.commands.serve_reward import main; sys.exit(main())"
     server = subprocess.Popen(
-        [sys.executable, "-m", "llm.serve.server", "--model", str(rm_dir), "--port", "0"],
+        [sys.executable, "-c", serve, "--model", str(rm_dir), "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO,
     )  # fmt: skip
     try:

@@ -1,11 +1,16 @@
 """``llm-train serve-reward`` and :class:`RewardClient`: real server processes on loopback, a tiny random
 reward model, scores checked against in-process :func:`score` of the same checkpoint.
 
-The batching worker is also tested in-process with a fake scorer, where batches are deterministic.
+The protocol's error paths run against a :class:`RewardServer` in a thread of this process with a fake
+scorer (no model, no process start-up), where slow and failing scores are easy to make; the batching
+worker is tested in-process too, where batches are deterministic. Real processes are kept for what only a
+process shows: the command line, the ready line on stdout, SIGTERM, a crash and a restart.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hmac
 import json
 import os
 import queue
@@ -19,35 +24,50 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 import torch
 
+from llm.commands.cli import parse
+from llm.commands.serve_reward import PROG, ServeRewardArguments, main
+from llm.data.tokenizer import build_tokenizer
+from llm.errors import ServiceError
 from llm.models.reward import build_reward_model, load_reward_model, score
-from llm.models.tiny import build_tokenizer
 from llm.serve import RewardClient, RewardServerError
-from llm.serve.server import BatchWorker, RequestError, main, parse_query
+from llm.serve.server import (
+    BatchWorker,
+    ModelScorer,
+    RequestError,
+    RewardServer,
+    ServerConfig,
+    WorkerClosed,
+    parse_query,
+    read_token,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "s3cret-token"
-LIMITS = ["--max-body-bytes", "64KiB", "--max-text-chars", "2000"]
+LIMITS = ["--max_body_bytes", "64KiB", "--max_text_chars", "2000"]
+COMMAND = "import sys; from llm.commands.serve_reward import main; sys.exit(main())"
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 WORDS = "the sea light storm ship tea book sword garden rain wind night keeper ghost café 日本語 🙂".split()
+READY = re.compile(r"serving reward model \S+ on (http://\S+) \(batch ≤ \d+, wait ≤ [\d.]+ ms\)$")
 
 
 # ------------------------------------------------------------------------------------------- helpers
 
 
 class Server:
-    """``python -m llm.serve.server`` in a subprocess; ``url`` once its ready line is read."""
+    """``llm-train serve-reward`` in a subprocess; ``url`` once its ready line is read."""
 
     def __init__(self, model: Path, *args: str, port: int = 0):
         self.log = (model.parent / f"server-{time.monotonic_ns()}.log").open("w+")
-        cmd = [sys.executable, "-m", "llm.serve.server", "--model", str(model), "--device", "cpu"]
+        cmd = [sys.executable, "-c", COMMAND, "--model", str(model), "--device", "cpu", "--port", str(port)]
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
         self.proc = subprocess.Popen(
-            [*cmd, "--port", str(port), *args],
+            [*cmd, *args],
             stdout=subprocess.PIPE,
             stderr=self.log,
             text=True,
@@ -64,7 +84,7 @@ class Server:
             line = lines.get(timeout=timeout)
         except queue.Empty:
             line = ""
-        match = re.match(r"serving reward model \S+ on (http://\S+) \(batch ≤ \d+, wait ≤ [\d.]+ ms\)$", line)
+        match = READY.match(line)
         if not match:
             self.stop()
             self.log.seek(0)
@@ -89,6 +109,23 @@ def stop_all(servers: list[Server]) -> None:
             server.proc.wait()
         server.proc.stdout.close()
         server.log.close()
+
+
+@contextlib.contextmanager
+def in_thread(config: ServerConfig, scorer):
+    """A :class:`RewardServer` served by a thread of this process until the block ends."""
+    server = RewardServer(config)
+    server.load(scorer)
+    ready = threading.Event()
+    thread = threading.Thread(target=server.run, kwargs={"on_ready": lambda line: ready.set()}, daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(30), "the in-process server did not start"
+        yield server
+    finally:
+        server.stop()
+        thread.join(30)
+        server.close()
 
 
 def request(url: str, body: bytes | None = None, headers: dict | None = None, method: str | None = None):
@@ -148,6 +185,33 @@ def close(got: list[float], expected: list[float]) -> bool:
     return len(got) == len(expected) and all(abs(g - e) < 1e-4 for g, e in zip(got, expected))
 
 
+def lengths(texts: list[str]) -> list[float]:
+    return [float(len(t)) for t in texts]
+
+
+SLOW_DONE = threading.Event()  # set: "slow" is scored at once (the scorer is no longer held up)
+SLOW_DONE.set()
+
+
+def fake_scorer(texts: list[str]) -> list[float]:
+    """Length as the reward; "boom" fails its batch, "slow" waits for SLOW_DONE (5 s at most)."""
+    if "boom" in texts:
+        raise RuntimeError("out of memory")
+    if "slow" in texts:
+        SLOW_DONE.wait(5)
+    return lengths(texts)
+
+
+@contextlib.contextmanager
+def slow_scoring():
+    """Within the block, scoring "slow" takes until the block ends."""
+    SLOW_DONE.clear()
+    try:
+        yield
+    finally:
+        SLOW_DONE.set()
+
+
 # ------------------------------------------------------------------------------------------- fixtures
 
 
@@ -163,31 +227,28 @@ def checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference(checkpoint):
-    model, tokenizer = load_reward_model(str(checkpoint))
+def model(checkpoint):
+    """The tiny model and its tokenizer, in this process; torch on one thread meanwhile (on a busy machine
+    two spinning OpenMP threads are many times slower than one)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield load_reward_model(str(checkpoint))
+    finally:
+        torch.set_num_threads(threads)
 
-    def reference_scores(texts: list[str]) -> list[float]:
-        # One thread: on a busy machine two spinning OpenMP threads are many times slower than one.
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return score(model, tokenizer, texts)
-        finally:
-            torch.set_num_threads(threads)
 
-    return reference_scores
+@pytest.fixture(scope="module")
+def reference(model):
+    return lambda texts: score(*model, texts)
 
 
 @pytest.fixture(scope="module")
 def servers(checkpoint):
-    """Every server of the module, started together (start-up is mostly imports): "a" open, "token"
-    with a token and small forwards, "restart" on a known port, "sigterm" to be stopped."""
-    token_file = checkpoint.parent / "token"
-    token_file.write_text(TOKEN + "\n")
-    token_file.chmod(0o600)
+    """Every server process of the module, started together (start-up is mostly imports): "a" open with
+    small limits, "restart" on a known port, "sigterm" to be stopped."""
     started = {
-        "a": Server(checkpoint, "--max-wait-ms", "20", *LIMITS),
-        "token": Server(checkpoint, "--token-file", str(token_file), "--max-batch-tokens", "64"),
+        "a": Server(checkpoint, "--max_wait_ms", "20", *LIMITS),
         "restart": Server(checkpoint, port=free_port()),
         "sigterm": Server(checkpoint),
     }
@@ -204,11 +265,31 @@ def urls(servers) -> dict[str, str]:
     return {name: server.url for name, server in servers.items()}
 
 
+@pytest.fixture(scope="module")
+def fake():
+    """An in-process server with the fake scorer, small limits and short timeouts."""
+    config = ServerConfig(
+        model="fake",
+        port=0,
+        max_wait_ms=0,
+        max_body_bytes=64 << 10,
+        max_text_chars=2000,
+        socket_timeout=1.0,
+        request_timeout=1.0,
+    )
+    with in_thread(config, fake_scorer) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def token_server(checkpoint, model):
+    """An in-process server of the real model with a token, cutting batches into forwards of ≤ 64 tokens."""
+    config = ServerConfig(model=str(checkpoint), port=0, token=TOKEN, max_batch_tokens=64)
+    with in_thread(config, ModelScorer(*model, max_texts=32, max_tokens=64, max_length=None)) as server:
+        yield server
+
+
 # --------------------------------------------------------------------------------- worker, in-process
-
-
-def lengths(texts: list[str]) -> list[float]:
-    return [float(len(t)) for t in texts]
 
 
 def test_worker_batches_what_is_queued_and_holds_what_does_not_fit():
@@ -244,18 +325,36 @@ def test_worker_does_not_wait_when_no_request_is_coming():
 
 
 def test_worker_failure_fails_the_bad_request_only():
-    def fragile(texts):
-        if "boom" in texts:
-            raise RuntimeError("out of memory")
-        return lengths(texts)
-
-    worker = BatchWorker(fragile, max_batch=8, max_wait_s=0.0)
+    worker = BatchWorker(fake_scorer, max_batch=8, max_wait_s=0.0)
     good, bad, after = worker.submit(["ok", "xyz"]), worker.submit(["boom"]), worker.submit(["later"])
     worker.start()  # one batch of the three; it fails, then each request is scored on its own
     worker.stop()
     assert bad.rewards is None and bad.error == "scoring failed: RuntimeError: out of memory"
     assert good.rewards == [2.0, 3.0] and after.rewards == [5.0]
     assert worker.stats()["failed_batches"] == 1
+
+
+def test_worker_calls_back_and_skips_abandoned_jobs_and_refuses_after_stop():
+    called = []
+    worker = BatchWorker(lengths, max_batch=8, max_wait_s=0.0)
+    kept = worker.submit(["ab"], on_done=lambda: called.append("kept"))
+    dropped = worker.submit(["cd"], on_done=lambda: called.append("dropped"))
+    dropped.abandoned = True  # its request timed out: nobody waits for it
+    worker.start()
+    worker.stop()
+    assert kept.rewards == [2.0] and dropped.rewards is None and sorted(called) == ["dropped", "kept"]
+    assert worker.stats()["abandoned"] == 1 and worker.stats()["texts"] == 1
+    with pytest.raises(WorkerClosed):
+        worker.submit(["late"])
+
+
+def test_scores_do_not_depend_on_batching(model, reference):
+    texts = make_texts(random.Random(4), 24)
+    expected = [reference([text])[0] for text in texts[:6]] + reference(texts[6:])
+    for max_texts, max_tokens in ((32, 64), (32, 100_000), (1, 100_000), (5, 300)):
+        scorer = ModelScorer(*model, max_texts=max_texts, max_tokens=max_tokens, max_length=None)
+        assert close(scorer(texts), expected), (max_texts, max_tokens)
+    assert scorer.forwards > 1
 
 
 @pytest.mark.parametrize(
@@ -277,18 +376,179 @@ def test_parse_query_rejects(body, status, words):
     assert e.value.status == status and words in e.value.reason
 
 
+# ------------------------------------------------------------------------------------ the command line
+
+
+def test_every_flag_is_snake_case_and_a_yaml_file_works(tmp_path, checkpoint, capsys):
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser((ServeRewardArguments,), prog=PROG)
+    names = {f.name for f in fields(ServeRewardArguments)}
+    flags = [a.option_strings[0] for a in parser._actions if a.dest != "help"]
+    assert sorted(flags) == sorted(f"--{name}" for name in names)
+    assert all(re.fullmatch(r"--[a-z][a-z0-9_]*", flag) for flag in flags), flags
+    assert {"--max_batch", "--max_wait_ms", "--token_file", "--max_body_bytes"} <= set(flags)
+
+    config = tmp_path / "serve.yaml"
+    config.write_text(f"model: {checkpoint}\nmax_batch: 64\nmax_body_bytes: 1MiB\nverbose: true\n")
+    (args,) = parse((ServeRewardArguments,), [str(config), "--max_wait_ms", "5"], PROG)
+    assert (args.model, args.max_batch, args.max_wait_ms, args.verbose) == (str(checkpoint), 64, 5.0, True)
+    assert args.server_config().max_body_bytes == 1 << 20 and args.host == "127.0.0.1"
+    config.write_text(f"model: {checkpoint}\nmax_batch: 0\n")
+    assert main([str(config)]) == 2  # read from the file, refused before any model loads
+    assert "llm-train serve-reward: error: --max_batch 0: must be 1 or more" in capsys.readouterr().err
+
+
 def test_main_refuses_bad_setup(tmp_path, checkpoint, capsys):
     empty = tmp_path / "empty"
     empty.write_text("  \n")
-    assert main(["--model", str(tmp_path / "missing")]) == 2
-    assert main(["--model", str(checkpoint), "--token-file", str(empty)]) == 2
-    assert main(["--model", str(checkpoint), "--token-file", str(tmp_path / "none")]) == 2
-    assert main(["--model", str(checkpoint), "--max-batch", "0"]) == 2
-    err = capsys.readouterr().err
-    assert "no such directory" in err and "empty" in err and "--max-batch 0" in err
+    spaced = tmp_path / "spaced"
+    spaced.write_text("two words\n")
+    bad = [
+        (["--model", str(tmp_path / "missing")], "no such directory"),
+        (["--token_file", str(empty)], "empty"),
+        (["--token_file", str(spaced)], "one word of ASCII"),
+        (["--token_file", str(tmp_path / "none")], "No such file"),
+        (["--max_batch", "0"], "--max_batch 0: must be 1 or more"),
+        (["--port", "70000"], "--port 70000: not a port"),
+        (["--max_body_bytes", "4 lots"], "--max_body_bytes: not a size"),
+        (["--request_timeout", "0"], "--request_timeout 0: must be more than 0"),
+        (["--max_batch", "8", "--bogus", "1"], "unknown arguments: --bogus 1"),
+    ]
+    for argv, words in bad:
+        argv = argv if argv[0] == "--model" else ["--model", str(checkpoint), *argv]
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("llm-train serve-reward: error: ") and words in err, err
 
 
-# ------------------------------------------------------------------------------------- real servers
+def test_a_taken_port_fails_before_the_model_loads(checkpoint, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        started = time.monotonic()
+        assert main(["--model", str(checkpoint), "--port", str(taken.getsockname()[1])]) == 2
+    assert time.monotonic() - started < 3
+    assert "cannot listen on 127.0.0.1:" in capsys.readouterr().err
+
+
+def test_loopback_by_default_and_a_warning_without_a_token_elsewhere(caplog):
+    assert ServerConfig(model="m").host == "127.0.0.1" and ServeRewardArguments(model="m").host == "127.0.0.1"
+    server = RewardServer(ServerConfig(model="m", port=0))
+    server.close()
+    assert not caplog.records
+    server = RewardServer(ServerConfig(model="m", host="0.0.0.0", port=0))
+    server.close()
+    assert "without --token_file" in caplog.text
+    caplog.clear()
+    server = RewardServer(ServerConfig(model="m", host="0.0.0.0", port=0, token="t"))
+    server.close()
+    assert not caplog.records
+
+
+def test_world_readable_token_file_warns(tmp_path, caplog):
+    path = tmp_path / "token"
+    path.write_text(TOKEN)
+    path.chmod(0o644)
+    assert read_token(str(path)) == TOKEN and "readable by every user" in caplog.text
+
+
+# ---------------------------------------------------------------------- the protocol, fake scorer
+
+
+ERRORS = [
+    ("/get_reward", b"{not json", 400, "malformed JSON"),
+    ("/get_reward", b'{"query": "one text"}', 400, "list of strings"),
+    ("/get_reward", b'{"query": ["ok", null]}', 400, "must be a string"),
+    ("/get_reward", json.dumps({"query": ["x" * 1000] * 70}).encode(), 413, "body of"),
+    ("/get_reward", json.dumps({"query": ["ok", "x" * 2001]}).encode(), 413, "2001 characters"),
+    ("/get_reward", b'{"query": ["ok", "boom"]}', 500, "scoring failed: RuntimeError: out of memory"),
+    ("/get_reward", b'{"query": ["slow"]}', 504, "scoring did not finish within 1 s"),
+    ("/rewards", b'{"query": ["ok"]}', 404, "no such path: POST /rewards"),
+    ("/health", b'{"query": ["ok"]}', 405, "method not allowed: POST /health"),
+]
+
+
+@pytest.mark.parametrize("path, body, status, words", ERRORS, ids=lambda v: str(v)[:20])
+def test_errors_answer_a_reason_and_the_server_goes_on(fake, path, body, status, words):
+    with slow_scoring():
+        got, payload = request(fake.url + path, body, {"Content-Type": "application/json"})
+    assert got == status and list(payload) == ["error"] and words in payload["error"], payload
+    assert get_reward(fake.url, ["still", "serving"]) == (200, {"rewards": [5.0, 7.0]})
+
+
+def test_bad_headers_and_paths_answer_json(fake):
+    base = fake.url
+    status, payload = raw_http(base, "POST /get_reward HTTP/1.0\r\n\r\n")
+    assert status == 411 and "Content-Length required" in payload["error"]
+    head = "POST /get_reward HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    status, payload = raw_answer(raw_send(base, head, b"5\r\nhello\r\n0\r\n\r\n"))
+    assert status == 411 and "chunked" in payload["error"]
+    status, payload = raw_http(base, "POST /get_reward HTTP/1.0\r\nContent-Length: 1000000000000\r\n\r\n")
+    assert status == 413 and "over the limit" in payload["error"]
+    status, payload = raw_http(base, "POST /get_reward HTTP/1.0\r\nContent-Length: -5\r\n\r\n")
+    assert status == 400 and "malformed HTTP" in payload["error"]
+    status, payload = request(base + "/nothing")
+    assert status == 404 and "try POST /get_reward or GET /health" in payload["error"]
+    assert get_reward(base, []) == (200, {"rewards": []})
+    assert request(base + "/get_reward/", b'{"query": ["fine"]}') == (200, {"rewards": [4.0]})
+
+
+def test_a_refusal_reaches_a_client_still_sending_its_body(fake):
+    """An answer given before the body is read (here 413 on Content-Length) drains the body first: a
+    socket closed on unread data would reset the connection and lose the answer."""
+    body = json.dumps({"query": ["x" * 1000] * 4000}).encode()  # 4 MB: more than socket buffers hold
+    for _ in range(3):
+        status, payload = request(fake.url + "/get_reward", body)
+        assert status == 413 and "over the limit of 65536 bytes" in payload["error"]
+
+
+def test_a_slow_body_or_silent_client_cannot_hold_the_server(fake):
+    started = time.monotonic()
+    silent = raw_send(fake.url, "POST /get_re")  # headers that never end
+    sock = raw_send(fake.url, "POST /get_reward HTTP/1.0\r\nContent-Length: 100\r\n\r\n", b'{"query"')
+    status, payload = raw_answer(sock)  # the rest of the body never comes
+    assert status == 408 and "body not received within 1 s" in payload["error"]
+    silent.settimeout(10)
+    assert silent.recv(100) == b"" and time.monotonic() - started < 5  # closed by the server
+    silent.close()
+    assert get_reward(fake.url, ["ok"]) == (200, {"rewards": [2.0]})
+
+
+def test_waiting_requests_do_not_block_the_event_loop(fake):
+    with slow_scoring():  # the worker is busy with "slow" until the end of the block
+        slow = threading.Thread(target=get_reward, args=(fake.url, ["slow"]))
+        slow.start()
+        time.sleep(0.1)
+        started = time.monotonic()
+        # Answered while the slow request still waits (a blocked loop would answer after its 504).
+        assert health(fake.url)["in_flight"] == 1 and time.monotonic() - started < 0.8
+    slow.join(10)
+
+
+def test_shutting_down_answers_503(fake, monkeypatch):
+    fake.stopping = True  # as after SIGTERM: requests that arrive now are refused
+    try:
+        assert get_reward(fake.url, ["ok"]) == (503, {"error": "the server is shutting down"})
+        assert request(fake.url + "/health")[0] == 503
+    finally:
+        fake.stopping = False
+
+    def closed(texts, on_done=None):
+        raise WorkerClosed("the server is shutting down")
+
+    monkeypatch.setattr(fake.worker, "submit", closed)
+    assert get_reward(fake.url, ["ok"]) == (503, {"error": "the server is shutting down"})
+
+
+# ------------------------------------------------------------------------------ the real model
+
+
+@pytest.mark.slow
+def test_ready_line_on_stdout_shows_loopback_and_the_port_picked(servers):
+    for server in servers.values():
+        host, port = server.url.removeprefix("http://").rsplit(":", 1)
+        assert host == "127.0.0.1" and int(port) > 0
 
 
 @pytest.mark.slow
@@ -336,21 +596,11 @@ def test_concurrent_requests_share_batches(urls):
     # 64 requests at once, each batch waiting 20 ms for more: fewer batches than requests.
     assert after["batches"] - before["batches"] < 64
     assert after["max_requests_per_batch"] > 1
-    assert after["queue"] == 0
-
-
-BAD_REQUESTS = [
-    ("/get_reward", b"{not json", 400, "malformed JSON"),
-    ("/get_reward", b'{"query": "one text"}', 400, "list of strings"),
-    ("/get_reward", b'{"query": ["ok", null]}', 400, "must be a string"),
-    ("/get_reward", json.dumps({"query": ["x" * 1000] * 70}).encode(), 413, "body of"),
-    ("/get_reward", json.dumps({"query": ["ok", "x" * 2001]}).encode(), 413, "2001 characters"),
-    ("/rewards", b'{"query": ["ok"]}', 404, "no such path"),
-]
+    assert after["queue"] == 0 and after["in_flight"] == 0
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path, body, status, words", BAD_REQUESTS, ids=lambda v: str(v)[:20])
+@pytest.mark.parametrize("path, body, status, words", ERRORS[:5] + ERRORS[7:], ids=lambda v: str(v)[:20])
 def test_bad_requests_are_refused_and_the_server_goes_on(urls, reference, path, body, status, words):
     got, payload = request(urls["a"] + path, body, {"Content-Type": "application/json"})
     assert got == status and words in payload["error"]
@@ -359,23 +609,17 @@ def test_bad_requests_are_refused_and_the_server_goes_on(urls, reference, path, 
 
 
 @pytest.mark.slow
-def test_bad_headers_and_paths(urls):
-    base = urls["a"]
-    assert raw_http(base, "POST /get_reward HTTP/1.0\r\n\r\n")[0] == 411
-    status, payload = raw_http(base, "POST /get_reward HTTP/1.0\r\nContent-Length: 1000000000000\r\n\r\n")
-    assert status == 413 and "over the limit" in payload["error"]
-    assert raw_http(base, "POST /get_reward HTTP/1.0\r\nContent-Length: -5\r\n\r\n")[0] == 400
-    assert request(base + "/nothing")[0] == 404
-    assert get_reward(base, ["fine"])[0] == 200
-
-
-@pytest.mark.slow
-def test_token_is_required(urls, reference):
-    base, good = urls["token"], {"Authorization": f"Bearer {TOKEN}"}
+def test_token_is_required(token_server, reference, monkeypatch):
+    base, good = token_server.url, {"Authorization": f"Bearer {TOKEN}"}
+    compared = []
+    real = hmac.compare_digest
+    monkeypatch.setattr(hmac, "compare_digest", lambda a, b: compared.append((a, b)) or real(a, b))
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
         status, payload = get_reward(base, ["hi"], headers)
         assert status == 401 and "token" in payload["error"]
-        assert request(base + "/health", headers=headers)[0] == 401
+        assert request(base + "/health", headers=headers)[0] == 401  # /health is behind the token too
+        assert request(base + "/nothing", headers=headers)[0] == 401  # every path is
+    assert (b"wrong", TOKEN.encode()) in compared  # the token is compared in constant time
     status, payload = get_reward(base, ["hi"], good)
     assert status == 200 and close(payload["rewards"], reference(["hi"]))
     assert health(base, good)["status"] == "ok"
@@ -385,18 +629,27 @@ def test_token_is_required(urls, reference):
     with pytest.raises(RewardServerError, match="401.*token") as e:
         client.score(["hi"])
     assert e.value.status == 401 and client.retry_count == 0 and time.monotonic() - started < 3
+    assert isinstance(e.value, ServiceError)  # commands report it in one line
 
 
 @pytest.mark.slow
-def test_client_shards_across_servers_in_order(urls, reference):
+def test_a_401_reaches_a_client_still_sending_its_body(token_server):
+    body = json.dumps({"query": ["x" * 1000] * 3000}).encode()
+    status, payload = request(token_server.url + "/get_reward", body)
+    assert status == 401 and "token" in payload["error"]
+
+
+@pytest.mark.slow
+def test_client_shards_across_servers_in_order(urls, token_server, reference):
     texts = make_texts(random.Random(1), 45)
     good = {"Authorization": f"Bearer {TOKEN}"}  # "a" has no token and ignores the header
-    before = [health(urls[k], good)["texts"] for k in ("a", "token")]
-    client = RewardClient([urls["a"], urls["token"] + "/get_reward"], token=TOKEN, max_batch=4)
+    bases = [urls["a"], token_server.url]
+    before = [health(base, good)["texts"] for base in bases]
+    client = RewardClient([bases[0], bases[1] + "/get_reward"], token=TOKEN, max_batch=4)
     assert close(client.score(texts), reference(texts))
-    after = [health(urls[k], good) for k in ("a", "token")]
+    after = [health(base, good) for base in bases]
     assert [y["texts"] - x for x, y in zip(before, after)] == [23, 22]  # contiguous halves, one per server
-    assert after[1]["forwards"] > after[1]["batches"]  # "token" cuts batches into forwards of ≤ 64 tokens
+    assert after[1]["forwards"] > after[1]["batches"]  # the token server cuts batches into ≤ 64 tokens
     assert client.score([]) == []
 
 
@@ -415,6 +668,7 @@ def test_client_gives_up_on_a_dead_server():
     with pytest.raises(RewardServerError, match=re.escape(url)) as e:
         client.score(["anyone there?"])
     assert time.monotonic() - started < 5 and "3 attempt" in str(e.value) and client.retry_count == 2
+    assert isinstance(e.value, ServiceError) and e.value.urls == [f"{url}/get_reward"]
 
 
 @pytest.mark.slow
@@ -480,6 +734,7 @@ def test_sigterm_finishes_in_flight_requests(servers, reference):
     assert server.proc.poll() is None  # ... but waits for the requests it has
     answers = [raw_answer(sock, body[10:]) for sock, body in zip(socks, bodies)]
     assert server.proc.wait(30) == 0
+    assert server.proc.stdout.read() == ""  # stdout held the ready line only
     expected = reference(texts)
     for i, (status, payload) in enumerate(answers):
         assert status == 200 and close(payload["rewards"], expected[2 * i : 2 * i + 2])

@@ -2,7 +2,7 @@
 
     $ llm-train show-sample --template pygmalion --tokenizer tiny:metaspace \\
           --data llm/data/samples/pippa_sample.jsonl --index 3
-    $ llm-train show-sample --data runs/pippa --index 0        # a row of a process_chats output
+    $ llm-train show-sample --data runs/pippa --index 0        # a row of a process output
 
 prints the rendered conversation with trained tokens highlighted (green on a terminal; ``[[…]]`` when the
 output is not a terminal or with ``--no-color``), control tokens dimmed, and the counts. ``--tokens``

@@ -31,14 +31,17 @@ import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
+from llm.errors import ServiceError
+
 log = logging.getLogger("llm.serve.client")
 
 MAX_BACKOFF = 30.0
 MAX_THREADS_PER_URL = 8
 
 
-class RewardServerError(RuntimeError):
-    """A reward request that failed for good: ``status`` is the HTTP status when a server refused it."""
+class RewardServerError(ServiceError):
+    """A reward request that failed for good: ``status`` is the HTTP status when a server refused it, and
+    ``urls`` the servers tried. A :class:`~llm.errors.ServiceError`: commands report it in one line."""
 
     def __init__(self, message: str, status: int | None = None, urls: Sequence[str] = ()):
         super().__init__(message)

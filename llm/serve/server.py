@@ -1,9 +1,12 @@
-"""``llm-train serve-reward``: a trained reward model behind HTTP, with dynamic batching.
+"""``llm-train serve-reward``: a trained reward model behind HTTP (FastAPI on uvicorn), with dynamic batching.
 
     llm-train serve-reward --model runs/rm                                 # http://127.0.0.1:8000, no token
-    llm-train serve-reward --model runs/rm --port 0 --device cuda:7 --max-batch 64 --max-length 2048
-    llm-train serve-reward --model runs/rm --host 0.0.0.0 --token-file ~/.config/rm.token
-    python -m llm.serve.server --model runs/rm ...                         # the same, without the CLI
+    llm-train serve-reward --model runs/rm --port 0 --device cuda:7 --max_batch 64 --max_length 2048
+    llm-train serve-reward --model runs/rm --host 0.0.0.0 --token_file ~/.config/rm.token
+    llm-train serve-reward rm.yaml --port 8001                             # flags from a YAML file
+
+The flags are :class:`llm.commands.serve_reward.ServeRewardArguments`; this module is the server itself
+(:func:`serve` with a :class:`ServerConfig`, or :class:`RewardServer` to run one in a thread).
 
 The protocol is OpenRLHF's ``--remote_rm_url`` one, so their PPO can use this server and our PPO theirs:
 
@@ -11,36 +14,44 @@ The protocol is OpenRLHF's ``--remote_rm_url`` one, so their PPO can use this se
   ``{"rewards": [float, ...]}``, one normalised reward per text, in order. ``query`` holds prompt + response
   as rendered for training; ``prompts`` and ``labels`` are accepted and ignored.
 - ``GET /health`` answers ``{"status": "ok", "model": DIR, "queue": n, "in_flight": n, ...counters}``.
-- Errors answer ``{"error": reason}``: 400 malformed JSON or ``query``, 401 missing or wrong bearer token,
-  404 unknown path, 411 no ``Content-Length``, 413 body or a text over the limits, 500 scoring failed,
-  503 shutting down. A failed request never stops the server.
+- Every error answers ``{"error": reason}`` (FastAPI's own 404, 405 and validation errors too, and uvicorn's
+  answer to malformed HTTP): 400 malformed JSON, ``query`` or HTTP, 401 missing or wrong bearer token,
+  404 unknown path, 405 wrong method, 408 body not received in time, 411 no ``Content-Length`` (or a
+  chunked body), 413 body or a text over the limits, 500 scoring failed, 503 shutting down, 504 scoring
+  took over ``--request_timeout``. A failed request never stops the server.
 
-**Dynamic batching.** Request threads only parse and validate; they queue their texts with an event to
-wait on. One worker thread owns the model: it takes the first queued request, keeps collecting requests
-until ``--max-batch`` texts or ``--max-wait-ms`` after the first (waiting only while more requests are
-being received, so a lone client pays no wait), scores them together with
-:func:`llm.models.reward.score` (length-sorted, right-padded; a text's reward does not depend on its
-batch-mates) and hands every request its slice. The scorer sorts a batch by token length and cuts it into
-forwards of at most ``--max-batch-tokens`` padded tokens, so similar lengths share a forward. If a batch
-fails, its requests are scored one by one, so a bad request fails alone. ``--max-batch 1 --max-wait-ms 0``
-is one text per forward.
+**Dynamic batching.** Request handlers are coroutines on uvicorn's event loop: they only read, parse and
+validate, then queue their texts. One worker thread (:class:`BatchWorker`) owns the model: it takes the
+first queued request, keeps collecting requests until ``--max_batch`` texts or ``--max_wait_ms`` after the
+first (waiting only while more requests are being received, so a lone client pays no wait), scores them
+together and hands every request its slice. The worker wakes each handler through an asyncio future that it
+resolves with ``loop.call_soon_threadsafe``: a waiting request holds no thread and never blocks the loop.
+The scorer (:class:`ModelScorer`) sorts a batch by token length and cuts it into forwards of at most
+``--max_batch_tokens`` padded tokens (:func:`plan_forwards`), so similar lengths share a forward; a text's
+reward does not depend on its batch-mates. If a batch fails, its requests are scored one by one, so a bad
+request fails alone. ``--max_batch 1 --max_wait_ms 0`` is one text per forward.
 
 **Safety.** Binds 127.0.0.1 unless ``--host`` says otherwise (a warning when a non-loopback address has no
-token). With ``--token-file`` every path needs ``Authorization: Bearer <token>`` (constant-time compare).
-``Content-Length`` is checked before the body is read, every socket read has ``--socket-timeout`` and a
-body must arrive within it, so a slow or hostile client cannot hold a thread for ever.
+token). With ``--token_file`` every path, ``/health`` included, needs ``Authorization: Bearer <token>``
+(constant-time compare; a 401 carries ``WWW-Authenticate``). ``Content-Length`` is checked before the body
+is read; the body, and the first request's headers, must arrive within ``--socket_timeout`` seconds, so a
+slow or trickling client cannot hold the server. An answer given before the body was read (401, 404, 413
+…) first reads and drops a body of up to 16 MiB, unless the client asked ``Expect: 100-continue``: closing
+a socket with unread data sends a reset, and the client would lose the answer.
 
-**Shutdown.** SIGTERM or SIGINT stops accepting connections, lets every accepted request finish (the
-worker drains its queue), then exits 0. A second signal exits at once.
+**Shutdown.** SIGTERM or SIGINT stops accepting connections; requests already received run to the end (a
+request arriving meanwhile gets 503), then the worker scores whatever is still queued and the process exits
+0. A second signal exits at once.
 
 Only the ready line goes to stdout (``serving reward model DIR on http://HOST:PORT (batch ≤ N, wait ≤ M
-ms)``, flushed: scripts wait for it; ``--port 0`` picks a free port and the line shows it); logs go to
-stderr (``--verbose``: one line per batch and per request).
+ms)``, flushed once the socket is listening: scripts wait for it; ``--port 0`` picks a free port and the line
+shows it). The port is bound before the model loads, so a taken port fails at once. Logs go to stderr
+(``--verbose``: one line per batch and per request); uvicorn's access log is off.
 """
 
 from __future__ import annotations
 
-import argparse
+import asyncio
 import contextlib
 import hmac
 import ipaddress
@@ -51,28 +62,44 @@ import queue
 import re
 import signal
 import socket
-import socketserver
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from llm.errors import UserError
+from llm.models.reward import load_reward_model, score
+
+try:
+    import uvicorn
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.requests import ClientDisconnect
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+except ImportError as e:  # pragma: no cover
+    raise ImportError(
+        f"the reward server needs FastAPI and uvicorn: pip install 'llm-train[serve]' ({e})"
+    ) from e
 
 log = logging.getLogger("llm.serve")
 
 Scorer = Callable[[list[str]], list[float]]
 
-# Padded tokens per forward (--max-batch-tokens). On CPU a forward of a few hundred tokens is already
+# Padded tokens per forward (--max_batch_tokens). On CPU a forward of a few hundred tokens is already
 # efficient and padding plus quadratic attention make big batches slower (bench/reward_server.py); a GPU
 # needs large forwards to be busy.
 DEFAULT_BATCH_TOKENS_CPU = 1024
 DEFAULT_BATCH_TOKENS_GPU = 65536
 
-# Past this, an over-limit body is not read at all (the client may see a reset instead of the 413).
+# Past this, the body of a refused request is not read at all (the client may see a reset, not the answer).
 DRAIN_LIMIT = 16 << 20
+BACKLOG = 1024  # a burst of clients waits in the backlog instead of retrying dropped SYNs
+ROUTES = "try POST /get_reward or GET /health"
 
 
 # --------------------------------------------------------------------------------------------- batching
@@ -80,16 +107,27 @@ DRAIN_LIMIT = 16 << 20
 
 @dataclass
 class Job:
-    """One request's texts, and where the worker leaves its rewards (or why it has none)."""
+    """One request's texts, and where the worker leaves its rewards (or why it has none).
+
+    ``on_done`` is called (from the worker thread) once ``done`` is set; ``abandoned`` tells the worker
+    that nobody waits for the answer any more (the request timed out), so it is not scored.
+    """
 
     texts: list[str]
+    on_done: Callable[[], None] | None = None
     done: threading.Event = field(default_factory=threading.Event)
     rewards: list[float] | None = None
     error: str | None = None
+    abandoned: bool = False
 
     def finish(self, rewards: list[float] | None = None, error: str | None = None) -> None:
         self.rewards, self.error = rewards, error
         self.done.set()
+        if self.on_done is not None:
+            try:
+                self.on_done()
+            except Exception:  # the waiter is gone (its event loop closed): nothing to tell
+                log.debug("could not hand a job its answer", exc_info=True)
 
 
 class WorkerClosed(RuntimeError):
@@ -105,6 +143,7 @@ class BatchWorker:
     requests being received): a lone client pays no wait.
     A job that would overflow the batch is held over to start the next one (arrival order is kept); a job
     larger than ``max_batch`` is scored alone (the scorer splits a batch into forwards as it sees fit).
+    Abandoned jobs are dropped unscored.
 
     >>> worker = BatchWorker(lambda texts: [float(len(t)) for t in texts], max_batch=4, max_wait_s=0.0)
     >>> jobs = [worker.submit(["a", "bb"]), worker.submit(["ccc"])]      # queued before the worker starts
@@ -137,14 +176,15 @@ class BatchWorker:
             "batches": 0,
             "max_requests_per_batch": 0,
             "failed_batches": 0,
+            "abandoned": 0,
         }
         self._thread = threading.Thread(target=self._run, name="reward-worker", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, texts: Sequence[str]) -> Job:
-        job = Job(list(texts))
+    def submit(self, texts: Sequence[str], on_done: Callable[[], None] | None = None) -> Job:
+        job = Job(list(texts), on_done)
         with self._lock:  # with stop()'s lock: no job can land behind the stop marker and wait for ever
             if self._closed:
                 raise WorkerClosed("the server is shutting down")
@@ -209,6 +249,15 @@ class BatchWorker:
         return batch
 
     def _score(self, batch: list[Job]) -> None:
+        if any(job.abandoned for job in batch):
+            with self._lock:
+                self._stats["abandoned"] += sum(job.abandoned for job in batch)
+            for job in batch:
+                if job.abandoned:
+                    job.finish(error="abandoned: the request timed out")
+            batch = [job for job in batch if not job.abandoned]
+            if not batch:
+                return
         texts = [text for job in batch for text in job.texts]
         started = time.perf_counter()
         try:
@@ -259,16 +308,174 @@ def _describe_failure() -> str:
     return f"scoring failed: {type(error).__name__}: {error}"
 
 
+# --------------------------------------------------------------------------------------------- scoring
+
+
+def plan_forwards(lengths: Sequence[int], max_texts: int, max_tokens: int) -> list[list[int]]:
+    """Which texts go in each forward: shortest first, and a new forward whenever the next text would take
+    the padded batch (texts × longest) over ``max_tokens`` tokens or ``max_texts`` texts. Similar lengths
+    share a forward, so little is padding; a text longer than ``max_tokens`` goes alone.
+
+    >>> plan_forwards([5, 1, 3, 2, 9], max_texts=3, max_tokens=8)
+    [[1, 3], [2], [0], [4]]
+    """
+    forwards: list[list[int]] = []
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        current = forwards[-1] if forwards else None
+        if current is None or len(current) >= max_texts or (len(current) + 1) * lengths[i] > max_tokens:
+            forwards.append([i])
+        else:
+            current.append(i)
+    return forwards
+
+
+class ModelScorer:
+    """Texts → normalised rewards with :func:`llm.models.reward.score`, in the forwards of
+    :func:`plan_forwards`. Only the worker thread calls it: it owns the model and the tokenizer."""
+
+    def __init__(self, model: Any, tokenizer: Any, max_texts: int, max_tokens: int, max_length: int | None):
+        self.model, self.tokenizer = model, tokenizer
+        self.max_texts, self.max_tokens, self.max_length = max_texts, max_tokens, max_length
+        self.forwards = 0
+
+    def __call__(self, texts: list[str]) -> list[float]:
+        # Tokenized twice (here for lengths, in score() for ids): tokenizing is cheap next to a forward.
+        lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        if 0 in lengths:
+            raise ValueError(
+                f"text {lengths.index(0)} has no tokens: there is no last token to read a reward at"
+            )
+        if self.max_length:
+            lengths = [min(n, self.max_length) for n in lengths]
+        rewards = [0.0] * len(texts)
+        for forward in plan_forwards(lengths, self.max_texts, self.max_tokens):
+            scored = score(
+                self.model, self.tokenizer, [texts[i] for i in forward], len(forward), self.max_length
+            )
+            for i, reward in zip(forward, scored):
+                rewards[i] = reward
+            self.forwards += 1
+        return rewards
+
+
+# --------------------------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """A server's settings, parsed (a token, not its file; bytes, not ``4MiB``). The field names are the
+    flags of ``llm-train serve-reward``, and the defaults are theirs."""
+
+    model: str
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token: str | None = None
+    max_batch: int = 32
+    max_wait_ms: float = 10.0
+    max_batch_tokens: int | None = None
+    device: str | None = None
+    dtype: str = "float32"
+    max_body_bytes: int = 4 << 20
+    max_text_chars: int = 100_000
+    max_length: int | None = None
+    socket_timeout: float = 30.0
+    request_timeout: float = 600.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_batch", "max_batch_tokens", "max_text_chars", "max_length", "max_body_bytes"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UserError(f"--{name} {value}: must be 1 or more")
+        if self.max_wait_ms < 0:
+            raise UserError(f"--max_wait_ms {self.max_wait_ms:g}: must be 0 or more")
+        for name in ("socket_timeout", "request_timeout"):
+            if not getattr(self, name) > 0:
+                raise UserError(f"--{name} {getattr(self, name):g}: must be more than 0 seconds")
+        if not 0 <= self.port <= 65535:
+            raise UserError(f"--port {self.port}: not a port (0 to 65535; 0 picks a free one)")
+        if self.dtype not in ("float32", "bfloat16", "float16"):
+            raise UserError(f"--dtype {self.dtype}: expected float32, bfloat16 or float16")
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``4194304``, ``4MiB``, ``512KiB``, ``4MB``, ``1G`` (K/M/G alone are binary).
+
+    >>> [parse_size(s) for s in ("100", "4MiB", "512 KiB", "2KB", "1G")]
+    [100, 4194304, 524288, 2000, 1073741824]
+    """
+    match = re.fullmatch(r"\s*(\d+)\s*([KMG]?)(i?B?)\s*", str(text), flags=re.IGNORECASE)
+    if not match:
+        raise UserError(f"not a size: {text!r} (e.g. 4MiB, 65536)")
+    number, prefix, suffix = match.groups()
+    power = "KMG".find(prefix.upper()) + 1 if prefix else 0
+    base = 1000 if suffix.upper() == "B" else 1024
+    return int(number) * base**power
+
+
+def read_token(path: str) -> str:
+    """The bearer token in ``path``, stripped; an error if the file is missing or holds no token."""
+    file = Path(path).expanduser()
+    token = file.read_text(encoding="utf-8").strip()  # OSError when missing: reported by the command
+    if not token:
+        raise UserError(f"--token_file {path}: empty")
+    if not token.isascii() or any(c.isspace() for c in token):
+        raise UserError(f"--token_file {path}: the token must be one word of ASCII characters")
+    if file.stat().st_mode & 0o004:
+        log.warning("--token_file %s is readable by every user: chmod 600 it", path)
+    return token
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only.
+
+    >>> [is_loopback(h) for h in ("127.0.0.1", "::1", "localhost", "0.0.0.0", "10.1.2.3")]
+    [True, True, True, False, False]
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: assume it is reachable from outside
+        return False
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: a free one); OSError naming the address if not."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart need not wait for TIME_WAIT
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+    except OSError as e:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    return sock
+
+
+def load_scorer(config: ServerConfig) -> ModelScorer:
+    import torch
+
+    if not Path(config.model).is_dir():
+        raise FileNotFoundError(f"--model {config.model}: no such directory")
+    device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model, tokenizer = load_reward_model(config.model, device=device, dtype=getattr(torch, config.dtype))
+    max_tokens = config.max_batch_tokens or (
+        DEFAULT_BATCH_TOKENS_GPU if device != "cpu" else DEFAULT_BATCH_TOKENS_CPU
+    )
+    return ModelScorer(model, tokenizer, config.max_batch, max_tokens, config.max_length)
+
+
 # --------------------------------------------------------------------------------------------- requests
 
 
 class RequestError(Exception):
     """A request the server refuses: HTTP ``status`` and a reason for the client."""
 
-    def __init__(self, status: int, reason: str):
+    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.headers = headers
 
 
 def parse_query(body: bytes, max_text_chars: int) -> list[str]:
@@ -304,489 +511,423 @@ def parse_query(body: bytes, max_text_chars: int) -> list[str]:
     return query
 
 
-class Gauge:
-    """How many requests are in some stage now (thread-safe)."""
+def error_response(status: int, reason: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": reason}, status_code=status, headers=headers)
 
-    def __init__(self) -> None:
-        self.value = 0
-        self._lock = threading.Lock()
+
+class Exchange:
+    """One request's ``receive`` and ``send``, wrapped: the body must arrive by a deadline (408 if not),
+    and an answer sent before the body was read first drains it (see the module docstring), or closes the
+    connection when it cannot."""
+
+    def __init__(self, scope: dict, receive: Callable, send: Callable, timeout: float):
+        self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self._receive, self._send = receive, send
+        declared = self.headers.get("content-length", "").strip()
+        length = int(declared) if declared.isdigit() else None
+        chunked = "transfer-encoding" in self.headers
+        self.body_done = not chunked and not length  # nothing (more) to read
+        self.drainable = (
+            not chunked
+            and length is not None
+            and length <= DRAIN_LIMIT
+            and "100-continue" not in self.headers.get("expect", "").lower()  # it sends only if asked
+        )
+        self.status: int | None = None
+        self.error = b""
+
+    async def receive(self) -> dict:
+        if self.body_done:
+            return await self._receive()
+        try:
+            message = await asyncio.wait_for(self._receive(), max(0.0, self.deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            raise RequestError(408, f"body not received within {self.timeout:g} s") from None
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self.body_done = True
+        return message
+
+    async def send(self, message: dict) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            if not self.body_done and self.drainable:
+                with contextlib.suppress(RequestError):  # past the deadline: give up and close
+                    while not self.body_done:
+                        await self.receive()
+            if not self.body_done:
+                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+        elif message["type"] == "http.response.body" and (self.status or 0) >= 400:
+            self.error += message.get("body", b"")[:1000]
+        await self._send(message)
+
+
+class Guard:
+    """The ASGI layer around the routes, for every path: 503 once shutting down, 401 without the token,
+    the body deadline and drain (:class:`Exchange`), a JSON 500 for a bug, and the ``--verbose`` line."""
+
+    def __init__(self, app: Callable, server: RewardServer):
+        self.app = app
+        self.server = server
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        exchange = Exchange(scope, receive, send, self.server.config.socket_timeout)
+        try:
+            if self.server.stopping:
+                refusal = error_response(503, "the server is shutting down", {"Connection": "close"})
+                await refusal(scope, exchange.receive, exchange.send)
+            elif not self.server.authorized(exchange.headers.get("authorization", "")):
+                refusal = error_response(
+                    401, "missing or wrong bearer token", {"WWW-Authenticate": 'Bearer realm="reward"'}
+                )
+                await refusal(scope, exchange.receive, exchange.send)
+            else:
+                await self.app(scope, exchange.receive, exchange.send)
+        except Exception as e:  # a bug: logged, answered, and the server goes on
+            log.exception("unexpected error handling %s %s", scope.get("method"), scope.get("path"))
+            if exchange.status is None:
+                failure = error_response(500, f"internal error: {type(e).__name__}: {e}")
+                await failure(scope, exchange.receive, exchange.send)
+        finally:
+            if log.isEnabledFor(logging.DEBUG):
+                client = scope.get("client") or ("?", 0)
+                reason = exchange.error.decode("utf-8", "replace") if exchange.error else ""
+                log.debug(
+                    "%s:%s %s %s → %s %s(%.1f ms)",
+                    *client[:2],
+                    scope.get("method"),
+                    scope.get("path"),
+                    exchange.status,
+                    f"{reason} " if reason else "",
+                    1e3 * (time.perf_counter() - started),
+                )
+
+
+class _H11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, with a JSON answer to malformed HTTP (a bad request line, header or
+    ``Content-Length``) and a deadline for a connection's first request line and headers."""
+
+    header_timeout = 30.0
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self._headers_due = self.loop.call_later(self.header_timeout, self._headers_overdue)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._headers_due.cancel()
+        super().connection_lost(exc)
+
+    def _headers_overdue(self) -> None:
+        if self.cycle is None and not self.transport.is_closing():
+            log.debug("closing a connection that sent no request in %g s", self.header_timeout)
+            self.transport.close()
+
+    def send_400_response(self, msg: str) -> None:
+        import h11
+
+        body = json.dumps({"error": f"malformed HTTP request: {msg}"}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        try:
+            for event in (
+                h11.Response(status_code=400, headers=headers),
+                h11.Data(data=body),
+                h11.EndOfMessage(),
+            ):
+                self.transport.write(self.conn.send(event))
+        except h11.LocalProtocolError:  # too broken to answer at all
+            pass
+        self.transport.close()
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn's server, telling when it listens; signals are :func:`serve`'s (uvicorn's own handlers
+    would re-raise SIGTERM after the shutdown, and the process would not exit 0)."""
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]):
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self._on_started()
 
     @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
-        with self._lock:
-            self.value += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self.value -= 1
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def install_signal_handlers(self) -> None:  # the same, for uvicorn < 0.29
+        pass
 
 
-@dataclass(frozen=True)
-class ServeConfig:
-    model_name: str
-    token: str | None = None
-    max_body_bytes: int = 4 << 20
-    max_text_chars: int = 100_000
-    socket_timeout: float = 30.0
-    request_timeout: float = 600.0
+# --------------------------------------------------------------------------------------------- server
 
 
-class RewardHTTPServer(ThreadingHTTPServer):
-    """A thread per connection; ``server_close()`` joins them, so accepted requests finish at shutdown."""
+class RewardServer:
+    """A listening socket, the batching worker and the FastAPI app; :meth:`run` serves until :meth:`stop`.
 
-    daemon_threads = False
-    block_on_close = True
-    request_queue_size = 1024  # a burst of clients waits in the backlog instead of retrying dropped SYNs
+    The socket is bound when the server is made, before the model loads (a taken port fails at once);
+    :meth:`load` gives it its scorer. ``run`` may run in any thread (signals are :func:`serve`'s business).
+    """
 
-    def __init__(self, address: tuple[str, int], config: ServeConfig):
-        self.address_family = _address_family(address[0])
+    def __init__(self, config: ServerConfig):
         self.config = config
-        self.worker: BatchWorker | None = None  # set once the model is loaded; serving starts after
-        self.in_flight = Gauge()  # /get_reward requests not yet answered
-        self.arriving = Gauge()  # ... of which not yet queued for scoring (being received or parsed)
-        super().__init__(address, RewardHandler)
+        self.socket = bind(config.host, config.port)
+        if config.token is None and not is_loopback(config.host):
+            log.warning(
+                "serving on %s without --token_file: anyone who can reach this address can use the model",
+                config.host,
+            )
+        self.worker: BatchWorker | None = None
+        self.stopping = False
+        self.in_flight = 0  # /get_reward requests not yet answered (changed on the event loop only)
+        self.arriving = 0  # ... of which not yet queued for scoring (being received or parsed)
+        self.app = build_app(self)
+        protocol = type("Protocol", (_H11Protocol,), {"header_timeout": config.socket_timeout})
+        self._uvicorn = _Uvicorn(
+            uvicorn.Config(
+                self.app,
+                http=protocol,
+                loop="asyncio",
+                ws="none",
+                lifespan="off",
+                interface="asgi3",
+                log_config=None,
+                access_log=False,
+                server_header=False,
+                headers=[("server", "llm-reward")],
+                backlog=BACKLOG,
+            ),
+            on_started=self._announce,
+        )
+        self._on_ready: Callable[[str], None] = lambda line: None
 
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind resolves the host's FQDN, a DNS round trip that can stall start-up.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.socket.getsockname()[:2]
+        return host, port
 
-    def requests_arriving(self) -> bool:
-        return self.arriving.value > 0
+    @property
+    def url(self) -> str:
+        host, port = self.address
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    def load(self, scorer: Scorer | None = None) -> None:
+        """Take ``scorer``, else load the model of ``config.model`` (its library chatter goes to stderr)."""
+        if scorer is None:
+            try:
+                with contextlib.redirect_stdout(sys.stderr):
+                    scorer = load_scorer(self.config)
+            except (UserError, OSError):
+                raise
+            except Exception as e:
+                raise UserError(f"cannot load {self.config.model}: {type(e).__name__}: {e}") from e
+        wait_s = self.config.max_wait_ms / 1e3
+        self.worker = BatchWorker(scorer, self.config.max_batch, wait_s, lambda: self.arriving > 0)
+
+    def ready_line(self) -> str:
+        assert self.worker is not None
+        return (
+            f"serving reward model {self.config.model} on {self.url} "
+            f"(batch ≤ {self.worker.max_batch}, wait ≤ {1e3 * self.worker.max_wait_s:g} ms)"
+        )
+
+    def run(self, on_ready: Callable[[str], None] = lambda line: None) -> None:
+        """Serve until :meth:`stop`; then every request received is answered and the worker drained.
+        ``on_ready`` gets the ready line once the socket is served."""
+        if self.worker is None:
+            raise RuntimeError("load() the scorer first")
+        self._on_ready = on_ready
+        self.worker.start()
+        try:
+            self._uvicorn.run(sockets=[self.socket])
+        finally:
+            self.stopping = True
+            self.worker.stop()  # after uvicorn waited for every request: scores what is still queued
+        log.info("stopped: %s", self.worker.stats())
+
+    def stop(self) -> None:
+        """Stop accepting connections and finish the requests received (safe from a signal handler or
+        another thread)."""
+        self.stopping = True
+        self._uvicorn.should_exit = True
+
+    def close(self) -> None:
+        self.socket.close()
+
+    def _announce(self) -> None:
+        self._on_ready(self.ready_line())
+
+    def authorized(self, header: str) -> bool:
+        token = self.config.token
+        if token is None:
+            return True
+        scheme, _, given = header.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
     def health(self) -> dict[str, Any]:
         assert self.worker is not None
         return {
             "status": "ok",
-            "model": self.config.model_name,
+            "model": self.config.model,
             "queue": self.worker.queued(),
-            "in_flight": self.in_flight.value,
+            "in_flight": self.in_flight,
             "max_batch": self.worker.max_batch,
             "max_wait_ms": 1e3 * self.worker.max_wait_s,
             **self.worker.stats(),
         }
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A bug in one request is logged, never printed bare to stderr by socketserver; the server goes on.
-        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            log.debug("connection from %s lost", client_address)
-        else:
-            log.exception("unexpected error handling a request from %s", client_address)
-
-
-class RewardHandler(BaseHTTPRequestHandler):
-    server: RewardHTTPServer
-    server_version = "llm-reward"
-    sys_version = ""
-    protocol_version = "HTTP/1.0"  # one request per connection: no idle keep-alive thread delays shutdown
-    _unread = 0  # body bytes the client sent that nobody read: drained before closing (see _drain)
-
-    def setup(self) -> None:
-        self.timeout = self.server.config.socket_timeout  # StreamRequestHandler puts it on the socket
-        super().setup()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
-
-    def do_GET(self) -> None:
-        if not self._authorized():
-            return
-        if self._route() == "/health":
-            self._send_json(200, self.server.health())
-        else:
-            self._send_error(404, f"no such path: GET {self._route()} (try POST /get_reward or GET /health)")
-
-    def do_POST(self) -> None:
+    async def get_reward(self, request: Request) -> list[float]:
+        self.in_flight += 1
         try:
-            if not self._authorized():
-                return
-            if self._route() != "/get_reward":
-                self._unread = self._declared_length()
-                self._send_error(404, f"no such path: POST {self._route()} (try POST /get_reward)")
-                return
-            with self.server.in_flight.held():
-                self._get_reward()
+            self.arriving += 1
+            try:
+                texts = parse_query(await self._read_body(request), self.config.max_text_chars)
+            finally:
+                self.arriving -= 1  # before submitting: a lone request must not make the worker wait
+            if not texts:
+                return []
+            job, answered = self._submit(texts)
+            return await self._wait(job, answered)
         finally:
-            self._drain()
+            self.in_flight -= 1
 
-    def _get_reward(self) -> None:
+    async def _read_body(self, request: Request) -> bytes:
+        """The body, once its declared length is known to be within the limit (413 without reading it);
+        all of it within ``socket_timeout`` (:class:`Exchange`)."""
+        if "transfer-encoding" in request.headers:
+            raise RequestError(411, "chunked bodies are not supported: send Content-Length")
+        declared = request.headers.get("content-length")
+        if declared is None:
+            raise RequestError(411, "Content-Length required")
+        if not declared.strip().isdigit():
+            raise RequestError(400, f"bad Content-Length: {declared!r}")
+        length, limit = int(declared), self.config.max_body_bytes
+        if length > limit:
+            raise RequestError(413, f"body of {length} bytes is over the limit of {limit} bytes")
         try:
-            with self.server.arriving.held():
-                texts = parse_query(self._read_body(), self.server.config.max_text_chars)
-                job = self._submit(texts) if texts else None
-            rewards = self._wait(job) if job else []
-        except RequestError as e:
-            self._send_error(e.status, e.reason)
-            return
-        except (TimeoutError, ConnectionError) as e:
-            log.debug("%s: body not received: %s", self.address_string(), e)
-            self.close_connection = True
-            return
-        self._send_json(200, {"rewards": rewards})
+            return await request.body()
+        except ClientDisconnect:
+            raise RequestError(400, "the client closed the connection mid-body") from None
 
-    def _submit(self, texts: list[str]) -> Job:
-        assert self.server.worker is not None
+    def _submit(self, texts: list[str]) -> tuple[Job, asyncio.Future]:
+        assert self.worker is not None
+        loop = asyncio.get_running_loop()
+        answered = loop.create_future()
+
+        def resolve() -> None:
+            if not answered.done():
+                answered.set_result(None)
+
         try:
-            return self.server.worker.submit(texts)
+            job = self.worker.submit(texts, on_done=lambda: loop.call_soon_threadsafe(resolve))
         except WorkerClosed as e:
             raise RequestError(503, str(e)) from None
+        return job, answered
 
-    def _wait(self, job: Job) -> list[float]:
-        if not job.done.wait(self.server.config.request_timeout):
-            raise RequestError(504, f"scoring did not finish within {self.server.config.request_timeout:g} s")
+    async def _wait(self, job: Job, answered: asyncio.Future) -> list[float]:
+        try:
+            await asyncio.wait_for(answered, self.config.request_timeout)
+        except asyncio.TimeoutError:
+            job.abandoned = True
+            raise RequestError(
+                504, f"scoring did not finish within {self.config.request_timeout:g} s"
+            ) from None
         if job.error is not None:
             raise RequestError(500, job.error)
         assert job.rewards is not None
         return job.rewards
 
-    def _route(self) -> str:
-        return self.path.split("?", 1)[0].rstrip("/") or "/"
 
-    def _authorized(self) -> bool:
-        token = self.server.config.token
-        if token is None:
-            return True
-        scheme, _, given = self.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
-            return True
-        self._unread = self._declared_length()
-        self._send_error(401, "missing or wrong bearer token", {"WWW-Authenticate": 'Bearer realm="reward"'})
-        return False
+def build_app(server: RewardServer) -> FastAPI:
+    """The routes, and handlers that turn every error into ``{"error": reason}``."""
+    app = FastAPI(
+        title="llm-train reward server",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        redirect_slashes=False,
+    )
+    app.add_middleware(Guard, server=server)
 
-    def _declared_length(self) -> int:
-        try:
-            return max(0, int(self.headers.get("Content-Length", 0)))
-        except ValueError:
-            return 0
+    async def get_reward(request: Request) -> JSONResponse:
+        return JSONResponse({"rewards": await server.get_reward(request)})
 
-    def _read_body(self) -> bytes:
-        """The body, once its declared length is known to be within the limit; all of it within the socket
-        timeout (a per-read timeout alone lets a client trickle a byte at a time for ever)."""
-        if self.headers.get("Transfer-Encoding"):
-            raise RequestError(411, "chunked bodies are not supported: send Content-Length")
-        declared = self.headers.get("Content-Length")
-        if declared is None:
-            raise RequestError(411, "Content-Length required")
-        if not re.fullmatch(r"\s*\d+\s*", declared):
-            raise RequestError(400, f"bad Content-Length: {declared!r}")
-        length = int(declared)
-        self._unread = length
-        limit = self.server.config.max_body_bytes
-        if length > limit:
-            raise RequestError(413, f"body of {length} bytes is over the limit of {limit} bytes")
-        deadline = time.monotonic() + self.server.config.socket_timeout
-        chunks = []
-        while self._unread:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"body not received within {self.server.config.socket_timeout:g} s")
-            chunk = self.rfile.read1(min(self._unread, 1 << 16))
-            if not chunk:
-                raise ConnectionError("the client closed the connection mid-body")
-            chunks.append(chunk)
-            self._unread -= len(chunk)
-        return b"".join(chunks)
+    async def health() -> JSONResponse:
+        return JSONResponse(server.health())
 
-    def _drain(self) -> None:
-        """Read and drop an unread body after an early answer: closing a socket with unread data sends a
-        reset, and the client would lose the answer (a 401, 404 or 413) already on its way."""
-        left = self._unread if self._unread <= DRAIN_LIMIT else 0
-        deadline = time.monotonic() + self.server.config.socket_timeout
-        with contextlib.suppress(OSError):
-            while left > 0 and time.monotonic() < deadline:
-                chunk = self.rfile.read1(min(left, 1 << 16))
-                if not chunk:
-                    break
-                left -= len(chunk)
-        self._unread = 0
+    for path in ("/get_reward", "/get_reward/"):
+        app.add_api_route(path, get_reward, methods=["POST"])
+    for path in ("/health", "/health/"):
+        app.add_api_route(path, health, methods=["GET"])
 
-    def _send_error(self, status: int, reason: str, headers: dict[str, str] | None = None) -> None:
-        log.debug("%s: %d %s", self.address_string(), status, reason)
-        self._send_json(status, {"error": reason}, headers)
+    @app.exception_handler(RequestError)
+    async def refused(request: Request, e: RequestError) -> JSONResponse:
+        return error_response(e.status, e.reason, e.headers)
 
-    def _send_json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        body = json.dumps(payload).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(body)
-            self.wfile.flush()
-        except (ConnectionError, TimeoutError) as e:  # the client left: nothing to answer
-            log.debug("%s: answer not delivered: %s", self.address_string(), e)
-            self.close_connection = True
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, e: StarletteHTTPException) -> JSONResponse:
+        where = f"{request.method} {request.url.path}"
+        if e.status_code == 404:
+            reason = f"no such path: {where} ({ROUTES})"
+        elif e.status_code == 405:
+            reason = f"method not allowed: {where} ({ROUTES})"
+        else:
+            reason = str(e.detail)
+        return error_response(e.status_code, reason, getattr(e, "headers", None))
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, e: RequestValidationError) -> JSONResponse:
+        return error_response(400, f"invalid request: {e.errors()}")
 
-def _address_family(host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is reachable from this machine only.
-
-    >>> [is_loopback(h) for h in ("127.0.0.1", "::1", "localhost", "0.0.0.0", "10.1.2.3")]
-    [True, True, True, False, False]
-    """
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name: assume it is reachable from outside
-        return False
+    return app
 
 
 # --------------------------------------------------------------------------------------------- start-up
 
 
-def parse_size(text: str) -> int:
-    """Bytes from ``4194304``, ``4MiB``, ``512KiB``, ``4MB``, ``1G`` (K/M/G alone are binary).
-
-    >>> [parse_size(s) for s in ("100", "4MiB", "512 KiB", "2KB", "1G")]
-    [100, 4194304, 524288, 2000, 1073741824]
-    """
-    match = re.fullmatch(r"\s*(\d+)\s*([KMG]?)(i?B?)\s*", text, flags=re.IGNORECASE)
-    if not match:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 4MiB, 65536)")
-    number, prefix, suffix = match.groups()
-    power = "KMG".find(prefix.upper()) + 1 if prefix else 0
-    base = 1000 if suffix.upper() == "B" else 1024
-    return int(number) * base**power
-
-
-def read_token(path: str) -> str:
-    """The bearer token in ``path``, stripped; an error if the file is missing or holds no token."""
-    file = Path(path).expanduser()
-    token = file.read_text(encoding="utf-8").strip()  # OSError when missing: reported by main
-    if not token:
-        raise ValueError(f"--token-file {path}: empty")
-    if not token.isascii() or any(c.isspace() for c in token):
-        raise ValueError(f"--token-file {path}: the token must be one word of ASCII characters")
-    if file.stat().st_mode & 0o004:
-        log.warning("--token-file %s is readable by every user: chmod 600 it", path)
-    return token
-
-
-def plan_forwards(lengths: Sequence[int], max_texts: int, max_tokens: int) -> list[list[int]]:
-    """Which texts go in each forward: shortest first, and a new forward whenever the next text would take
-    the padded batch (texts × longest) over ``max_tokens`` tokens or ``max_texts`` texts. Similar lengths
-    share a forward, so little is padding; a text longer than ``max_tokens`` goes alone.
-
-    >>> plan_forwards([5, 1, 3, 2, 9], max_texts=3, max_tokens=8)
-    [[1, 3], [2], [0], [4]]
-    """
-    forwards: list[list[int]] = []
-    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
-        current = forwards[-1] if forwards else None
-        if current is None or len(current) >= max_texts or (len(current) + 1) * lengths[i] > max_tokens:
-            forwards.append([i])
-        else:
-            current.append(i)
-    return forwards
-
-
-class ModelScorer:
-    """Texts → normalised rewards with :func:`llm.models.reward.score`, in the forwards of
-    :func:`plan_forwards`. Only the worker thread calls it: it owns the model and the tokenizer."""
-
-    def __init__(self, model: Any, tokenizer: Any, max_texts: int, max_tokens: int, max_length: int | None):
-        self.model, self.tokenizer = model, tokenizer
-        self.max_texts, self.max_tokens, self.max_length = max_texts, max_tokens, max_length
-        self.forwards = 0
-
-    def __call__(self, texts: list[str]) -> list[float]:
-        from llm.models.reward import score
-
-        # Tokenized twice (here for lengths, in score() for ids): tokenizing is cheap next to a forward.
-        lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
-        if 0 in lengths:
-            raise ValueError(
-                f"text {lengths.index(0)} has no tokens: there is no last token to read a reward at"
-            )
-        if self.max_length:
-            lengths = [min(n, self.max_length) for n in lengths]
-        rewards = [0.0] * len(texts)
-        for forward in plan_forwards(lengths, self.max_texts, self.max_tokens):
-            scored = score(
-                self.model, self.tokenizer, [texts[i] for i in forward], len(forward), self.max_length
-            )
-            for i, reward in zip(forward, scored):
-                rewards[i] = reward
-            self.forwards += 1
-        return rewards
-
-
-def load_scorer(args: argparse.Namespace) -> ModelScorer:
-    import torch
-
-    from llm.models.reward import load_reward_model
-
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model, tokenizer = load_reward_model(args.model, device=device, dtype=getattr(torch, args.dtype))
-    max_tokens = args.max_batch_tokens or (
-        DEFAULT_BATCH_TOKENS_GPU if device != "cpu" else DEFAULT_BATCH_TOKENS_CPU
-    )
-    return ModelScorer(model, tokenizer, args.max_batch, max_tokens, args.max_length)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="llm-train serve-reward",
-        description="Serve a reward model over HTTP (POST /get_reward, GET /health), batching concurrent requests.",
-    )
-    p.add_argument(
-        "--model",
-        required=True,
-        metavar="DIR",
-        help="reward model checkpoint directory (llm-train rm output)",
-    )
-    p.add_argument(
-        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
-    )
-    p.add_argument("--port", type=int, default=8000, help="port (0: a free one, shown in the ready line)")
-    p.add_argument(
-        "--token-file", metavar="FILE", help="file holding a bearer token every request must carry"
-    )
-    p.add_argument(
-        "--max-batch",
-        type=int,
-        default=32,
-        metavar="N",
-        help="texts per batch, and per forward at most (default 32)",
-    )
-    p.add_argument(
-        "--max-wait-ms",
-        type=float,
-        default=10.0,
-        metavar="MS",
-        help="wait this long for a batch to fill (default 10)",
-    )
-    p.add_argument(
-        "--max-batch-tokens",
-        type=int,
-        metavar="TOKENS",
-        help=f"padded tokens per forward (default {DEFAULT_BATCH_TOKENS_CPU} on CPU, {DEFAULT_BATCH_TOKENS_GPU} on GPU)",
-    )
-    p.add_argument("--device", help="cuda, cuda:7, cpu … (default: cuda if available)")
-    p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
-    p.add_argument(
-        "--max-body-bytes",
-        type=parse_size,
-        default="4MiB",
-        metavar="SIZE",
-        help="request body limit (default 4MiB)",
-    )
-    p.add_argument(
-        "--max-text-chars", type=int, default=100_000, help="limit on each text's length (default 100000)"
-    )
-    p.add_argument(
-        "--max-length", type=int, metavar="TOKENS", help="keep each text's last TOKENS tokens (default: all)"
-    )
-    p.add_argument(
-        "--socket-timeout", type=float, default=30.0, help="seconds a client may take to send (default 30)"
-    )
-    p.add_argument(
-        "--request-timeout",
-        type=float,
-        default=600.0,
-        help="seconds a request may wait for scoring (default 600)",
-    )
-    p.add_argument("--verbose", action="store_true", help="log every batch and request (to stderr)")
-    return p
-
-
-def check_args(args: argparse.Namespace) -> None:
-    if not Path(args.model).is_dir():
-        raise FileNotFoundError(f"--model {args.model}: no such directory")
-    for name in ("max_batch", "max_batch_tokens", "max_text_chars", "max_length", "max_body_bytes"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} {value}: must be 1 or more")
-    if args.max_wait_ms < 0 or args.socket_timeout <= 0 or args.request_timeout <= 0:
-        raise ValueError("--max-wait-ms must be ≥ 0, --socket-timeout and --request-timeout > 0")
-    if not 0 <= args.port <= 65535:
-        raise ValueError(f"--port {args.port}: not a port")
-
-
-def serve(server: RewardHTTPServer, worker: BatchWorker) -> None:
-    """Serve until SIGTERM/SIGINT, then finish what was accepted: listener closed, request threads joined
-    (their jobs still get scored), worker drained."""
-    stopping = threading.Event()
+@contextlib.contextmanager
+def stop_on_signals(server: RewardServer) -> Iterator[None]:
+    """SIGTERM or SIGINT: :meth:`RewardServer.stop`; a second one exits at once. Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
     def on_signal(signum: int, frame: Any) -> None:
-        if stopping.is_set():
+        if server.stopping:
             log.warning("second signal: exiting now")
             os._exit(1)
-        stopping.set()
         log.info("%s: finishing in-flight requests", signal.Signals(signum).name)
-        # shutdown() waits for serve_forever, which runs in this very thread: call it from another one.
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        server.stop()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        print(ready_line(server, worker), flush=True)
-        server.serve_forever(poll_interval=0.1)
+        yield
     finally:
-        server.server_close()
-        worker.stop()
         for s, handler in previous.items():
             signal.signal(s, handler)
-    log.info("stopped: %s", worker.stats())
 
 
-def ready_line(server: RewardHTTPServer, worker: BatchWorker) -> str:
-    host, port = server.server_address[:2]
-    shown = f"[{host}]" if ":" in host else host
-    return (
-        f"serving reward model {server.config.model_name} on http://{shown}:{port} "
-        f"(batch ≤ {worker.max_batch}, wait ≤ {1e3 * worker.max_wait_s:g} ms)"
-    )
+def print_ready(line: str) -> None:
+    print(line, flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+def serve(config: ServerConfig, scorer: Scorer | None = None) -> None:
+    """What ``llm-train serve-reward`` runs: bind, load the model (or take ``scorer``), print the ready
+    line, serve until SIGTERM/SIGINT, finish what was received, return."""
+    server = RewardServer(config)
     try:
-        check_args(args)
-        token = read_token(args.token_file) if args.token_file else None
-        config = ServeConfig(
-            model_name=args.model,
-            token=token,
-            max_body_bytes=args.max_body_bytes,
-            max_text_chars=args.max_text_chars,
-            socket_timeout=args.socket_timeout,
-            request_timeout=args.request_timeout,
-        )
-        # Bind before loading: a taken port fails in a second, not after minutes of loading weights.
-        server = RewardHTTPServer((args.host, args.port), config)
-    except (ValueError, OSError) as e:
-        print(f"llm-train serve-reward: error: {e}", file=sys.stderr)
-        return 2
-    if token is None and not is_loopback(args.host):
-        log.warning(
-            "serving on %s without --token-file: anyone who can reach this address can use the model",
-            args.host,
-        )
-    try:
-        # Libraries print banners on import (DeepSpeed's accelerator line): stdout holds the ready line only.
-        with contextlib.redirect_stdout(sys.stderr):
-            scorer = load_scorer(args)
-    except Exception as e:
-        server.server_close()
-        print(f"llm-train serve-reward: error: cannot load {args.model}: {e}", file=sys.stderr)
-        return 2
-    worker = BatchWorker(scorer, args.max_batch, args.max_wait_ms / 1e3, server.requests_arriving)
-    server.worker = worker
-    worker.start()
-    serve(server, worker)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        server.load(scorer)
+        with stop_on_signals(server):
+            server.run(on_ready=print_ready)
+    finally:
+        server.close()

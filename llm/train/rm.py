@@ -4,7 +4,7 @@ from Human Feedback" (Stiennon et al. 2020).
     llm-train rm --model_name_or_path runs/sft --dataset tldr_comparisons \\
         --data_files llm/data/samples/tldr_comparisons_sample.jsonl --template plain --output_dir runs/rm
 
-Top to bottom, like ``sft``: arguments → preference data (``process_chats`` rows with ``chosen_*`` and
+Top to bottom, like ``sft``: arguments → preference data (``process`` rows with ``chosen_*`` and
 ``rejected_*``; identical or empty pairs dropped and counted there) → reward model (causal LM body + scalar
 head, see :mod:`llm.models.reward`) → ``RewardTrainer`` (a Trainer whose only change is the loss) → the
 normalisation bias (chosen rewards of the training set average 0) → checkpoint, metrics, calibration table.

@@ -49,10 +49,10 @@ class PPOArguments:
     )
     output_dir: str = field(default="runs/ppo", metadata={"help": "where metrics, curves and the policy go"})
     # prompts
-    dataset: str = field(default="tldr", metadata={"help": "prompt source (process_chats names)"})
+    dataset: str = field(default="tldr", metadata={"help": "prompt source (process names)"})
     dataset_path: str | None = field(
         default=None,
-        metadata={"help": "a process_chats output: each row's prompt is what precedes its last reply"},
+        metadata={"help": "a process output: each row's prompt is what precedes its last reply"},
     )
     data_files: list[str] | None = field(
         default=None, metadata={"help": "local prompt files (default: hub id)"}
@@ -378,8 +378,8 @@ def train(args: PPOArguments, generator: Generator | None = None) -> list[dict]:
         unwrapped.policy.save_pretrained(str(out / "policy"))
         tokenizer.save_pretrained(str(out / "policy"))
         write_info(out / "policy", "ppo", {"template": template_name})
-    accelerator.end_training()  # closes the trackers
     accelerator.wait_for_everyone()
+    accelerator.end_training()  # closes the trackers (and leaves the process group)
     return history
 
 
