@@ -74,7 +74,9 @@ def main() -> int:
     args = parser.parse_args()
     tok = build_tokenizer("bytelevel")
     print(f"# text rows — {cpu_model()}, {datetime.date.today()}, max_length {args.max_length}")
-    print(f"{'documents':>10} {'rows':>7} | {'linear docs/s':>14} {'s':>7} | {'quadratic docs/s':>17} {'s':>8}")
+    print(
+        f"{'documents':>10} {'rows':>7} | {'linear docs/s':>14} {'s':>7} | {'quadratic docs/s':>17} {'s':>8}"
+    )
     for n in args.sizes:
         docs = documents(n)
         seconds, rows = timed(lambda docs=docs: list(text_rows(tok, docs, args.max_length, Report())))
