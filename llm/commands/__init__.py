@@ -5,6 +5,7 @@
     llm-train sft configs/sft_tiny.yaml --max_steps 50
     llm-train pretrain --model_config small --data_files docs.jsonl --tokenizer DIR --output_dir runs/pt
     llm-train rm --model_name_or_path runs/sft --data_files comparisons.jsonl --output_dir runs/rm
+    llm-train dpo configs/dpo_tiny.yaml
     llm-train serve-reward --model runs/rm --port 8000 --token_file rm.token
     llm-train ppo --model_name_or_path runs/sft --reward_url http://127.0.0.1:8000 --output_dir runs/ppo
     llm-train chat --model runs/sft-tiny --character_from llm/data/samples/pippa_sample.jsonl --index 0
@@ -29,6 +30,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sft": ("sft", "main", "supervised fine-tuning: llm-train sft CONFIG.yaml [--flag value ...]"),
     "pretrain": ("sft", "pretrain", "pre-training on plain text (the same flags as sft)"),
     "rm": ("rm", "main", "a reward model on comparisons: llm-train rm CONFIG.yaml [--flag value ...]"),
+    "dpo": (
+        "dpo",
+        "main",
+        "preference optimisation (DPO, IPO, SimPO, ORPO, KTO …): llm-train dpo CONFIG.yaml",
+    ),
     "serve-reward": ("serve_reward", "main", "serve a reward model over HTTP: --model DIR [--port 8000 ...]"),
     "ppo": ("ppo", "main", "RLHF with PPO: llm-train ppo CONFIG.yaml [--flag value ...]"),
     "chat": ("chat", "main", "chat with a checkpoint: llm-train chat --model DIR [...]"),

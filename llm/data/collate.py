@@ -118,3 +118,101 @@ class PaddedCollator:
         labels, _ = pad([f["labels"] for f in features], IGNORE_INDEX)
         labels[:, 0] = IGNORE_INDEX
         return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+@dataclass
+class PreferenceCollator:
+    """Preference rows → one batch of *sequences* for DPO and its family, padding-free or padded.
+
+    Paired rows (``chosen_*`` / ``rejected_*``) give sequences ``chosen_0, rejected_0, chosen_1, …``;
+    unpaired (KTO) rows give their completions, then — for KTO's reference point — one mismatched sequence
+    per row: row ``i``'s prompt with row ``i+1``'s completion. ``sequence_ids[r, t]`` says which sequence
+    the label at position ``t`` belongs to (−1: no sequence), so per-sequence log-probs are one
+    ``index_add`` away (:func:`llm.train.preference_losses.sequence_logps`).
+
+    Padding-free (``padded=False``), each pair is one row — its chosen and rejected sequences end to end,
+    ``position_ids`` restarting at 0 — filled up with a filler sample (``flatten=False``, for sdpa / eager), or
+    every sequence of the batch in one row (``flatten=True``, for FlashAttention-2)::
+
+        pair 0   [c0 c0 c0 | r0 r0]          position_ids [0 1 2 | 0 1]      sequence_ids [0 0 0 | 1 1]
+        pair 1   [c1 c1 | r1 r1 r1]          position_ids [0 1 | 0 1 2]      sequence_ids [2 2 | 3 3 3]
+
+    Padded, each sequence is its own right-padded row with an attention mask.
+
+    >>> rows = [{"chosen_input_ids": [5, 6, 7], "chosen_labels": [-100, 6, 7],
+    ...          "rejected_input_ids": [5, 8], "rejected_labels": [-100, 8]}]
+    >>> batch = PreferenceCollator()(rows)
+    >>> batch["input_ids"].tolist(), batch["position_ids"].tolist(), batch["sequence_ids"].tolist()
+    ([[5, 6, 7, 5, 8]], [[0, 1, 2, 0, 1]], [[0, 0, 0, 1, 1]])
+    >>> batch["labels"].tolist()
+    [[-100, 6, 7, -100, 8]]
+    """
+
+    flatten: bool = False
+    padded: bool = False
+    filler_token_id: int = 0
+
+    def __call__(self, features: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        sequences, extra = self.sequences(features)
+        if self.padded:
+            ids, mask = pad([s[0] for s in sequences], self.filler_token_id)  # [N, T]
+            labels, _ = pad([s[1] for s in sequences], IGNORE_INDEX)
+            seq_ids = torch.where(
+                mask.bool(), torch.arange(len(sequences))[:, None], torch.full_like(mask, -1)
+            )
+            batch = {"input_ids": ids, "labels": labels, "attention_mask": mask, "sequence_ids": seq_ids}
+        else:
+            group = len(sequences) if self.flatten else 2 if "chosen_input_ids" in features[0] else 1
+            rows = []
+            for start in range(0, len(sequences), group):
+                row: tuple[list[int], list[int], list[int], list[int]] = ([], [], [], [])
+                for k, (ids, labels) in enumerate(sequences[start : start + group], start=start):
+                    row[0].extend(ids)
+                    row[1].extend(labels)
+                    row[2].extend(range(len(ids)))
+                    row[3].extend([k] * len(ids))
+                rows.append(row)
+            longest = max(len(r[0]) for r in rows)
+            fill = [longest - len(r[0]) for r in rows]
+            batch = {
+                "input_ids": torch.tensor([r[0] + [self.filler_token_id] * n for r, n in zip(rows, fill)]),
+                "labels": torch.tensor([r[1] + [IGNORE_INDEX] * n for r, n in zip(rows, fill)]),
+                "position_ids": torch.tensor([r[2] + list(range(n)) for r, n in zip(rows, fill)]),
+                "sequence_ids": torch.tensor([r[3] + [-1] * n for r, n in zip(rows, fill)]),
+            }
+        return {**batch, **extra}
+
+    @staticmethod
+    def sequences(
+        features: Sequence[dict[str, Any]],
+    ) -> tuple[list[tuple[list[int], list[int]]], dict[str, Any]]:
+        """``(ids, labels)`` of every sequence of the batch (first label −100), and the per-row extras."""
+        import torch
+
+        def first_untrained(ids, labels) -> tuple[list[int], list[int]]:
+            return list(ids), [IGNORE_INDEX, *list(labels)[1:]]
+
+        extra: dict[str, Any] = {}
+        if "chosen_input_ids" in features[0]:
+            sequences = [
+                first_untrained(f[f"{side}_input_ids"], f[f"{side}_labels"])
+                for f in features
+                for side in ("chosen", "rejected")
+            ]
+            if "ref_chosen_logps" in features[0]:
+                extra["ref_logps"] = torch.tensor(
+                    [f[f"ref_{side}_logps"] for f in features for side in ("chosen", "rejected")]
+                )
+            return sequences, extra
+        sequences = [first_untrained(f["input_ids"], f["labels"]) for f in features]
+        n = len(features)
+        for i, f in enumerate(features):  # KTO's mismatched pairs: prompt i, completion i+1
+            other = features[(i + 1) % n]
+            p, q = f["prompt_length"], other["prompt_length"]
+            ids = list(f["input_ids"][:p]) + list(other["input_ids"][q:])
+            labels = [IGNORE_INDEX] * p + list(other["labels"][q:])
+            sequences.append(first_untrained(ids, labels))
+        extra["desirable"] = torch.tensor([bool(f["desirable"]) for f in features])
+        return sequences, extra

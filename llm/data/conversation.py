@@ -119,12 +119,82 @@ def list_of_objects(record: Any, key: str, fields: tuple[str, ...], record_id: s
 
 @dataclass(frozen=True)
 class PreferencePair:
-    """A prompt with a preferred and a rejected response (reward modelling)."""
+    """A prompt (a whole conversation: messages and an optional card) with a preferred and a rejected
+    continuation. Each continuation is one assistant reply, or several turns that start with the assistant
+    and alternate with the user; only its assistant turns are trained (reward models, DPO and its family).
+
+    >>> prompt = Conversation((Message("user", "Tea?"),))
+    >>> pair = PreferencePair.of_texts(prompt, "Yes, with honey.", "No.")
+    >>> [m.role for m in pair.chosen], pair.chosen_text
+    (['assistant'], 'Yes, with honey.')
+    """
 
     prompt: Conversation
-    chosen: str
-    rejected: str
+    chosen: tuple[Message, ...]
+    rejected: tuple[Message, ...]
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "chosen", tuple(self.chosen))
+        object.__setattr__(self, "rejected", tuple(self.rejected))
+
+    @classmethod
+    def of_texts(
+        cls, prompt: Conversation, chosen: str, rejected: str, meta: dict | None = None
+    ) -> PreferencePair:
+        """A pair whose continuations are one assistant reply each."""
+        return cls(prompt, (Message("assistant", chosen),), (Message("assistant", rejected),), meta or {})
+
+    @property
+    def chosen_text(self) -> str:
+        return "\n".join(m.content for m in self.chosen)
+
+    @property
+    def rejected_text(self) -> str:
+        return "\n".join(m.content for m in self.rejected)
+
+
+@dataclass(frozen=True)
+class LabeledCompletion:
+    """One unpaired completion of a prompt, marked desirable or not (KTO's data)."""
+
+    prompt: Conversation
+    completion: tuple[Message, ...]
+    desirable: bool
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "completion", tuple(self.completion))
+
+
+def validate_continuation(
+    prompt: Conversation, continuation: tuple[Message, ...], record: str | None, field_name: str
+) -> None:
+    """A prompt ending with a user turn, and a continuation that starts with the assistant and alternates.
+
+    >>> validate_continuation(Conversation((Message("user", "a"),)), (Message("user", "b"),), "f:1", "chosen")
+    Traceback (most recent call last):
+    ...
+    llm.errors.RecordError: f:1: field 'chosen[0].role': a continuation starts with the assistant, not user
+    """
+    validate_conversation(prompt, record, partial=True)
+    users = [m for m in prompt.messages if m.role == "user"]
+    if not users or prompt.messages[-1].role != "user":
+        raise RecordError(record, "prompt", "must end with a user turn (the continuations answer it)")
+    if not continuation:
+        raise RecordError(record, field_name, "empty: no reply")
+    for i, m in enumerate(continuation):
+        expected = "assistant" if i % 2 == 0 else "user"
+        if m.role != expected:
+            start = "starts with the assistant" if i == 0 else "alternates assistant and user"
+            raise RecordError(record, f"{field_name}[{i}].role", f"a continuation {start}, not {m.role}")
+        if not isinstance(m.content, str):
+            raise RecordError(
+                record, f"{field_name}[{i}].content", f"expected a string, got {type(m.content).__name__}"
+            )
+        if not is_text(m.content):
+            raise RecordError(
+                record, f"{field_name}[{i}].content", "invalid string: a lone surrogate (not a character)"
+            )
 
 
 def character_from_dict(data: Any, record: str | None = None) -> Character:

@@ -43,7 +43,7 @@ from typing import Any, Literal
 
 from tqdm import tqdm
 
-from llm.data.conversation import Conversation, Message, PreferencePair
+from llm.data.conversation import Conversation, LabeledCompletion, Message, PreferencePair
 from llm.data.encode import IGNORE_INDEX, Encoder, Sample
 from llm.data.gatt import training_conversations
 from llm.data.output import (
@@ -73,8 +73,8 @@ class DataArguments:
     dataset: str = field(
         default="PIPPA",
         metadata={
-            "help": "source format: pippa, sharegpt, openai, tldr, "
-            "tldr_comparisons, summarize_from_feedback, text (case-insensitive)"
+            "help": "source format: pippa, sharegpt, openai, tldr, tldr_comparisons, summarize_from_feedback, "
+            "preference (TRL formats), hh_rlhf, kto, text (case-insensitive)"
         },
     )
     data_files: list[str] | None = field(
@@ -111,6 +111,13 @@ class DataArguments:
     )
     user_name: str = field(default="You", metadata={"help": "the user's name in role-play cards (PIPPA)"})
     max_query_tokens: int = field(default=512, metadata={"help": "TL;DR: cut posts so the query fits"})
+    truncation: Literal["keep_end", "drop"] = field(
+        default="keep_end",
+        metadata={
+            "help": "preference pairs over --max_length: keep_end cuts the shared prompt from its start, then "
+            "the completions' ends; drop leaves the pair out (counted)"
+        },
+    )
 
     def validate(self) -> None:
         """Fail before any work, saying what to change; normalise names (``PIPPA`` → ``pippa``)."""
@@ -127,8 +134,10 @@ class DataArguments:
         if not 0.0 <= self.validation_split < 1.0:
             raise UserError(f"--validation_split {self.validation_split} must be in [0, 1)")
         kind = get_source(self.dataset).kind
-        if self.stack and kind == "preference":
-            raise UserError("--stack packs chat samples; preference pairs are not packed (drop --stack)")
+        if self.stack and kind in ("preference", "unpaired"):
+            raise UserError("--stack packs chat samples; preference data is not packed (drop --stack)")
+        if self.truncation not in ("keep_end", "drop"):
+            raise UserError(f"--truncation {self.truncation!r}: choose keep_end or drop")
         if self.gatt and kind != "chat":
             raise UserError(f"--gatt makes samples from chats; {self.dataset} is a {kind} source")
         if self.num_proc < 1:
@@ -367,44 +376,106 @@ def fit_pair(chosen: Sample, rejected: Sample, max_length: int) -> tuple[Sample,
     return sides[0], sides[1], cut
 
 
+def continuation(prompt: Conversation, messages: tuple[Message, ...]) -> Conversation:
+    """The prompt untrained, then the continuation with only its assistant turns trained (whatever the masking
+    policy): the conversation a preference side is encoded from.
+
+    >>> conv = continuation(Conversation((Message("user", "Tea?"),)), (Message("assistant", "Yes."),))
+    >>> [(m.role, m.train) for m in conv.messages]
+    [('user', False), ('assistant', True)]
+    """
+    head = tuple(replace(m, train=False) for m in prompt.messages)
+    tail = tuple(replace(m, train=m.role == "assistant") for m in messages)
+    return Conversation(head + tail, prompt.character)
+
+
+def first_trained(sample: Sample) -> int:
+    return next((i for i, x in enumerate(sample.labels) if x != IGNORE_INDEX), len(sample))
+
+
 def preference_rows(
     encoder: Encoder, args: DataArguments, items: list[tuple[int, PreferencePair]], report: Report
 ) -> dict[str, list]:
-    """Chosen and rejected rows of every pair; a pair whose sides are empty or identical — before or after
-    fitting ``max_length`` — is dropped and counted."""
-    names = ("chosen_input_ids", "chosen_labels", "rejected_input_ids", "rejected_labels", "source_index")
-    cols: dict[str, list] = {k: [] for k in names}
-    for index, pair in tqdm(items, desc="encoding pairs", unit=" pairs", leave=False):
-        if not pair.chosen.strip() or not pair.rejected.strip():
+    """Chosen and rejected rows of every pair, the prompt encoded once for both (``prompt_length`` tokens,
+    the same on both sides). A pair is dropped and counted when a side is empty, the sides are identical
+    (before or after fitting ``max_length``), the prompt would encode differently for the two sides, or,
+    with ``--truncation drop``, it is longer than ``max_length``."""
+    names = ("chosen_input_ids", "chosen_labels", "rejected_input_ids", "rejected_labels")
+    cols: dict[str, list] = {k: [] for k in (*names, "prompt_length", "source_index")}
+    kept = []
+    for index, pair in items:
+        if not pair.chosen_text.strip() or not pair.rejected_text.strip():
             report.dropped["pair with an empty side"] += 1
-            continue
-        if pair.chosen.strip() == pair.rejected.strip():
+        elif pair.chosen == pair.rejected or pair.chosen_text.strip() == pair.rejected_text.strip():
             report.dropped["pair with identical sides"] += 1
-            continue
-        chosen, rejected = (
-            encoder.encode(
-                Conversation((*pair.prompt.messages, Message("assistant", text)), pair.prompt.character)
-            )
-            for text in (pair.chosen, pair.rejected)
-        )
-        chosen, rejected, cut = fit_pair(chosen, rejected, args.max_length)
-        if chosen.input_ids == rejected.input_ids:
-            report.dropped["pair identical after truncation to --max_length"] += 1
-            continue
-        if not chosen.num_trained or not rejected.num_trained:
-            report.dropped["pair with a side cut away by --max_length"] += 1
-            continue
-        if cut:
-            report.truncated += 1
-            report.truncated_tokens += cut
-        for side, sample in (("chosen", chosen), ("rejected", rejected)):
-            cols[f"{side}_input_ids"].append(sample.input_ids)
-            cols[f"{side}_labels"].append(sample.labels)
+        else:
+            kept.append((index, pair))
+    for start in tqdm(range(0, len(kept), 64), desc="encoding pairs", unit=" batches", leave=False):
+        chunk = kept[start : start + 64]
+        convs = [continuation(p.prompt, side) for _, p in chunk for side in (p.chosen, p.rejected)]
+        encoded = encoder.encode_batch(convs)
+        for k, (index, _) in enumerate(chunk):
+            chosen, rejected = encoded[2 * k], encoded[2 * k + 1]
+            shared = first_trained(chosen)
+            if first_trained(rejected) != shared or chosen.input_ids[:shared] != rejected.input_ids[:shared]:
+                report.dropped["prompt encoded differently for the two sides"] += 1
+                continue
+            too_long = max(len(chosen), len(rejected)) > args.max_length
+            if too_long and args.truncation == "drop":
+                report.dropped["pair over --max_length (--truncation drop)"] += 1
+                continue
+            chosen, rejected, cut = fit_pair(chosen, rejected, args.max_length)
+            if chosen.input_ids == rejected.input_ids:
+                report.dropped["pair identical after truncation to --max_length"] += 1
+                continue
+            if not chosen.num_trained or not rejected.num_trained:
+                report.dropped["pair with a side cut away by --max_length"] += 1
+                continue
+            if cut:
+                report.truncated += 1
+                report.truncated_tokens += cut
+            for side, sample in (("chosen", chosen), ("rejected", rejected)):
+                cols[f"{side}_input_ids"].append(sample.input_ids)
+                cols[f"{side}_labels"].append(sample.labels)
+                report.tokens += len(sample)
+                report.trained_tokens += sample.num_trained
+                report.lengths.append(len(sample))
+            cols["prompt_length"].append(first_trained(chosen))
+            cols["source_index"].append(index)
+            report.samples += 1
+    return cols
+
+
+def unpaired_rows(
+    encoder: Encoder, args: DataArguments, items: list[tuple[int, LabeledCompletion]], report: Report
+) -> dict[str, list]:
+    """KTO rows: the prompt untrained, the completion trained, ``desirable`` true or false."""
+    cols: dict[str, list] = {
+        k: [] for k in ("input_ids", "labels", "desirable", "prompt_length", "source_index")
+    }
+    for start in tqdm(range(0, len(items), 64), desc="encoding completions", unit=" batches", leave=False):
+        chunk = items[start : start + 64]
+        encoded = encoder.encode_batch([continuation(c.prompt, c.completion) for _, c in chunk])
+        for (index, item), sample in zip(chunk, encoded, strict=True):
+            if len(sample) > args.max_length:
+                if args.truncation == "drop":
+                    report.dropped["completion over --max_length (--truncation drop)"] += 1
+                    continue
+                sample, _, cut = fit_pair(sample, sample, args.max_length)
+                report.truncated += 1
+                report.truncated_tokens += cut // 2
+            if not sample.num_trained:
+                report.dropped["completion cut away by --max_length"] += 1
+                continue
+            cols["input_ids"].append(sample.input_ids)
+            cols["labels"].append(sample.labels)
+            cols["desirable"].append(item.desirable)
+            cols["prompt_length"].append(first_trained(sample))
+            cols["source_index"].append(index)
+            report.samples += 1
             report.tokens += len(sample)
             report.trained_tokens += sample.num_trained
             report.lengths.append(len(sample))
-        cols["source_index"].append(index)
-        report.samples += 1
     return cols
 
 
@@ -572,6 +643,8 @@ def _build(args: DataArguments, seed: int, encoder: Encoder, key: str, t0: float
             columns[name] = chat_rows(args, samples, report, seed)
         elif source.kind == "preference":
             columns[name] = preference_rows(encoder, args, part, report)
+        elif source.kind == "unpaired":
+            columns[name] = unpaired_rows(encoder, args, part, report)
         else:
             columns[name] = text_columns(encoder.tokenizer, part, args.max_length, report)
         report.rows[name] = len(next(iter(columns[name].values())))

@@ -52,6 +52,51 @@ def plot_losses(log_history: list[dict[str, Any]], path: Path, title: str = "") 
     return True
 
 
+def plot_preferences(log_history: list[dict[str, Any]], path: Path, title: str = "") -> bool:
+    """Rewards of chosen and rejected completions (and their margin), and reward accuracy — or, for KTO,
+    the KL estimate — against the step, train and eval."""
+
+    def series(key: str) -> list[tuple[int, float]]:
+        return [(e["step"], e[key]) for e in log_history if key in e and "step" in e]
+
+    right = "rewards/accuracies" if series("rewards/accuracies") else "kl"
+    panels = (("rewards/chosen", "rewards/rejected", "rewards/margins"), (right,))
+    if not any(series(k) or series(f"eval_{k}") for keys in panels for k in keys):
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), dpi=110)
+    for ax, keys in zip(axes, panels, strict=True):
+        for key in keys:
+            for name, style in ((key, "-"), (f"eval_{key}", "o--")):
+                if series(name):
+                    ax.plot(*zip(*series(name), strict=True), style, label=name)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    axes[0].set_title("implicit rewards")
+    axes[1].set_title(right)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+class PreferenceCurveCallback(TrainerCallback):
+    """``preference_curves.png``: reward margins and accuracies, written when preference training ends."""
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+            plot_preferences(
+                state.log_history, Path(args.output_dir) / "preference_curves.png", Path(args.output_dir).name
+            )
+
+
 class LossCurveCallback(TrainerCallback):
     def on_train_end(self, args, state, control, **kwargs):
         if state.is_world_process_zero:

@@ -1,12 +1,13 @@
 """Source formats → :class:`~llm.data.conversation.Conversation`, ``PreferencePair`` or text, by name.
 
-    >>> sorted(SOURCES)
-    ['openai', 'pippa', 'sharegpt', 'summarize_from_feedback', 'text', 'tldr', 'tldr_comparisons']
+    >>> sorted(SOURCES)  # doctest: +NORMALIZE_WHITESPACE
+    ['hh_rlhf', 'kto', 'openai', 'pippa', 'preference', 'sharegpt', 'summarize_from_feedback', 'text', 'tldr',
+     'tldr_comparisons']
     >>> get_source("PIPPA").kind
     'chat'
 
-Each source has a ``kind`` — ``chat`` (→ Conversation), ``preference`` (→ PreferencePair) or ``text``
-(→ str) — a ``detect(record)`` test used when no source is named, and ``convert(record, record_id)``,
+Each source has a ``kind`` — ``chat`` (→ Conversation), ``preference`` (→ PreferencePair), ``unpaired``
+(→ LabeledCompletion, KTO's data) or ``text`` (→ str) — a ``detect(record)`` test used when no source is named, and ``convert(record, record_id)``,
 which raises :class:`~llm.data.conversation.RecordError` naming the record and field on bad input.
 The reader (:mod:`llm.data.sources.files`) yields ``(record_id, record)`` with ``record_id`` = ``"file:line"``.
 """
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from llm.data.sources import openai_messages, pippa, sharegpt, text
+from llm.data.sources import openai_messages, pippa, preference, sharegpt, text
 from llm.data.sources.tldr import SummarizeFromFeedback, TldrComparisons, TldrSFT
 from llm.errors import UserError
 
@@ -25,7 +26,7 @@ from llm.errors import UserError
 @dataclass(frozen=True)
 class Source:
     name: str
-    kind: Literal["chat", "preference", "text"]
+    kind: Literal["chat", "preference", "unpaired", "text"]
     detect: Callable[[Any], bool]
     convert: Callable[..., Any]
     hub_id: str | None = None
@@ -53,6 +54,9 @@ SOURCES: dict[str, Source] = {
             SummarizeFromFeedback.to_preference,
             SummarizeFromFeedback.hub_id,
         ),
+        Source("hh_rlhf", "preference", preference.hh_detect, preference.hh_to_pair, "Anthropic/hh-rlhf"),
+        Source("preference", "preference", preference.detect, preference.to_pair),
+        Source("kto", "unpaired", preference.kto_detect, preference.to_labeled),
         Source("text", "text", text.detect, text.to_text),
     )
 }

@@ -140,7 +140,12 @@ class TldrComparisons:
 
     @staticmethod
     def detect(record: Any) -> bool:
-        return isinstance(record, dict) and {"prompt", "chosen", "rejected"} <= set(record)
+        return (  # a TRL-format preference record has these keys too: a TL;DR one has a Reddit post
+            isinstance(record, dict)
+            and {"prompt", "chosen", "rejected"} <= set(record)
+            and isinstance(record["prompt"], str)
+            and "POST:" in record["prompt"]
+        )
 
     @staticmethod
     def to_preference(
@@ -153,7 +158,7 @@ class TldrComparisons:
         query = _query(record, record_id, max_query_tokens, count, notes)
         chosen = normalize_summary(_field(record, "chosen", record_id))
         rejected = normalize_summary(_field(record, "rejected", record_id))
-        return PreferencePair(Conversation((Message("user", query),)), chosen, rejected)
+        return PreferencePair.of_texts(Conversation((Message("user", query),)), chosen, rejected)
 
 
 class SummarizeFromFeedback:
@@ -197,7 +202,7 @@ class SummarizeFromFeedback:
             fields["subreddit"], fields["title"], fields["post"], max_query_tokens, count
         )
         _note(notes, truncated)
-        return PreferencePair(
+        return PreferencePair.of_texts(
             Conversation((Message("user", query),)),
             texts[choice],
             texts[1 - choice],
