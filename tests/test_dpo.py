@@ -383,3 +383,32 @@ def test_where_our_mask_differs_from_trl_on_purpose(models, tmp_path):
             assert theirs["chosen_ids"] == trained + tok("\n")["input_ids"]
         else:
             assert "go on" in tok.decode(theirs["chosen_ids"]) and "go on" not in tok.decode(trained)
+
+
+def test_the_bundled_config_and_sample_parse():
+    from llm.commands.cli import parse
+    from llm.data.samples import HERE
+    from llm.models.loading import ModelArguments
+    from llm.train.args import StageArguments
+    from llm.train.dpo import DPO_DEFAULTS, DPOArguments
+
+    types = (ModelArguments, DataArguments, StageArguments, DPOArguments)
+    m, d, t, o = parse(types, [str(REPO / "configs" / "dpo_tiny.yaml")], "test", DPO_DEFAULTS)
+    assert (m.model_config, d.dataset, d.template, o.loss_type, t.max_steps) == (
+        "tiny",
+        "preference",
+        "pygmalion",
+        "sigmoid",
+        60,
+    )
+    sample = HERE / "roleplay_preference_sample.jsonl"
+    assert Path(d.data_files[0]).name == sample.name and len(sample.read_text().splitlines()) == 300
+    from llm.data.sources import get_source
+
+    kinds = set()
+    for line in sample.read_text().splitlines()[:40]:
+        record = json.loads(line)
+        pair = get_source("preference").convert(record, "sample")
+        assert pair.prompt.character is not None and pair.chosen_text != pair.rejected_text
+        kinds.add(record["kind"])
+    assert kinds == {"out of character", "speaks for the user", "wrong persona", "breaks the scene"}
