@@ -166,24 +166,29 @@ def test_kto_step1_loss_equals_isolated_forwards(models, tmp_path):
     assert step1_loss(argv, tmp_path / "run")["loss"] == pytest.approx(sum(losses) / n, abs=1e-5)
 
 
-def test_padding_free_equals_padded_losses_and_gradients(tmp_path):
-    rows = rows_of(write_pairs(tmp_path / "pairs.jsonl", 5, seed=5))
+def test_prompt_shared_padding_free_and_padded_give_equal_losses_and_gradients(tmp_path):
+    """The four layouts (prompt shared; one row per pair; one row for the batch; padded) are one computation."""
+    from llm.train.dpo import forward_sequences
+
+    rows = rows_of(write_pairs(tmp_path / "pairs.jsonl", 5, seed=5))  # multi-turn continuations, cards
     features = [rows[i] for i in range(len(rows))]
+    layouts = [PreferenceCollator(), PreferenceCollator(share_prompt=False), PreferenceCollator(flatten=True),
+               PreferenceCollator(padded=True)]  # fmt: skip
     results = []
-    for collator in (PreferenceCollator(), PreferenceCollator(flatten=True), PreferenceCollator(padded=True)):
+    for collator in layouts:
         model = build_llama(build_tokenizer("bytelevel"), seed=0)
-        batch = collator(features)
-        kwargs = {k: batch[k] for k in ("input_ids", "position_ids", "attention_mask") if k in batch}
-        logits = model(**kwargs, use_cache=False).logits
-        logps, _, _ = sequence_logps(logits, batch["labels"], batch["sequence_ids"], 2 * len(features))
-        ref = logps.detach() - 0.3  # any fixed reference
-        loss = dpo_loss(logps[0::2], logps[1::2], ref[0::2], ref[1::2] + 0.1, beta=0.5).mean()
+        scored = forward_sequences(model, collator(features))
+        ref = scored.logps.detach() - 0.3  # any fixed reference
+        loss = dpo_loss(scored.logps[0::2], scored.logps[1::2], ref[0::2], ref[1::2] + 0.1, beta=0.5).mean()
         loss.backward()
-        results.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
-    for loss, grads in results[1:]:
+        results.append((loss.detach(), scored.tokens, [p.grad.clone() for p in model.parameters()]))
+    for loss, tokens, grads in results[1:]:
         assert float(loss) == pytest.approx(float(results[0][0]), abs=1e-5)
-        for g, h in zip(grads, results[0][1], strict=True):
+        assert tokens.tolist() == results[0][1].tolist()
+        for g, h in zip(grads, results[0][2], strict=True):
             torch.testing.assert_close(g, h, atol=1e-5, rtol=1e-4)
+    shared = layouts[0](features)
+    assert shared["input_ids"].numel() < layouts[1](features)["input_ids"].numel()  # fewer tokens forwarded
 
 
 def test_precomputed_reference_equals_a_live_one(models, tmp_path):

@@ -122,39 +122,53 @@ class PaddedCollator:
 
 @dataclass
 class PreferenceCollator:
-    """Preference rows → one batch of *sequences* for DPO and its family, padding-free or padded.
+    """Preference rows → one batch of *sequences* for DPO and its family: prompt shared, padding-free, or padded.
 
     Paired rows (``chosen_*`` / ``rejected_*``) give sequences ``chosen_0, rejected_0, chosen_1, …``;
     unpaired (KTO) rows give their completions, then — for KTO's reference point — one mismatched sequence
-    per row: row ``i``'s prompt with row ``i+1``'s completion. ``sequence_ids[r, t]`` says which sequence
-    the label at position ``t`` belongs to (−1: no sequence), so per-sequence log-probs are one
-    ``index_add`` away (:func:`llm.train.preference_losses.sequence_logps`).
+    per row: row ``i``'s prompt with row ``i+1``'s completion.
 
-    Padding-free (``padded=False``), each pair is one row — its chosen and rejected sequences end to end,
-    ``position_ids`` restarting at 0 — filled up with a filler sample (``flatten=False``, for sdpa / eager), or
-    every sequence of the batch in one row (``flatten=True``, for FlashAttention-2)::
+    **Prompt shared** (``share_prompt``, the default for pairs under masked attention — sdpa, eager): each pair
+    is one row, its prompt once, then the chosen completion, then the rejected one; a 4-D attention mask lets
+    the rejected tokens see the prompt but not the chosen ones, and ``position_ids`` restart the rejected
+    completion where the prompt ends. Role-play prompts (card, history) are most of a pair's tokens, so a pair
+    costs about half the forward of two sequences, with the same log-probs and gradients. Rows are filled on
+    the left with a filler block, so every row's completions end at the same column, and the model computes
+    logits only for the last ``logits_to_keep`` columns. The log-probs are read at ``target_index`` (into
+    those logits, flattened), ``target_ids``, summed per ``target_sequence``::
 
-        pair 0   [c0 c0 c0 | r0 r0]          position_ids [0 1 2 | 0 1]      sequence_ids [0 0 0 | 1 1]
-        pair 1   [c1 c1 | r1 r1 r1]          position_ids [0 1 | 0 1 2]      sequence_ids [2 2 | 3 3 3]
+        row      [fill | p p p | c c | r r r]       position_ids [0 | 0 1 2 | 3 4 | 3 4 5]
+        targets  c's first token and r's first token are both read at the last prompt position
 
-    Padded, each sequence is its own right-padded row with an attention mask.
+    **Padding-free** (``share_prompt=False``): each pair's chosen and rejected sequences end to end in one row
+    (every sequence of the batch in one row with ``flatten``, for FlashAttention-2, whose varlen kernel keeps
+    them apart and cannot take a 4-D mask), ``position_ids`` restarting at 0; ``sequence_ids[r, t]`` says
+    which sequence the label at ``t`` belongs to (−1: none). **Padded**: each sequence its own right-padded
+    row with an attention mask.
 
     >>> rows = [{"chosen_input_ids": [5, 6, 7], "chosen_labels": [-100, 6, 7],
     ...          "rejected_input_ids": [5, 8], "rejected_labels": [-100, 8]}]
-    >>> batch = PreferenceCollator()(rows)
+    >>> batch = PreferenceCollator(share_prompt=False)(rows)
     >>> batch["input_ids"].tolist(), batch["position_ids"].tolist(), batch["sequence_ids"].tolist()
     ([[5, 6, 7, 5, 8]], [[0, 1, 2, 0, 1]], [[0, 0, 0, 1, 1]])
-    >>> batch["labels"].tolist()
-    [[-100, 6, 7, -100, 8]]
+    >>> shared = PreferenceCollator()(rows)
+    >>> shared["input_ids"].tolist(), shared["position_ids"].tolist()
+    ([[5, 6, 7, 8]], [[0, 1, 2, 1]])
+    >>> shared["target_ids"].tolist(), shared["target_sequence"].tolist(), shared["logits_to_keep"]
+    ([6, 7, 8], [0, 0, 1], 4)
     """
 
     flatten: bool = False
     padded: bool = False
+    share_prompt: bool = True
     filler_token_id: int = 0
 
     def __call__(self, features: Sequence[dict[str, Any]]) -> dict[str, Any]:
         import torch
 
+        paired = "chosen_input_ids" in features[0]
+        if paired and self.share_prompt and not (self.flatten or self.padded):
+            return self.shared(features)
         sequences, extra = self.sequences(features)
         if self.padded:
             ids, mask = pad([s[0] for s in sequences], self.filler_token_id)  # [N, T]
@@ -164,7 +178,7 @@ class PreferenceCollator:
             )
             batch = {"input_ids": ids, "labels": labels, "attention_mask": mask, "sequence_ids": seq_ids}
         else:
-            group = len(sequences) if self.flatten else 2 if "chosen_input_ids" in features[0] else 1
+            group = len(sequences) if self.flatten else 2 if paired else 1
             rows = []
             for start in range(0, len(sequences), group):
                 row: tuple[list[int], list[int], list[int], list[int]] = ([], [], [], [])
@@ -183,6 +197,63 @@ class PreferenceCollator:
                 "sequence_ids": torch.tensor([r[3] + [-1] * n for r, n in zip(rows, fill)]),
             }
         return {**batch, **extra}
+
+    def shared(self, features: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """Pairs with their prompt once (see the class docstring)."""
+        import torch
+
+        parts = []
+        for f in features:
+            chosen, rejected = list(f["chosen_input_ids"]), list(f["rejected_input_ids"])
+            c_labels, r_labels = list(f["chosen_labels"]), list(f["rejected_labels"])
+            p = 0  # the shared prompt: common ids before either side's first trained token
+            limit = min(_first_trained(c_labels), _first_trained(r_labels), len(chosen), len(rejected))
+            while p < limit and chosen[p] == rejected[p]:
+                p += 1
+            if p == 0:  # `process` drops such pairs ("prompt encoded differently"): rows from elsewhere
+                raise ValueError("a pair whose sides share no prompt tokens cannot share a prompt")
+            parts.append((chosen[:p], chosen[p:], c_labels[p:], rejected[p:], r_labels[p:]))
+        width = max(len(prompt) + len(c) + len(r) for prompt, c, _, r, _ in parts)
+        keep = max(len(c) + len(r) for _, c, _, r, _ in parts) + 1
+        ids, positions, segments = [], [], []
+        target_index, target_ids, target_sequence = [], [], []
+        for k, (prompt, c, c_labels, r, r_labels) in enumerate(parts):
+            fill = width - len(prompt) - len(c) - len(r)
+            ids.append([self.filler_token_id] * fill + prompt + c + r)
+            positions.append(
+                [*range(fill), *range(len(prompt) + len(c)), *range(len(prompt), len(prompt) + len(r))]
+            )
+            segments.append([0] * fill + [1] * len(prompt) + [2] * len(c) + [3] * len(r))
+            last_prompt = fill + len(prompt) - 1
+            for side, tokens, labels, start in (
+                (0, c, c_labels, last_prompt + 1),
+                (1, r, r_labels, last_prompt + 1 + len(c)),
+            ):
+                for t, (token, label) in enumerate(zip(tokens, labels, strict=True)):
+                    if label == IGNORE_INDEX:
+                        continue
+                    source = last_prompt if t == 0 else start + t - 1  # the position that predicts it
+                    target_index.append(k * keep + source - (width - keep))
+                    target_ids.append(token)
+                    target_sequence.append(2 * k + side)
+        seg = torch.tensor(segments)  # [R, T]: 0 filler, 1 prompt, 2 chosen, 3 rejected
+        i, j = seg[:, :, None], seg[:, None, :]
+        causal = torch.ones(width, width, dtype=torch.bool).tril()
+        sees = (i == j) | ((j == 1) & (i >= 2))  # own block; the completions also see the prompt
+        batch = {
+            "input_ids": torch.tensor(ids),
+            "position_ids": torch.tensor(positions),
+            "attention_mask": (causal & sees)[:, None],  # [R, 1, T, T]
+            "logits_to_keep": keep,
+            "target_index": torch.tensor(target_index),
+            "target_ids": torch.tensor(target_ids),
+            "target_sequence": torch.tensor(target_sequence),
+        }
+        if "ref_chosen_logps" in features[0]:
+            batch["ref_logps"] = torch.tensor(
+                [f[f"ref_{s}_logps"] for f in features for s in ("chosen", "rejected")]
+            )
+        return batch
 
     @staticmethod
     def sequences(
@@ -216,3 +287,7 @@ class PreferenceCollator:
             sequences.append(first_untrained(ids, labels))
         extra["desirable"] = torch.tensor([bool(f["desirable"]) for f in features])
         return sequences, extra
+
+
+def _first_trained(labels: Sequence[int]) -> int:
+    return next((i for i, x in enumerate(labels) if x != IGNORE_INDEX), len(labels))

@@ -55,6 +55,7 @@ from llm.train.preference_losses import (
     orpo_odds_loss,
     sequence_logps,
     simpo_loss,
+    target_logps,
 )
 
 LOSS_TYPES = ("sigmoid", "ipo", "hinge", "simpo", "orpo", "kto")
@@ -130,6 +131,11 @@ class Scored:
 def forward_sequences(model: Any, inputs: dict[str, torch.Tensor]) -> Scored:
     """Per-sequence log-probs of a :class:`~llm.data.collate.PreferenceCollator` batch through ``model``."""
     kwargs = {k: inputs[k] for k in ("input_ids", "position_ids", "attention_mask") if k in inputs}
+    if "target_ids" in inputs:  # prompt shared: logits only where completion tokens are predicted
+        logits = model(**kwargs, use_cache=False, logits_to_keep=inputs["logits_to_keep"]).logits  # [R, K, V]
+        n = int(inputs["target_sequence"].max()) + 1
+        picked = logits.reshape(-1, logits.shape[-1])[inputs["target_index"]]  # [N, V]
+        return Scored(*target_logps(picked, inputs["target_ids"], inputs["target_sequence"], n))
     logits = model(**kwargs, use_cache=False).logits  # [R, T, V]
     n = int(inputs["sequence_ids"].max()) + 1
     return Scored(*sequence_logps(logits, inputs["labels"], inputs["sequence_ids"], n))
@@ -279,7 +285,8 @@ def precompute_reference(
     chosen, rejected = [], []
     for start in range(0, len(rows), batch_size):
         batch = collator([rows[i] for i in range(start, min(len(rows), start + batch_size))])
-        logps = forward_sequences(ref, {k: v.to(device) for k, v in batch.items()}).logps.cpu()
+        batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        logps = forward_sequences(ref, batch).logps.cpu()
         chosen.extend(logps[0::2].tolist())
         rejected.extend(logps[1::2].tolist())
     return rows.add_column("ref_chosen_logps", chosen).add_column("ref_rejected_logps", rejected)

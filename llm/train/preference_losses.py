@@ -57,6 +57,25 @@ def sequence_logps(
     return logps, counts, logit_means
 
 
+def target_logps(
+    logits: torch.Tensor, target_ids: torch.Tensor, target_sequence: torch.Tensor, num_sequences: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The same three per-sequence sums as :func:`sequence_logps`, from logits already gathered at the
+    positions that predict each target token (the prompt-shared layout). ``logits`` [N, V], targets [N].
+
+    >>> logps, counts, _ = target_logps(torch.zeros(3, 2), torch.tensor([1, 0, 1]), torch.tensor([0, 0, 1]), 2)
+    >>> [round(x, 4) for x in logps.tolist()], counts.tolist()
+    ([-1.3863, -0.6931], [2.0, 1.0])
+    """
+    logits = logits.float()
+    token_logps = logits.gather(-1, target_ids[:, None]).squeeze(-1) - torch.logsumexp(logits, -1)
+    zeros = torch.zeros(num_sequences, device=logits.device, dtype=torch.float32)
+    logps = zeros.index_add(0, target_sequence, token_logps)
+    counts = zeros.index_add(0, target_sequence, torch.ones_like(token_logps))
+    logit_means = zeros.index_add(0, target_sequence, logits.mean(-1).detach())
+    return logps, counts, logit_means
+
+
 def dpo_loss(
     chosen: torch.Tensor,
     rejected: torch.Tensor,
