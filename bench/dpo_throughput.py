@@ -13,6 +13,7 @@ table shows the median. Pairs/s counts pairs trained in the timed steps; trained
 completion tokens (what DPO scores).
 
     $ .venv/bin/python bench/dpo_throughput.py [--steps 12] [--batch 4] [--repeats 2]
+    $ python bench/dpo_throughput.py --device cuda --model llama-1b --json dpo.json   # on a GPU (bf16)
 
 Prints the machine, the date and one table; copy it into the README with them (~6 minutes at the defaults).
 """
@@ -37,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "llm" / "data" / "samples" / "roleplay_preference_sample.jsonl"
 
 
-def prepare(work: Path, max_length: int) -> tuple[Path, Path, int]:
+def prepare(work: Path, max_length: int, shape_name: str = "small") -> tuple[Path, Path, int]:
     """Tokenizer + model checkpoint, and the pairs that fit; returns (model dir, pairs file, pairs)."""
     from llm.data.process import DataArguments, ProcessArguments, process
     from llm.data.tokenizer import build_tokenizer
@@ -47,9 +48,10 @@ def prepare(work: Path, max_length: int) -> tuple[Path, Path, int]:
     records = [json.loads(line) for line in SAMPLE.read_text().splitlines()]
     corpus = [m["content"] for r in records for part in ("prompt", "chosen", "rejected") for m in r[part]]
     tok = build_tokenizer("bytelevel", vocab_size=4000, corpus=corpus)
-    shape = MODEL_CONFIGS["small"]
+    shape = MODEL_CONFIGS[shape_name]
     model = build_llama(tok, hidden_size=shape["hidden_size"], layers=shape["num_hidden_layers"],
-                        heads=shape["num_attention_heads"])  # fmt: skip
+                        heads=shape["num_attention_heads"], intermediate_size=shape["intermediate_size"],
+                        num_key_value_heads=shape.get("num_key_value_heads", shape["num_attention_heads"]))  # fmt: skip
     model_dir = work / "model"
     model.save_pretrained(model_dir)
     tok.save_pretrained(model_dir)
@@ -105,8 +107,8 @@ def run_ours(model_dir: Path, pairs: Path, args: argparse.Namespace) -> dict:
     dpo.PreferenceTrainer.__init__ = with_clock
     training = StageArguments(
         output_dir=str(args.work / "ours-run"), max_steps=args.warmup + args.steps, per_device_train_batch_size=args.batch,
-        learning_rate=1e-5, report_to="none", save_strategy="no", use_cpu=True, disable_tqdm=True, logging_steps=10**6,
-        train_sampling_strategy="sequential",
+        learning_rate=1e-5, report_to="none", save_strategy="no", use_cpu=args.device == "cpu", disable_tqdm=True,
+        logging_steps=10**6, train_sampling_strategy="sequential", bf16=args.device != "cpu",
     )  # fmt: skip
     data = DataArguments(dataset="preference", data_files=[str(pairs)], tokenizer=str(model_dir), template="llama3",
                          max_length=args.max_length)  # fmt: skip
@@ -127,8 +129,8 @@ def run_trl(model_dir: Path, pairs: Path, args: argparse.Namespace) -> dict:
     rows = [json.loads(line) for line in pairs.read_text().splitlines()]
     config = DPOConfig(
         output_dir=str(args.work / "trl-run"), max_steps=args.warmup + args.steps, per_device_train_batch_size=args.batch,
-        learning_rate=1e-5, report_to="none", save_strategy="no", use_cpu=True, disable_tqdm=True, logging_steps=10**6,
-        beta=0.1, max_length=None, train_sampling_strategy="sequential",
+        learning_rate=1e-5, report_to="none", save_strategy="no", use_cpu=args.device == "cpu", disable_tqdm=True,
+        logging_steps=10**6, beta=0.1, max_length=None, train_sampling_strategy="sequential", bf16=args.device != "cpu",
     )  # fmt: skip
     clock = Clock()
     trainer = DPOTrainer(
@@ -177,6 +179,9 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--max_length", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu (fp32) or cuda (bf16)")
+    parser.add_argument("--model", default="small", help="model shape: small or llama-1b")
+    parser.add_argument("--json", type=Path, help="also write the medians here")
     parser.add_argument("--run", choices=("ours", "trl"))
     parser.add_argument("--work", type=Path)
     args = parser.parse_args()
@@ -187,12 +192,13 @@ def main() -> int:
         return 0
     work = Path(tempfile.mkdtemp(prefix="dpo-bench-"))
     os.environ["LLM_TRAIN_CACHE"] = str(work / "cache")
-    model_dir, pairs, n = prepare(work, args.max_length)
+    model_dir, pairs, n = prepare(work, args.max_length, args.model)
     results: dict[str, list[dict]] = {"ours": [], "trl": []}
     for _ in range(args.repeats):
         for method in ("ours", "trl"):
             cmd = [sys.executable, __file__, "--run", method, "--work", str(work), "--steps", str(args.steps),
-                   "--warmup", str(args.warmup), "--batch", str(args.batch), "--max_length", str(args.max_length)]  # fmt: skip
+                   "--warmup", str(args.warmup), "--batch", str(args.batch), "--max_length", str(args.max_length),
+                   "--device", args.device]  # fmt: skip
             done = subprocess.run(
                 cmd, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"}
             )
@@ -208,13 +214,20 @@ def main() -> int:
           f"transformers {transformers.__version__}, trl {trl.__version__}")  # fmt: skip
     print(f"# {n} pairs (≤ {args.max_length} tokens a side), batch {args.batch}, {args.steps} timed steps after "
           f"{args.warmup}, median of {args.repeats} alternating runs")  # fmt: skip
+    print(f"# model {args.model} on {args.device}")
     print(f"{'method':<44} {'pairs/s':>9} {'trained tokens/s':>17} {'vs TRL':>7}")
     trl_pairs = statistics.median(r["pairs_per_s"] for r in results["trl"])
-    names = {"ours": "llm-train dpo (padding-free pairs)", "trl": "TRL DPOTrainer (padded)"}
+    medians = {}
+    names = {"ours": "llm-train dpo (prompt shared, padding-free)", "trl": "TRL DPOTrainer (padded)"}
     for method in ("ours", "trl"):
         pairs_s = statistics.median(r["pairs_per_s"] for r in results[method])
         tokens_s = statistics.median(r["tokens_per_s"] for r in results[method])
         print(f"{names[method]:<44} {pairs_s:>9.2f} {tokens_s:>17,.0f} {pairs_s / trl_pairs:>6.2f}×")
+        medians[method] = {"pairs_per_s": pairs_s, "tokens_per_s": tokens_s}
+    if args.json:
+        args.json.write_text(
+            json.dumps({"pairs": n, "model": args.model, "device": args.device, **medians}, indent=2)
+        )
     return 0
 
 

@@ -96,6 +96,7 @@ import os
 import random
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -733,6 +734,20 @@ def prepare_sft(args: argparse.Namespace, res: dict, work: Path) -> Any:
 # ------------------------------------------------------------------------------------------ report (pure-ish)
 
 
+def phase_dpo(args: argparse.Namespace, res: dict, work: Path, deadline: float) -> None:
+    """DPO pairs/s, ours (prompt shared) against TRL's DPOTrainer, ~1B Llama in bf16: bench/dpo_throughput.py."""
+    out = work / "dpo.json"
+    cmd = [sys.executable, str(Path(__file__).with_name("dpo_throughput.py")), "--device", args.device,
+           "--model", "llama-1b", "--steps", "6", "--warmup", "2", "--repeats", "1", "--json", str(out)]  # fmt: skip
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=max(60, deadline - time.perf_counter())
+    )
+    print(done.stdout[-2000:])
+    if done.returncode:
+        raise RuntimeError(done.stderr[-3000:])
+    res["dpo"] = json.loads(out.read_text())
+
+
 def summarize(res: dict) -> dict[str, Any]:
     ours, trl = res.get("sft", {}).get("ours"), res.get("sft", {}).get("trl")
     summary: dict[str, Any] = {
@@ -836,6 +851,15 @@ def render_markdown(res: dict) -> str:
             f"a = {mod.get('attention_width_a')}, s_i each packed sample's own length "
             f"(mean {ours.get('mean_sample_length', 0):.0f}; attention {_pct(ours.get('attention_flops_share'))} "
             "of the FLOPs).",
+        ]
+    dpo = res.get("dpo")
+    if dpo and "ours" in dpo and "trl" in dpo:
+        ratio = dpo["ours"]["pairs_per_s"] / dpo["trl"]["pairs_per_s"]
+        lines += [
+            "",
+            f"DPO ({dpo['model']}, bf16, {dpo['pairs']} role-play pairs, bench/dpo_throughput.py): ours "
+            f"{dpo['ours']['pairs_per_s']:.2f} pairs/s ({dpo['ours']['tokens_per_s']:,.0f} trained tokens/s), TRL "
+            f"DPOTrainer {dpo['trl']['pairs_per_s']:.2f} pairs/s: {ratio:.2f}x (goal >= 1.5x: {_goal(ratio >= 1.5)}).",
         ]
     if res.get("args", {}).get("tiny"):
         lines += ["", "(--tiny: a smoke run of the script's logic; these numbers mean nothing)"]
@@ -1003,6 +1027,14 @@ def main(argv: list[str] | None = None) -> int:
                 if trl is not None:
                     res["sft"]["trl"] = trl
                     _print_run("trl", trl)
+        current = "dpo"
+        if args.tiny:
+            res["skipped"]["dpo"] = "--tiny (bench/dpo_throughput.py runs on CPU by itself)"
+        elif deadline - time.perf_counter() < 120:
+            res["skipped"]["dpo"] = "too little of --seconds left"
+            print("== dpo skipped: too little of --seconds left")
+        else:
+            phase("dpo", phase_dpo, args, res, work, deadline)
     except KeyboardInterrupt as stop:  # `timeout --signal=INT` in gpu_check.sh
         if isinstance(stop, PartialRun):
             res["sft"][stop.kind] = stop.result

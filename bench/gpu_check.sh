@@ -14,7 +14,8 @@
 #      12·L·d·s, with L layers, hidden size d and s the length of the packed sample the token belongs
 #      to (its OWN length, not the 4,096-token row). MFU is quoted against the card's dense bf16 peak
 #      (989 TFLOP/s for H100/H200) and against a bf16 matmul ceiling measured in the same script;
-#   3. a baseline: TRL's SFTTrainer on the same model, data and settings, in the same run.
+#   3. a baseline: TRL's SFTTrainer on the same model, data and settings, in the same run;
+#   4. DPO pairs/s of `llm-train dpo` against TRL's DPOTrainer (~1B Llama, bf16; bench/dpo_throughput.py).
 set -euo pipefail
 
 OUT="${OUT:-/tmp}"
