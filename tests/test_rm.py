@@ -133,3 +133,25 @@ def test_rm_refuses_chat_rows(tmp_path, monkeypatch, capsys):
     assert "needs chosen_input_ids, rejected_input_ids (a reward model trains on a comparisons" in (
         capsys.readouterr().err
     )
+
+
+def test_batch_1_times_accumulation_4_equals_4_times_1(tmp_path, monkeypatch):
+    """The pairwise loss is a mean: accumulating 4 batches of 1 must give the update of one batch of 4."""
+    from safetensors.torch import load_file
+
+    monkeypatch.setenv("LLM_TRAIN_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in synthetic_pairs(4, seed=1)))
+    weights = []
+    for name, batch, accumulation in (("a", 4, 1), ("b", 1, 4)):
+        argv = [
+            "--model_config", "tiny", "--tokenizer", "tiny:bytelevel", "--data_files", str(data), "--output_dir",
+            str(tmp_path / name), "--max_steps", "1", "--per_device_train_batch_size", str(batch),
+            "--gradient_accumulation_steps", str(accumulation), "--optim", "sgd", "--learning_rate", "1.0",
+            "--max_grad_norm", "0", "--normalize_samples", "0", "--train_sampling_strategy", "sequential",
+            "--report_to", "none", "--save_strategy", "no", "--use_cpu", "--disable_tqdm", "true", "--seed", "0",
+        ]  # fmt: skip
+        assert main(argv) == 0
+        weights.append(load_file(tmp_path / name / "model.safetensors"))
+    for key in weights[0]:
+        torch.testing.assert_close(weights[0][key], weights[1][key], atol=1e-5, rtol=1e-4)

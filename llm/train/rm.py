@@ -87,6 +87,9 @@ class RewardTrainer(Trainer):
     def __init__(self, *args, margin: float = 0.0, **kwargs):
         super().__init__(*args, **kwargs)
         self.margin = margin
+        # Our loss is a mean over the batch's pairs: the Trainer must divide it by the accumulation steps
+        # itself (it would not, seeing a model whose forward takes **kwargs, and sum 4 accumulated means).
+        self.model_accepts_loss_kwargs = False
 
     def _rewards(self, model, inputs) -> tuple[torch.Tensor, torch.Tensor]:
         rewards = forward_rewards(model, inputs["input_ids"], inputs["attention_mask"])  # [2B]
