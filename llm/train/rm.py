@@ -88,7 +88,7 @@ class RewardTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.margin = margin
         # Our loss is a mean over the batch's pairs: the Trainer must divide it by the accumulation steps
-        # itself (it would not, seeing a model whose forward takes **kwargs, and sum 4 accumulated means).
+        # itself. It does while batches carry no `labels`; this keeps it so if they ever do.
         self.model_accepts_loss_kwargs = False
 
     def _rewards(self, model, inputs) -> tuple[torch.Tensor, torch.Tensor]:
