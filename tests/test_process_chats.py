@@ -200,7 +200,7 @@ def test_sharegpt_and_text_sources(tmp_path):
 
 def test_wrong_options_fail_before_work(tmp_path):
     tok = {"tokenizer": "tiny:bytelevel"}
-    with pytest.raises(ValueError, match="known: openai, pippa"):
+    with pytest.raises(ValueError, match="known: hh_rlhf, kto, openai, pippa"):
         process(DataArguments(dataset="alpaca", **tok), out(tmp_path))
     with pytest.raises(ValueError, match="--stack packs chat samples"):
         process(DataArguments(dataset="tldr_comparisons", stack=True, **tok), out(tmp_path))

@@ -42,7 +42,7 @@ def test_comparison_prompts_get_their_tldr_marker():
         }
     )
     assert pair.prompt.messages[0].content.endswith("POST: My cat sings.\nTL;DR:")
-    assert (pair.chosen, pair.rejected) == ("A.", "B")
+    assert (pair.chosen_text, pair.rejected_text) == ("A.", "B")
     assert (
         normalize_query("SUBREDDIT: r/a\n\nTITLE: b\n\nPOST: c")
         == "SUBREDDIT: r/a\n\nTITLE: b\n\nPOST: c\n\nTL;DR:"
@@ -76,7 +76,7 @@ def test_summarize_from_feedback_uses_choice_and_builds_the_query():
     assert pair.prompt.messages[0].content == (
         "SUBREDDIT: r/pets\n\nTITLE: Help\n\nPOST: First line.\nSecond line is here.\n\nTL;DR:"
     )
-    assert (pair.chosen, pair.rejected) == ("dog", "cat sings")
+    assert (pair.chosen_text, pair.rejected_text) == ("dog", "cat sings")
 
 
 def test_summarize_from_feedback_truncates_at_the_last_newline_that_fits():

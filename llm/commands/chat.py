@@ -34,6 +34,7 @@ from llm.errors import UserError
 from llm.inference.chat import ChatSession, PromptTooLong
 from llm.models.checkpoint import checkpoint_template
 from llm.models.loading import load_for_inference
+from llm.models.resolve import resolve_model
 
 PROG = "llm-train chat"
 COMMANDS = "commands: /reset, /system TEXT, /quit"
@@ -69,6 +70,7 @@ class ChatArguments:
     seed: int | None = field(default=None, metadata={"help": "random seed, for reproducible replies"})
 
     def validate(self) -> None:
+        self.model = resolve_model(self.model, "--model")
         if not Path(self.model).is_dir():
             raise FileNotFoundError(f"--model {self.model}: no such directory")
         if self.max_new_tokens < 1:

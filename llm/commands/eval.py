@@ -28,6 +28,7 @@ from llm.eval.simulate import ListedUserTurns, ModelUserSide, UserSide
 from llm.inference.repliers import LocalReplier, Sampling
 from llm.models.checkpoint import checkpoint_template
 from llm.models.loading import load_for_inference
+from llm.models.resolve import resolve_model
 
 PROG = "llm-train eval roleplay"
 EVALUATIONS = ("roleplay",)
@@ -87,7 +88,7 @@ class RoleplayEvalArguments:
 
 def run(args: RoleplayEvalArguments) -> int:
     # Everything cheap is checked before a model loads.
-    model_dir = Path(args.model)
+    model_dir = Path(resolve_model(args.model, "--model"))
     if not model_dir.is_dir():
         raise FileNotFoundError(f"--model {model_dir}: no such directory")
     turns = validate_settings(args.conversations, args.turns, args.max_new_tokens)
@@ -106,7 +107,7 @@ def run(args: RoleplayEvalArguments) -> int:
         listed = ListedUserTurns.from_chats(args.user_turns, args.conversations, max(turns))
     else:
         listed = ListedUserTurns.bundled(args.conversations)
-    user_dir = Path(args.user_model) if args.user_model else None
+    user_dir = Path(resolve_model(args.user_model, "--user_model")) if args.user_model else None
     if user_dir is not None:
         if not user_dir.is_dir():
             raise FileNotFoundError(f"--user_model {user_dir}: no such directory")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llm.commands.cli import argv_or_sys, parse, run_command
+from llm.models.resolve import resolve_model
 from llm.serve.server import (
     DEFAULT_BATCH_TOKENS_CPU,
     DEFAULT_BATCH_TOKENS_GPU,
@@ -85,6 +86,7 @@ class ServeRewardArguments:
     def server_config(self) -> ServerConfig:
         """The parsed settings (token read, size in bytes); :class:`~llm.errors.UserError` or OSError
         if a flag is wrong."""
+        self.model = resolve_model(self.model, "--model")
         if not Path(self.model).is_dir():
             raise FileNotFoundError(f"--model {self.model}: no such directory")
         try:

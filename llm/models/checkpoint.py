@@ -72,15 +72,28 @@ def read_info(model_dir: str | Path) -> CheckpointInfo:
     return CheckpointInfo(**{"stage": "sft", **{k: v for k, v in data.items() if k in known}})
 
 
+def has_chat_template(model_dir: Path) -> bool:
+    """Whether the checkpoint's tokenizer files carry a Jinja chat template."""
+    if (model_dir / "chat_template.jinja").is_file():
+        return True
+    try:
+        return bool(json.loads((model_dir / "tokenizer_config.json").read_text()).get("chat_template"))
+    except (OSError, ValueError):
+        return False
+
+
 def checkpoint_template(model_dir: str | Path, override: str | None = None, flag: str = "--template") -> str:
-    """``override`` if given, else the chat template the checkpoint at ``model_dir`` was trained with."""
+    """``override`` if given, else the chat template the checkpoint at ``model_dir`` was trained with — or, for a
+    checkpoint not written by llm-train that carries its own Jinja template, ``tokenizer`` (render with that)."""
     if override:
         return override
     path = Path(model_dir) / INFO_FILE
     if not path.is_file():
+        if has_chat_template(Path(model_dir)):
+            return "tokenizer"  # not ours, but it brings its own chat template: render with that
         raise UserError(
-            f"{model_dir}: no {INFO_FILE} (not written by llm-train), so the chat template is unknown; "
-            f"name it with {flag}"
+            f"{model_dir}: no {INFO_FILE} (not written by llm-train) and no chat template of its own, so the "
+            f"chat template is unknown; name it with {flag}"
         )
     info = read_info(model_dir)
     if not info.template:

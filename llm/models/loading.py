@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from llm.errors import UserError
+from llm.models.resolve import resolve_model
 
 ATTENTION_CHOICES = ("auto", "sdpa", "eager", "flash_attention_2", "flex_attention")
 
@@ -37,7 +38,8 @@ class ModelArguments:
     """Which model to train, and how."""
 
     model_name_or_path: str | None = field(
-        default=None, metadata={"help": "hub id or local checkpoint directory"}
+        default=None,
+        metadata={"help": "hub id, checkpoint directory, .gguf file, or smollm2-135m-instruct"},
     )
     model_config: str | None = field(
         default=None, metadata={"help": f"initialise from scratch: {', '.join(MODEL_CONFIGS)}"}
@@ -88,6 +90,7 @@ class ModelArguments:
         if self.lora_r and importlib.util.find_spec("peft") is None:
             raise UserError("--lora_r needs peft: pip install -e '.[peft]'")
         if self.model_name_or_path:
+            self.model_name_or_path = resolve_model(self.model_name_or_path)  # a .gguf, a named default
             check_model_source(self.model_name_or_path, trust_remote_code=self.trust_remote_code)
 
 
@@ -203,7 +206,7 @@ def load_for_inference(model_dir: str | Path, flag: str = "--model") -> tuple[An
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging
 
-    path = Path(model_dir)
+    path = Path(resolve_model(str(model_dir), flag))
     if not path.is_dir():
         raise FileNotFoundError(f"{flag} {model_dir}: no such directory")
     logging.disable_progress_bar()  # a loading bar has no place in a chat transcript

@@ -36,6 +36,7 @@ from llm.data.process import DataArguments
 from llm.data.tokenizer import load_tokenizer
 from llm.errors import UserError
 from llm.models.loading import ModelArguments, build_model, check_model_source
+from llm.models.resolve import resolve_model
 from llm.models.reward import disable_dropout
 from llm.train.args import StageArguments
 from llm.train.callbacks import LossCurveCallback, PreferenceCurveCallback, RoleplayEvalCallback
@@ -114,6 +115,9 @@ class DPOArguments:
                 "--loss_type kto compares each batch with itself (its KL term): it needs a live reference"
             )
         if self.ref_model_name_or_path:
+            self.ref_model_name_or_path = resolve_model(
+                self.ref_model_name_or_path, "--ref_model_name_or_path"
+            )
             check_model_source(
                 self.ref_model_name_or_path, "--ref_model_name_or_path", model.trust_remote_code
             )

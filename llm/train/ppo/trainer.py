@@ -35,6 +35,7 @@ from llm.data.sources.files import iter_hub, iter_records, resolve_files
 from llm.errors import RecordError, UserError
 from llm.inference.rollout import Generator, HFGenerator
 from llm.models.checkpoint import checkpoint_template, write_info
+from llm.models.resolve import resolve_model
 from llm.models.reward import build_reward_model, disable_dropout, load_reward_model, score, token_values
 from llm.serve.client import RewardClient
 from llm.train.ppo import core
@@ -104,6 +105,7 @@ class PPOArguments:
     def validate(self) -> None:
         if not self.model_name_or_path:
             raise UserError("--model_name_or_path is required: the SFT checkpoint")
+        self.model_name_or_path = resolve_model(self.model_name_or_path)
         sources = [x for x in (self.reward_model_path, self.reward_url, self.reward_fn) if x]
         if len(sources) != 1:
             raise UserError("give exactly one reward: --reward_model_path, --reward_url or --reward_fn")
