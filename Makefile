@@ -1,6 +1,8 @@
 # The README's two commands. Each sets itself up in .venv on a fresh machine, then runs.
 #   make test   ruff (lint + format check) and the test suite
-#   make demo   the main job on the bundled sample
+#   make demo   the main job: SmolLM2-135M-Instruct becomes a bundled character (before/after)
+#   make demo-tiny   the same pipeline with a tiny Llama trained from scratch (fast, no download)
+#   make test-real   real-model tests on SmolLM2-135M-Instruct (fetches it; not part of make test)
 #   make demo-rlhf   SFT → reward model → PPO on the bundled TL;DR sample
 # Override the torch build, e.g. for CUDA:  make test TORCH_SPEC="torch==2.13.0" TORCH_PIP_ARGS="--index-url ..."
 
@@ -14,7 +16,7 @@ comma := ,
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: setup test lint demo demo-rlhf bench clean
+.PHONY: setup test test-real lint demo demo-tiny demo-rlhf bench clean
 
 setup: $(STAMP)
 
@@ -32,7 +34,13 @@ test: lint
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/llm-train demo
+	$(BIN)/llm-train demo
+
+demo-tiny: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/llm-train demo-tiny
+
+test-real: $(STAMP)
+	$(BIN)/python -m pytest -q -m real tests/test_real_model.py
 
 demo-rlhf: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/llm-train demo-rlhf

@@ -41,7 +41,7 @@ BAD = {
 
 
 def test_every_command_is_in_the_table_and_tested():
-    assert set(BAD) | {"demo", "demo-rlhf"} == set(COMMANDS)
+    assert set(BAD) | {"demo", "demo-tiny", "demo-rlhf"} == set(COMMANDS)
 
 
 @pytest.mark.parametrize("name", sorted(BAD))
@@ -54,7 +54,9 @@ def test_every_command_reports_bad_input_in_one_line(name, capsys, tmp_path, mon
     assert len(err) == 1 and err[0].startswith(f"{prog}: error: ") and message in err[0], err
 
 
-@pytest.mark.parametrize("name", sorted(set(COMMANDS) - {"demo", "demo-rlhf", "eval"}) + ["eval roleplay"])
+@pytest.mark.parametrize(
+    "name", sorted(set(COMMANDS) - {"demo", "demo-tiny", "demo-rlhf", "eval"}) + ["eval roleplay"]
+)
 def test_every_command_takes_snake_case_flags(name, capsys):
     assert main([*name.split(), "--help"]) == 0
     usage = capsys.readouterr().out.split("\n\n")[0]

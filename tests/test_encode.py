@@ -110,11 +110,21 @@ def test_ids_equal_whole_text_tokenization(encoder, conv):
     assert encoder.encode(rendered).input_ids == whole
 
 
+_POLICY_ENCODERS: dict = {}  # building an Encoder copies the tokenizer three times: once per policy, not per example
+
+
 @given(conv=conversations())
 def test_mask_policy_never_changes_ids(encoder, conv):
     samples = {}
     for policy in MASK_POLICIES:
-        samples[policy] = Encoder(encoder.tokenizer, encoder.template, mask=policy).encode(conv)
+        key = (
+            id(encoder.tokenizer),
+            encoder.template.name,
+            policy,
+        )  # the cached Encoder keeps the tokenizer alive
+        if key not in _POLICY_ENCODERS:
+            _POLICY_ENCODERS[key] = Encoder(encoder.tokenizer, encoder.template, mask=policy)
+        samples[policy] = _POLICY_ENCODERS[key].encode(conv)
     assert len({tuple(s.input_ids) for s in samples.values()}) == 1
     assert samples["none"].num_trained == 0
     assert samples["all"].num_trained == len(samples["all"])

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from llm.commands.demo import main as demo
+from llm.commands.demo_tiny import main as demo
 from llm.data.encode import IGNORE_INDEX, Encoder
 from llm.data.samples import PIPPA_SAMPLE as SAMPLE
 from llm.data.sources import pippa

@@ -100,7 +100,10 @@ def test_detect_and_registry():
     assert detect_source({"conversations": []}).name == "sharegpt"
     assert detect_source({"prompt": "p", "label": "l"}).name == "tldr"
     assert detect_source({"prompt": "p", "chosen": "a", "rejected": "b"}).name == "preference"  # TRL standard
-    assert detect_source({"prompt": "SUBREDDIT: r/a\nPOST: p", "chosen": "a", "rejected": "b"}).name == "tldr_comparisons"
+    assert (
+        detect_source({"prompt": "SUBREDDIT: r/a\nPOST: p", "chosen": "a", "rejected": "b"}).name
+        == "tldr_comparisons"
+    )
     assert detect_source({"text": "t"}).name == "text"
     assert get_source("PIPPA").convert is pippa.to_conversation
     with pytest.raises(ValueError, match="known: hh_rlhf, kto, openai, pippa, preference, sharegpt"):

