@@ -47,30 +47,37 @@ from llm.train.sft import run
 
 BASE = "smollm2-135m-instruct"
 CHAT_RECORD = 0  # the record of the sample whose character the scripted chat talks to
-CHAT_LINES = ["Hello! Who are you, and what is this place?", "What do you do here all day?", "Can I stay for a while?"]
+CHAT_LINES = [
+    "Hello! Who are you, and what is this place?",
+    "What do you do here all day?",
+    "Can I stay for a while?",
+]
 
 
 class PlannedBudget(TrainerCallback):
-    """Plans the step budget from the time the first steps take, then stops training there: what fits in
-    ``seconds``, within ``max_steps``. The plan is printed."""
+    """Plans the step budget from the time steps take (measured after the first, which pays for warm-up and
+    the evaluation before training), then stops training there: what fits in ``seconds`` of training, within
+    ``max_steps``. The plan is printed."""
 
-    def __init__(self, seconds: float, measure_steps: int = 2):
+    def __init__(self, seconds: float, measure_steps: int = 3):
         self.seconds, self.measure_steps = seconds, measure_steps
-        self.start = 0.0
+        self.clock: tuple[int, float] | None = None  # (step, time) the measurement starts from
         self.planned: int | None = None
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        self.start = time.perf_counter()
+        self.per_step = 0.0
 
     def on_step_end(self, args, state, control, **kwargs):
-        elapsed = time.perf_counter() - self.start
-        if self.planned is None and state.global_step >= self.measure_steps:
-            per_step = elapsed / state.global_step
-            self.planned = max(self.measure_steps, min(state.max_steps, int(self.seconds / per_step)))
+        now = time.perf_counter()
+        if self.clock is None:
+            self.clock = (state.global_step, now)
+            return
+        step0, t0 = self.clock
+        if self.planned is None and state.global_step - step0 >= self.measure_steps:
+            self.per_step = (now - t0) / (state.global_step - step0)
+            self.planned = max(state.global_step, min(state.max_steps, int(self.seconds / self.per_step)))
             tokens = args.per_device_train_batch_size * args.gradient_accumulation_steps * DEMO_ROW_TOKENS
-            print(f"measured {per_step:.1f} s a step (~{tokens / per_step:.0f} tokens/s): planning "
+            print(f"\nmeasured {self.per_step:.1f} s a step (~{tokens / self.per_step:.0f} tokens/s): planning "
                   f"{self.planned} steps for {self.seconds:.0f} s")  # fmt: skip
-        if (self.planned and state.global_step >= self.planned) or elapsed > self.seconds * 1.2:
+        if self.planned is not None and state.global_step >= self.planned:
             control.should_training_stop = True
 
 
@@ -92,23 +99,34 @@ def role_play_eval(model_dir: str, template: str, out: Path, title: str) -> dict
 
 
 def scripted_chat(model_dir: str, template: str) -> list[str]:
-    """The character of record ``CHAT_RECORD`` answers ``CHAT_LINES``, greedily (the same for every run)."""
+    """The character of record ``CHAT_RECORD`` answers ``CHAT_LINES``: greedy, with a repetition penalty of 1.3
+    (the same for every run)."""
     model, tokenizer = load_for_inference(model_dir)
     card = card_from_records(PIPPA_SAMPLE, CHAT_RECORD)
+    sampling = {
+        "do_sample": False,
+        "max_new_tokens": 60,
+        "repetition_penalty": 1.3,
+    }  # a 135M model loops without
     session = ChatSession(model, Encoder(tokenizer, template), card, user_name=card.user_name,
-                          generate_kwargs={"do_sample": False, "max_new_tokens": 48})  # fmt: skip
+                          generate_kwargs=sampling)  # fmt: skip
     session.reset()
     return [session.respond(line, io.StringIO()) for line in CHAT_LINES]
 
 
 def side_by_side(name: str, before: list[str], after: list[str], width: int = 58) -> str:
-    lines = [f"{'before (' + BASE + ')':<{width}} │ after (LoRA, this run)", "─" * width + "─┼─" + "─" * width]
+    lines = [
+        f"{'before (' + BASE + ')':<{width}} │ after (LoRA, this run)",
+        "─" * width + "─┼─" + "─" * width,
+    ]
     for user, a, b in zip(CHAT_LINES, before, after, strict=True):
         lines.append(f"{'You: ' + user:<{width}} │ You: {user}")
         left = textwrap.wrap(f"{name}: {a}", width) or [""]
         right = textwrap.wrap(f"{name}: {b}", width) or [""]
         for k in range(max(len(left), len(right))):
-            lines.append(f"{left[k] if k < len(left) else '':<{width}} │ {right[k] if k < len(right) else ''}")
+            lines.append(
+                f"{left[k] if k < len(left) else '':<{width}} │ {right[k] if k < len(right) else ''}"
+            )
         lines.append(f"{'':<{width}} │")
     return "\n".join(lines)
 
@@ -118,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run_dir", default="runs/demo", help="where the checkpoint, plots and summary go")
     parser.add_argument("--minutes", type=float, default=2.5, help="training time budget")
     parser.add_argument("--max_steps", type=int, default=200, help="most LoRA steps, whatever the time")
-    parser.add_argument("--model", default=BASE, help="the base model (hub id, directory, .gguf, or a named default)")
+    parser.add_argument(
+        "--model", default=BASE, help="the base model (hub id, directory, .gguf, or a named default)"
+    )
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     run_dir = Path(args.run_dir)
@@ -143,9 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     before_chat = scripted_chat(base, "tokenizer")
     t = lap("evaluate_before", t)
 
-    print(f"\n── 3/5 LoRA fine-tuning on the bundled role-play sample (≤ {args.minutes:g} min, ≤ {args.max_steps} steps)")
+    print(
+        f"\n── 3/5 LoRA fine-tuning on the bundled role-play sample (≤ {args.minutes:g} min, ≤ {args.max_steps} steps)"
+    )
     data = DataArguments(dataset="pippa", data_files=[str(PIPPA_SAMPLE)], tokenizer=base, template="tokenizer",
-                         stack=True, max_length=DEMO_ROW_TOKENS, validation_split=0.03)  # fmt: skip
+                         stack=True, max_length=DEMO_ROW_TOKENS, validation_split=0.01)  # fmt: skip
     training = StageArguments(
         output_dir=str(run_dir), max_steps=args.max_steps, per_device_train_batch_size=1, gradient_accumulation_steps=2,
         learning_rate=2e-4, lr_scheduler_type="constant_with_warmup", warmup_steps=3, logging_steps=5,
@@ -168,16 +190,21 @@ def main(argv: list[str] | None = None) -> int:
     after_chat = scripted_chat(str(run_dir), "tokenizer")
     t = lap("evaluate_after", t)
 
-    print(f"\n── 5/5 {name}, before and after (greedy replies, the user's lines scripted)\n")
+    print(
+        f"\n── 5/5 {name}, before and after (greedy replies, repetition penalty 1.3; the user's lines scripted)\n"
+    )
     print(side_by_side(name, before_chat, after_chat))
     summary = {
         "base_model": args.model,
         "base_model_resolved": base,
         "parameters": parameters,
         "trained_steps": steps,
-        "trained_tokens": steps * training.per_device_train_batch_size * training.gradient_accumulation_steps
+        "trained_tokens": steps
+        * training.per_device_train_batch_size
+        * training.gradient_accumulation_steps
         * DEMO_ROW_TOKENS,
         "planned_steps": budget.planned,
+        "seconds_per_step": round(budget.per_step, 2),
         "eval_loss_before": loss_before,
         "eval_loss_after": loss_after,
         "roleplay_before": before_eval,
@@ -188,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     print(f"\nheld-out loss {loss_before:.3f} → {loss_after:.3f}; {summary['seconds']['total']:.0f} s in all")
-    print(f"checkpoint (merged): {run_dir}   plots: {run_dir / 'loss_curve.png'}, {run_dir / 'adherence.png'}")
+    print(
+        f"checkpoint (merged): {run_dir}   plots: {run_dir / 'loss_curve.png'}, {run_dir / 'adherence.png'}"
+    )
     print(f"summary: {run_dir / 'summary.json'}\n\nGo on chatting with:")
     print(f"  .venv/bin/llm-train chat --model {run_dir} --character_from {os.path.relpath(PIPPA_SAMPLE)} "
           f"--index {CHAT_RECORD}")  # fmt: skip
