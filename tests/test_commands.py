@@ -169,3 +169,22 @@ def test_the_demo_sample_ships_inside_the_package(tmp_path):
     for sample in ("pippa_sample.jsonl", "tldr_sft_sample.jsonl", "tldr_comparisons_sample.jsonl"):
         assert f"llm/data/samples/{sample}" in names
     assert "llm/eval/instruction_pool.json" in names and "llm/eval/user_turns.txt" in names
+
+
+def test_the_real_demo_plans_its_steps_from_the_measured_time(monkeypatch):
+    """The first step (warm-up and the evaluation before training) is left out of the measurement."""
+    from types import SimpleNamespace
+
+    from llm.commands.demo import PlannedBudget
+
+    ticks = iter([100.0, 102.0, 104.0, 106.0, 108.0, 110.0])  # step 1 ends at 100 s, then 2 s a step
+    monkeypatch.setattr("llm.commands.demo.time.perf_counter", lambda: next(ticks))
+    budget = PlannedBudget(seconds=10, measure_steps=3)
+    args = SimpleNamespace(per_device_train_batch_size=1, gradient_accumulation_steps=2)
+    stops = []
+    for step in range(1, 7):
+        control = SimpleNamespace(should_training_stop=False)
+        budget.on_step_end(args, SimpleNamespace(global_step=step, max_steps=200), control)
+        stops.append(control.should_training_stop)
+    assert budget.per_step == 2.0 and budget.planned == 5
+    assert stops == [False, False, False, False, True, True]
