@@ -86,14 +86,18 @@ def main() -> int:
         reply = messages[cut + 1].content
         kind = kinds[len(lines) % len(kinds)]
         chosen = [{"role": "assistant", "content": reply}]
-        rejected = [{"role": "assistant", "content": rejected_reply(kind, reply, conv.character.name, names, rng)}]
+        rejected = [
+            {"role": "assistant", "content": rejected_reply(kind, reply, conv.character.name, names, rng)}
+        ]
         if rng.random() < 0.2 and cut + 3 < len(messages) and messages[cut + 2].role == "user":
             follow = {"role": "user", "content": messages[cut + 2].content}
             chosen += [follow, {"role": "assistant", "content": messages[cut + 3].content}]
             again = rejected_reply(kind, messages[cut + 3].content, conv.character.name, names, rng)
             rejected += [follow, {"role": "assistant", "content": again}]
         card = {k: v for k, v in conv.character.__dict__.items() if v}
-        lines.append({"prompt": prompt, "chosen": chosen, "rejected": rejected, "character": card, "kind": kind})
+        lines.append(
+            {"prompt": prompt, "chosen": chosen, "rejected": rejected, "character": card, "kind": kind}
+        )
     args.out.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
     size = args.out.stat().st_size
     print(f"wrote {len(lines)} pairs to {args.out} ({size / 1e6:.2f} MB)")
