@@ -33,6 +33,7 @@ BAD = {
     "rm": (["--model_config", "tiny", "--output_dir", "o"], "give --tokenizer"),
     "serve-reward": (["--model", "nowhere"], "nowhere"),
     "ppo": (["--output_dir", "o"], "--model_name_or_path is required"),
+    "grpo": (["--output_dir", "o"], "--model_name_or_path is required"),
     "dpo": (["--model_config", "tiny", "--output_dir", "o", "--beta", "0"], "--beta 0.0: must be > 0"),
     "chat": (["--model", "nowhere"], "--model nowhere: no such directory"),
     "gatt-synthesize": (["--output", "o"], "--data_files is required"),

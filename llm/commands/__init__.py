@@ -37,6 +37,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "serve-reward": ("serve_reward", "main", "serve a reward model over HTTP: --model DIR [--port 8000 ...]"),
     "ppo": ("ppo", "main", "RLHF with PPO: llm-train ppo CONFIG.yaml [--flag value ...]"),
+    "grpo": (
+        "grpo",
+        "main",
+        "online RL without a critic (GRPO, RLOO, REINFORCE++): llm-train grpo CONFIG.yaml",
+    ),
     "chat": ("chat", "main", "chat with a checkpoint: llm-train chat --model DIR [...]"),
     "gatt-synthesize": (
         "gatt_synthesize",

@@ -1,0 +1,155 @@
+"""Reward sources for online RL (``ppo``, ``grpo``), several at once with weights.
+
+A source scores a batch of rollouts, each a prompt and its completion (the decoded texts):
+
+- ``module:function`` — your function, full texts (prompt + completion) → floats;
+- ``check:KIND=VALUE`` — a check of :mod:`llm.eval.checks` on the completion alone, 1.0 when it passes, else 0:
+  ``check:language=french``, ``check:ending=?``, ``check:forbidden=weather``, ``check:max_words=30``,
+  ``check:persona=Mira`` (keeps the name, never "As an AI"), ``check:no_user_turn=You`` (does not write the
+  user's turn);
+- a reward server URL (ours, or any OpenRLHF-style ``/get_reward``), full texts;
+- a local reward model directory, full texts.
+
+``--reward_weights`` weighs them (default 1 each); the metrics report each source's mean.
+
+>>> source = reward_from_spec("check:ending=?")
+>>> source.name, source(["Q: tea?"], [" Yes, with honey?"])
+('check:ending=?', [1.0])
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from llm.errors import UserError
+from llm.eval.checks import (
+    check_value_problem,
+    ends_with,
+    forbids,
+    in_language,
+    persona_consistent,
+    speaks_for_user,
+    within_words,
+)
+from llm.models.reward import load_reward_model, score
+from llm.serve.client import RewardClient
+
+CHECKS: dict[str, Callable[[str, str], bool]] = {
+    "language": lambda text, value: in_language(text, value),
+    "ending": lambda text, value: ends_with(text, value),
+    "forbidden": lambda text, value: forbids(text, value),
+    "max_words": lambda text, value: within_words(text, int(value)),
+    "persona": lambda text, value: persona_consistent(text, value),
+    "no_user_turn": lambda text, value: not speaks_for_user(text, value),
+}
+
+
+@dataclass
+class RewardSource:
+    """One named source: ``(prompts, completions) → floats``."""
+
+    name: str
+    score: Callable[[list[str], list[str]], list[float]]
+
+    def __call__(self, prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
+        values = [float(x) for x in self.score(list(prompts), list(completions))]
+        if len(values) != len(completions):
+            raise UserError(f"reward {self.name}: {len(values)} values for {len(completions)} completions")
+        return values
+
+
+def check_reward(kind: str, value: str) -> RewardSource:
+    if kind not in CHECKS:
+        raise UserError(f"check:{kind}: unknown check (known: {', '.join(CHECKS)})")
+    if kind != "no_user_turn":
+        problem = check_value_problem(kind, int(value) if kind == "max_words" and value.isdigit() else value)
+        if problem:
+            raise UserError(f"check:{kind}={value}: {problem}")
+    test = CHECKS[kind]
+    return RewardSource(
+        f"check:{kind}={value}", lambda prompts, completions: [float(test(c, value)) for c in completions]
+    )
+
+
+def function_reward(spec: str) -> RewardSource:
+    module, _, name = spec.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as e:
+        raise UserError(f"--reward_fn {spec}: cannot import it ({e})") from None
+    return RewardSource(
+        spec, lambda prompts, completions: fn([p + c for p, c in zip(prompts, completions, strict=True)])
+    )
+
+
+def reward_from_spec(spec: str) -> RewardSource:
+    """``check:KIND=VALUE`` or ``module:function``."""
+    if spec.startswith("check:"):
+        kind, _, value = spec[len("check:") :].partition("=")
+        return check_reward(kind, value)
+    if ":" not in spec:
+        raise UserError(f"--reward_fn {spec!r}: give module:function or check:KIND=VALUE")
+    return function_reward(spec)
+
+
+def url_reward(urls: list[str], token_file: str | None) -> RewardSource:
+    token = Path(token_file).read_text().strip() if token_file else None
+    client = RewardClient(urls, token=token)
+    return RewardSource(
+        "url",
+        lambda prompts, completions: client.score([p + c for p, c in zip(prompts, completions, strict=True)]),
+    )
+
+
+def model_reward(path: str, device: str) -> RewardSource:
+    model, tokenizer = load_reward_model(path, device=device)
+    return RewardSource(
+        "reward_model",
+        lambda prompts, completions: score(
+            model, tokenizer, [p + c for p, c in zip(prompts, completions, strict=True)]
+        ),
+    )
+
+
+@dataclass
+class Rewards:
+    """Several sources, weighted; ``__call__`` returns the total per rollout and each source's values."""
+
+    sources: list[RewardSource]
+    weights: list[float]
+
+    def __call__(
+        self, prompts: Sequence[str], completions: Sequence[str]
+    ) -> tuple[list[float], dict[str, list[float]]]:
+        parts = {s.name: s(prompts, completions) for s in self.sources}
+        total = [
+            sum(w * parts[s.name][i] for s, w in zip(self.sources, self.weights, strict=True))
+            for i in range(len(completions))
+        ]
+        return total, parts
+
+
+def build_rewards(
+    reward_fn: list[str] | None,
+    reward_url: list[str] | None,
+    reward_token_file: str | None,
+    reward_model_path: str | None,
+    weights: list[float] | None,
+    device: str,
+) -> Rewards:
+    sources = [reward_from_spec(spec) for spec in reward_fn or []]
+    if reward_url:
+        sources.append(url_reward(reward_url, reward_token_file))
+    if reward_model_path:
+        sources.append(model_reward(reward_model_path, device))
+    if not sources:
+        raise UserError(
+            "give a reward: --reward_fn (module:function or check:KIND=VALUE), --reward_url or --reward_model_path"
+        )
+    weights = list(weights) if weights else [1.0] * len(sources)
+    if len(weights) != len(sources):
+        raise UserError(f"--reward_weights: {len(weights)} weights for {len(sources)} reward sources")
+    return Rewards(sources, weights)

@@ -1,0 +1,207 @@
+"""`llm-train grpo` on a tiny policy: the critic-free estimators by hand, the start of training, learning a
+reward with bounded KL, rewards by name, a reward server, two processes agreeing with one."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from llm.errors import UserError
+from llm.train.grpo import core
+from llm.train.grpo.trainer import GRPOArguments, train
+from llm.train.rewards import build_rewards, reward_from_spec
+
+REPO = Path(__file__).resolve().parent.parent
+PROMPTS = REPO / "tests" / "fixtures" / "ppo_prompts.jsonl"
+
+
+# ── the math, by hand ────────────────────────────────────────────────────────────────────────────────
+
+
+def test_a_group_with_equal_rewards_gets_zero_advantage_under_every_estimator():
+    rewards = torch.tensor([0.7, 0.7, 0.7, 0.1, 0.9, 0.5])
+    for scale in ("group", "batch", "none"):
+        assert core.group_advantages(rewards, 3, scale)[:3].tolist() == [0.0, 0.0, 0.0]
+    assert core.rloo_advantages(rewards, 3)[:3].abs().max() < 1e-6
+    assert float(core.zero_variance_share(rewards, 3)) == 0.5
+
+
+def test_leave_one_out_and_group_scaling_by_hand():
+    r = torch.tensor([0.1, 0.9, 0.5])
+    loo = core.rloo_advantages(r, 3).tolist()
+    assert loo == pytest.approx([0.1 - 0.7, 0.9 - 0.3, 0.5 - 0.5])
+    # Dr. GRPO keeps the scale of the rewards; GRPO divides by the group's (unbiased) std, 0.4 here.
+    assert core.group_advantages(r, 3, "none").tolist() == pytest.approx([-0.4, 0.4, 0.0])
+    assert core.group_advantages(r, 3, "group").tolist() == pytest.approx([-1.0, 1.0, 0.0], abs=1e-3)
+
+
+def test_token_level_normalisation_by_hand():
+    per_token_adv = torch.tensor([1.0, 3.0])  # one completion of 1 token, one of 3
+    mask = torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    zeros = torch.zeros(2, 3)
+    grpo, _ = core.clipped_policy_loss(zeros, zeros, per_token_adv, mask, loss_type="grpo")
+    dapo, _ = core.clipped_policy_loss(zeros, zeros, per_token_adv, mask, loss_type="dapo")
+    dr, _ = core.clipped_policy_loss(zeros, zeros, per_token_adv, mask, loss_type="dr_grpo")
+    assert float(grpo) == pytest.approx(-(1 + 3) / 2)  # each completion weighs the same
+    assert float(dapo) == pytest.approx(-(1 + 3 * 3) / 4)  # each token weighs the same
+    assert float(dr) == pytest.approx(-(1 + 3 * 3) / 6)  # a constant: B × T
+
+
+def test_clip_higher_lets_a_positive_advantage_rise_further():
+    old = torch.zeros(1, 1)
+    new = torch.log(torch.tensor([[1.25]]))  # ratio 1.25
+    mask = torch.ones(1, 1)
+    symmetric, stats = core.clipped_policy_loss(new, old, torch.tensor([1.0]), mask, epsilon=0.2)
+    higher, _ = core.clipped_policy_loss(new, old, torch.tensor([1.0]), mask, epsilon=0.2, epsilon_high=0.28)
+    assert float(symmetric) == pytest.approx(-1.2) and float(stats["clipfrac"]) == 1.0
+    assert float(higher) == pytest.approx(-1.25)
+
+
+def test_k3_is_zero_where_the_policies_agree_and_positive_elsewhere():
+    logp = torch.log(torch.tensor([0.2, 0.5, 0.3]))
+    assert core.k3_kl(logp, logp).abs().max() == 0
+    assert (core.k3_kl(logp, torch.log(torch.tensor([0.4, 0.4, 0.2]))) > 0).all()
+
+
+# ── rewards ──────────────────────────────────────────────────────────────────────────────────────────
+
+
+def test_checks_are_reward_functions_by_name():
+    cases = {
+        "check:language=french": (
+            " le chat est sur la table et je pense que vous",
+            " the cat is on the table",
+        ),
+        "check:ending=?": (" Shall we?", " We shall."),
+        "check:forbidden=weather": (" Lovely day.", " Lovely weather."),
+        "check:max_words=3": (" Yes, indeed.", " Yes, indeed, very much so."),
+        "check:persona=Mira": (" I am Mira.", " As an AI language model, I cannot."),
+        "check:no_user_turn=Sam": (" Come in.", " Come in.\nSam: thanks"),
+    }
+    for spec, (good, bad) in cases.items():
+        assert reward_from_spec(spec)(["p", "p"], [good, bad]) == [1.0, 0.0], spec
+    rewards = build_rewards(["check:ending=?", "check:max_words=3"], None, None, None, [2.0, 1.0], "cpu")
+    total, parts = rewards(["p"], [" Yes, indeed?"])
+    assert total == [3.0] and parts == {"check:ending=?": [1.0], "check:max_words=3": [1.0]}
+    with pytest.raises(UserError, match="unknown check"):
+        reward_from_spec("check:rhyme=moon")
+    with pytest.raises(UserError, match="2 weights for 1 reward sources"):
+        build_rewards(["check:ending=?"], None, None, None, [1.0, 2.0], "cpu")
+
+
+# ── the loop ─────────────────────────────────────────────────────────────────────────────────────────
+
+
+@pytest.fixture(scope="module")
+def start(tmp_path_factory):
+    from llm.data.tokenizer import build_tokenizer
+    from llm.models.tiny import build_llama
+
+    out = tmp_path_factory.mktemp("start")
+    tok = build_tokenizer("bytelevel")
+    build_llama(tok).save_pretrained(out)
+    tok.save_pretrained(out)
+    (out / "llm_train.json").write_text(json.dumps({"stage": "sft", "template": "chatml"}))
+    return out
+
+
+def grpo_args(start, out, **kw):
+    base = dict(
+        model_name_or_path=str(start), dataset="openai", data_files=[str(PROMPTS)], reward_fn=["ppo_rewards:letter_e"],
+        max_steps=20, rollout_batch_size=32, num_generations=8, response_length=16, learning_rate=3e-3,
+        beta=0.04, output_dir=str(out), sample_rows=0,
+    )  # fmt: skip
+    base.update(kw)
+    return GRPOArguments(**base)
+
+
+@pytest.fixture(scope="module")
+def learning_run(start, tmp_path_factory):
+    sys.path.insert(0, str(REPO / "tests"))
+    out = tmp_path_factory.mktemp("grpo")
+    return train(grpo_args(start, out)), out
+
+
+def test_start_of_training(learning_run):
+    history, _ = learning_run
+    first = history[0]
+    assert first["first_ratio"] == pytest.approx(1.0, abs=1e-6) and first["first_clipfrac"] == 0.0
+    assert first["kl"] == 0.0  # π = π_ref in the first rollout
+    assert history[1]["kl"] > 0.0
+
+
+def test_reward_rises_and_kl_stays_bounded(learning_run):
+    history, out = learning_run
+    start_reward = sum(h["reward_mean"] for h in history[:4]) / 4
+    end_reward = sum(h["reward_mean"] for h in history[-4:]) / 4
+    assert end_reward > start_reward + 0.15, [round(h["reward_mean"], 3) for h in history]
+    assert max(h["kl"] for h in history) < 1.0  # per token, k3
+    line = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    assert {"reward/ppo_rewards:letter_e", "zero_variance_groups", "time_update", "completion_length"} <= set(
+        line
+    )
+    assert (out / "grpo_curves.png").stat().st_size > 1000
+    assert json.loads((out / "policy" / "llm_train.json").read_text())["stage"] == "grpo"
+
+
+@pytest.mark.parametrize("advantage", ["rloo", "reinforce_pp"])
+def test_the_other_estimators_run_and_start_at_ratio_one(start, tmp_path, advantage):
+    sys.path.insert(0, str(REPO / "tests"))
+    history = train(grpo_args(start, tmp_path, advantage=advantage, max_steps=2, loss_type="dapo", epsilon_high=0.28,
+                              rollout_batch_size=16, response_length=8,
+                              num_iterations=2, mini_batch_size=16))  # fmt: skip
+    assert history[0]["first_ratio"] == pytest.approx(1.0, abs=1e-6) and len(history) == 2
+
+
+def test_truncated_completions_can_be_left_out(start, tmp_path):
+    """A random tiny policy never writes EOS in 16 tokens: masked out, nothing is left to learn from."""
+    sys.path.insert(0, str(REPO / "tests"))
+    history = train(grpo_args(start, tmp_path, max_steps=1, mask_truncated_completions=True, beta=0.0))
+    assert (
+        history[0]["eos_rate"] == 0.0 and history[0]["loss"] == 0.0 and history[0]["completion_length"] == 0.0
+    )
+
+
+def test_wrong_arguments():
+    with pytest.raises(UserError, match="multiple of --num_generations"):
+        GRPOArguments(
+            model_name_or_path="x", reward_fn=["a:b"], rollout_batch_size=10, num_generations=4
+        ).validate()
+    with pytest.raises(UserError, match="give a reward"):
+        GRPOArguments(model_name_or_path="x").validate()
+    with pytest.raises(UserError, match="--use_vllm needs a CUDA GPU"):
+        GRPOArguments(model_name_or_path="x", reward_fn=["a:b"], use_vllm=True).validate()
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_agree(start, tmp_path):
+    out = tmp_path / "ddp"
+    argv = [
+        "--model_name_or_path", str(start), "--dataset", "openai", "--data_files", str(PROMPTS),
+        "--reward_fn", "ppo_rewards:letter_e", "--max_steps", "2", "--rollout_batch_size", "8",
+        "--num_generations", "4", "--response_length", "8", "--learning_rate", "1e-3", "--output_dir", str(out),
+        "--sample_rows", "0",
+    ]  # fmt: skip
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+           "-m", "llm.commands", "grpo", *argv]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO / "tests"), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [(out / f"metrics-rank{r}.jsonl").read_text().splitlines() for r in (0, 1)]
+    assert len(ranks[0]) == 2
+    for a, b in zip(*ranks, strict=True):
+        a, b = json.loads(a), json.loads(b)
+        for key in ("reward_mean", "reward_std", "kl", "loss", "clipfrac", "zero_variance_groups"):
+            assert a[key] == pytest.approx(b[key], rel=1e-6), key
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
