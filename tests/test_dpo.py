@@ -13,6 +13,7 @@ import datasets
 import pytest
 import torch
 import torch.nn.functional as F
+from ports import free_port
 from preference_world import write_kto, write_pairs
 from safetensors.torch import load_file
 
@@ -290,14 +291,6 @@ def test_two_cpu_processes_under_deepspeed_match_one(models, tmp_path):
         distributed = launch(config, 2, config)
         for key in ("loss", "rewards/margins", "rewards/accuracies"):
             assert distributed[key] == pytest.approx(single[key], abs=1e-4), (config, key)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # ── parity with TRL's DPOTrainer ─────────────────────────────────────────────────────────────────────

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from ports import free_port
 
 from llm.errors import UserError
 from llm.train.grpo import core
@@ -197,11 +198,3 @@ def test_two_cpu_processes_agree(start, tmp_path):
         a, b = json.loads(a), json.loads(b)
         for key in ("reward_mean", "reward_std", "kl", "loss", "clipfrac", "zero_variance_groups"):
             assert a[key] == pytest.approx(b[key], rel=1e-6), key
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from ports import free_port
 
 from llm.train.ppo import core
 from llm.train.ppo.trainer import PPOArguments, train
@@ -155,15 +156,6 @@ def test_two_cpu_processes_agree(sft_checkpoint, tmp_path):
         a, b = json.loads(a), json.loads(b)
         for key in ("reward_mean", "kl_mean", "policy_loss", "value_loss", "clipfrac"):
             assert a[key] == pytest.approx(b[key], rel=1e-6), key
-
-
-def free_port() -> int:
-    """A port nobody listens on now (the OS picks it), for torch.distributed's rendezvous."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.slow

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from ports import free_port
 
 from llm.commands.cli import parse
 from llm.commands.serve_reward import PROG, ServeRewardArguments, main
@@ -169,12 +170,6 @@ def raw_answer(sock: socket.socket, rest: bytes = b"") -> tuple[int, dict]:
 def raw_http(base: str, head: str) -> tuple[int, dict]:
     """Send bare request headers (no body) over a socket: for what urllib will not send."""
     return raw_answer(raw_send(base, head))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_texts(rng: random.Random, n: int) -> list[str]:

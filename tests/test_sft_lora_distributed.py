@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from ports import free_port
 from transformers import AutoModelForCausalLM, Trainer
 
 from llm.data.collate import PaddingFreeCollator
@@ -123,12 +124,3 @@ def test_deepspeed_two_cpu_processes_match_one(base_checkpoint, chats, tmp_path,
     assert len(distributed) == 3 and all(torch.isfinite(torch.tensor(distributed)))
     # Step 1 sees the same four rows either way, with the same weights: the same token-weighted loss.
     assert abs(distributed[0] - single[0]) < 1e-4, (single, distributed)
-
-
-def free_port() -> int:
-    """A port nobody listens on now (the OS picks it), for torch.distributed's rendezvous."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -377,6 +377,7 @@ def run(
                     )
             ref = None
     training.remove_unused_columns = False  # the pair columns are not the model's forward arguments
+    # sft.run's wiring with a preference loss: the same Trainer arguments, another Trainer class.
     trainer = PreferenceTrainer(
         model=policy,
         args=training,

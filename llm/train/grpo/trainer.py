@@ -43,29 +43,19 @@ from llm.models.resolve import resolve_model
 from llm.models.reward import disable_dropout
 from llm.train.grpo import core
 from llm.train.ppo.core import truncate_after_eos
-from llm.train.ppo.trainer import _trackers, load_prompts, response_logprobs
+from llm.train.ppo.trainer import PromptArguments, load_prompts, response_logprobs
 from llm.train.rewards import Rewards, build_rewards
+from llm.train.rl_metrics import trackers
 
 
 @dataclass
-class GRPOArguments:
+class GRPOArguments(PromptArguments):
     """Critic-free online RL. Defaults follow DeepSeekMath's GRPO unless a comment says otherwise."""
 
     model_name_or_path: str = field(
         default=None, metadata={"help": "the starting policy (and the reference)"}
     )
     output_dir: str = field(default="runs/grpo", metadata={"help": "where metrics, curves and the policy go"})
-    # prompts (as ppo)
-    dataset: str = field(default="tldr", metadata={"help": "prompt source (process names)"})
-    dataset_path: str | None = field(
-        default=None, metadata={"help": "a process output: prompts before each last reply"}
-    )
-    data_files: list[str] | None = field(
-        default=None, metadata={"help": "local prompt files (default: hub id)"}
-    )
-    template: str | None = field(default=None, metadata={"help": "default: the checkpoint's llm_train.json"})
-    max_prompt_length: int = field(default=512, metadata={"help": "longer prompts are dropped and counted"})
-    max_prompts: int | None = field(default=None, metadata={"help": "use only the first N prompts"})
     # rewards
     reward_fn: list[str] | None = field(
         default=None, metadata={"help": "module:function (texts → floats) or check:KIND=VALUE, one or more"}
@@ -181,7 +171,7 @@ def train(
     args.validate()
     out = Path(args.output_dir)
     accelerator = Accelerator(
-        cpu=not torch.cuda.is_available(), log_with=_trackers(args.report_to), project_dir=str(out)
+        cpu=not torch.cuda.is_available(), log_with=trackers(args.report_to), project_dir=str(out)
     )
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched != accelerator.num_processes:

@@ -16,7 +16,6 @@ TL;DR default (Huang et al. 2024); the math lives in :mod:`llm.train.ppo.core`.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -39,17 +38,14 @@ from llm.models.resolve import resolve_model
 from llm.models.reward import build_reward_model, disable_dropout, load_reward_model, score, token_values
 from llm.serve.client import RewardClient
 from llm.train.ppo import core
+from llm.train.rl_metrics import record as record_metrics
+from llm.train.rl_metrics import trackers
 
 
 @dataclass
-class PPOArguments:
-    """PPO for RLHF. Defaults follow the TL;DR recipe (Huang et al. 2024) unless a comment says otherwise."""
+class PromptArguments:
+    """Where an online-RL loop's prompts come from (``ppo`` and ``grpo`` read them alike)."""
 
-    model_name_or_path: str = field(
-        default=None, metadata={"help": "the SFT checkpoint: policy and reference"}
-    )
-    output_dir: str = field(default="runs/ppo", metadata={"help": "where metrics, curves and the policy go"})
-    # prompts
     dataset: str = field(default="tldr", metadata={"help": "prompt source (process names)"})
     dataset_path: str | None = field(
         default=None,
@@ -61,6 +57,16 @@ class PPOArguments:
     template: str | None = field(default=None, metadata={"help": "default: the checkpoint's llm_train.json"})
     max_prompt_length: int = field(default=512, metadata={"help": "longer prompts are dropped and counted"})
     max_prompts: int | None = field(default=None, metadata={"help": "use only the first N prompts"})
+
+
+@dataclass
+class PPOArguments(PromptArguments):
+    """PPO for RLHF. Defaults follow the TL;DR recipe (Huang et al. 2024) unless a comment says otherwise."""
+
+    model_name_or_path: str = field(
+        default=None, metadata={"help": "the SFT checkpoint: policy and reference"}
+    )
+    output_dir: str = field(default="runs/ppo", metadata={"help": "where metrics, curves and the policy go"})
     # reward and value
     reward_model_path: str | None = field(default=None, metadata={"help": "a local reward model"})
     reward_url: list[str] | None = field(default=None, metadata={"help": "serve-reward URL(s), sharded"})
@@ -218,7 +224,7 @@ def prompts_from_rows(rows: Any, max_length: int) -> tuple[list[list[int]], dict
     return prompts, dropped
 
 
-def load_prompts(args: PPOArguments, tokenizer: Any, template_name: str) -> tuple[list[list[int]], dict]:
+def load_prompts(args: PromptArguments, tokenizer: Any, template_name: str) -> tuple[list[list[int]], dict]:
     """Prompt ids rendered with the generation prompt: each chat up to its last user turn, or a TL;DR query."""
     if args.dataset_path:
         import datasets
@@ -267,7 +273,7 @@ def train(args: PPOArguments, generator: Generator | None = None) -> list[dict]:
     out = Path(args.output_dir)
     # On a machine without CUDA, accelerate only sees a multi-process CPU launch when told it is on the CPU.
     accelerator = Accelerator(
-        cpu=not torch.cuda.is_available(), log_with=_trackers(args.report_to), project_dir=str(out)
+        cpu=not torch.cuda.is_available(), log_with=trackers(args.report_to), project_dir=str(out)
     )
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched != accelerator.num_processes:
@@ -429,30 +435,9 @@ def _optimise(args: PPOArguments, accelerator: Any, model: Any, optimizer: Any, 
     return {**{k: torch.stack(v).mean() for k, v in collected.items()}, **first}
 
 
-def _trackers(report_to: str) -> list[str] | None:
-    """accelerate's trackers for ``--report_to``, those installed; a note for a named one that is not."""
-    from accelerate.utils import is_tensorboard_available, is_wandb_available
-
-    available = {"tensorboard": is_tensorboard_available(), "wandb": is_wandb_available()}
-    wanted = list(available) if report_to == "all" else [] if report_to == "none" else [report_to]
-    missing = [t for t in wanted if not available[t]]
-    if missing and report_to != "all":
-        print(f"note: {', '.join(missing)} is not installed; metrics go to metrics.jsonl only")
-    return [t for t in wanted if available[t]] or None
-
-
 def _log(accelerator, out: Path, metrics: dict, texts: list[str], scores, rows: int) -> None:
-    if accelerator.num_processes > 1:  # every rank keeps its own copy: they must agree
-        with (out / f"metrics-rank{accelerator.process_index}.jsonl").open("a") as f:
-            f.write(json.dumps(metrics) + "\n")
-    if not accelerator.is_main_process:
+    if not record_metrics(accelerator, out, metrics, "ppo"):
         return
-    with (out / "metrics.jsonl").open("a") as f:
-        f.write(json.dumps(metrics) + "\n")
-    if accelerator.log_with:
-        accelerator.log(
-            {f"ppo/{k}": v for k, v in metrics.items() if k != "iteration"}, step=metrics["iteration"]
-        )
     print(
         f"iter {metrics['iteration']:4d}  reward {metrics['reward_mean']:+.3f}  kl {metrics['kl_mean']:.3f}  "
         f"entropy {metrics['entropy']:.2f}  clipfrac {metrics['clipfrac']:.3f}  eos {metrics['eos_rate']:.2f}  "
