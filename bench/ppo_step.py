@@ -1,9 +1,12 @@
-"""PPO iteration time and its split, and rollout speed against plain ``model.generate``.
+"""PPO and GRPO iteration time and its split, and rollout speed against plain ``model.generate``.
 
 One fixed tiny setup (a random ``small`` Llama policy, 64 chat prompts of the PPO test fixture, a reward
 function, 32 rollouts of 32 tokens, 4 PPO epochs of minibatches of 16), on one machine in one run:
 
 - the time per iteration split into generation / scoring / training, as ``llm-train ppo`` logs it;
+- the same for ``llm-train grpo`` on the same prompts and rollout budget (32 completions of 32 tokens: 8
+  prompts × G = 4, or 4 prompts × G = 8), one update pass of minibatches of 16, split into generation /
+  scoring / reference and old log-probs / update — no value model to run or train;
 - rollout tokens/s of our generator (``HFGenerator``: sampling at T 0.7, top_k 0, top_p 1, fixed length)
   against a plain ``model.generate`` call with the same sampling settings on the same batch.
 
@@ -43,6 +46,8 @@ def main() -> None:
     from llm.inference.rollout import HFGenerator
     from llm.models.loading import MODEL_CONFIGS
     from llm.models.tiny import build_llama
+    from llm.train.grpo.trainer import GRPOArguments
+    from llm.train.grpo.trainer import train as grpo_train
     from llm.train.ppo.trainer import PPOArguments, load_prompts, train
 
     work = Path(tempfile.mkdtemp(prefix="ppo-bench-"))
@@ -62,6 +67,16 @@ def main() -> None:
         sample_rows=0,
     )  # fmt: skip
     history = train(ppo)[1:]  # the first iteration pays for warm-up
+    grpo = {}
+    for g in (4, 8):
+        run = GRPOArguments(
+            model_name_or_path=str(work / "sft"), dataset="openai",
+            data_files=[str(REPO / "tests" / "fixtures" / "ppo_prompts.jsonl")], reward_fn=["ppo_rewards:letter_e"],
+            max_steps=args.iterations, rollout_batch_size=args.rollouts, num_generations=g, mini_batch_size=16,
+            response_length=args.response_length, temperature=0.7, learning_rate=1e-4,
+            output_dir=str(work / f"grpo{g}"), sample_rows=0,
+        )  # fmt: skip
+        grpo[g] = grpo_train(run)[1:]
 
     # Rollout speed: our generator against plain generate, same model, batch and sampling settings.
     model = AutoModelForCausalLM.from_pretrained(work / "sft").eval()
@@ -103,6 +118,18 @@ def main() -> None:
           f"({gen / total:.0%}) + scoring {score:.3f}s ({score / total:.0%}) + training {trn:.2f}s ({trn / total:.0%})")  # fmt: skip
     print(f"rollout: ours {tokens / t_ours:,.0f} tokens/s, plain generate {tokens / t_plain:,.0f} tokens/s "
           f"→ {t_plain / t_ours:.2f}x")  # fmt: skip
+    print(
+        f"\n{'loop':<14} {'iteration':>10} {'generation':>11} {'scoring':>8} {'ref/old logps':>14} {'update':>8}"
+    )
+    print(f"{'ppo':<14} {total:>9.2f}s {gen:>10.2f}s {score:>7.3f}s {'(in train)':>14} {trn:>7.2f}s")
+    for g, runs in grpo.items():
+        parts = [
+            statistics.mean(h[k] for h in runs)
+            for k in ("time_generate", "time_score", "time_reference", "time_update")
+        ]
+        print(
+            f"{'grpo G=' + str(g):<14} {sum(parts):>9.2f}s {parts[0]:>10.2f}s {parts[1]:>7.3f}s {parts[2]:>13.2f}s {parts[3]:>7.2f}s"
+        )
 
 
 if __name__ == "__main__":
