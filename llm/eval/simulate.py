@@ -247,7 +247,7 @@ def simulate(
     if placement not in ("system", "first_user"):
         raise UserError(f"unknown placement {placement!r}; choose 'system' or 'first_user'")
     runs = [(check, seat) for check in checks for seat in range(conversations_per_check)]
-    given = [_with_user(check, user_name) for check, _ in runs]
+    given = [given_to(check, user_name) for check, _ in runs]
     bot_names = [check.character.name if check.character else NO_NAME for check, _ in runs]
     histories: list[list[Message]] = [[] for _ in runs]
     user_turns: list[list[str]] = [[] for _ in runs]
@@ -286,7 +286,7 @@ def simulate(
     ]
 
 
-def _with_user(check: Check, user_name: str) -> str | Character:
+def given_to(check: Check, user_name: str) -> str | Character:
     """The instruction to give: the card played opposite ``user_name``, placeholders filled (a card given
     as text before the first user turn is not filled by the template)."""
     if check.character is None:

@@ -2,7 +2,9 @@
 
 A source scores a batch of rollouts, each a prompt and its completion (the decoded texts):
 
-- ``module:function`` — your function, full texts (prompt + completion) → floats;
+- ``module:function`` — your function, full texts (prompt + completion) → floats; a function with a
+  ``conversations`` parameter also gets the conversations (:class:`~llm.data.conversation.Conversation`, the
+  completion as the last assistant message) where the loop has them (``grpo --env roleplay``);
 - ``check:KIND=VALUE`` — a check of :mod:`llm.eval.checks` on the completion alone, 1.0 when it passes, else 0:
   ``check:language=french``, ``check:ending=?``, ``check:forbidden=weather``, ``check:max_words=30``,
   ``check:persona=Mira`` (keeps the name, never "As an AI"), ``check:no_user_turn=You`` (does not write the
@@ -20,10 +22,12 @@ A source scores a batch of rollouts, each a prompt and its completion (the decod
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from llm.data.conversation import Conversation
 from llm.errors import UserError
 from llm.eval.checks import (
     check_value_problem,
@@ -49,13 +53,20 @@ CHECKS: dict[str, Callable[[str, str], bool]] = {
 
 @dataclass
 class RewardSource:
-    """One named source: ``(prompts, completions) → floats``."""
+    """One named source: ``(prompts, completions, conversations) → floats``; ``conversations`` (each ending
+    with its completion as the assistant's message) where the loop has them (``--env roleplay``), else None."""
 
     name: str
-    score: Callable[[list[str], list[str]], list[float]]
+    score: Callable[[list[str], list[str], list[Conversation] | None], list[float]]
 
-    def __call__(self, prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
-        values = [float(x) for x in self.score(list(prompts), list(completions))]
+    def __call__(
+        self,
+        prompts: Sequence[str],
+        completions: Sequence[str],
+        conversations: Sequence[Conversation] | None = None,
+    ) -> list[float]:
+        convs = list(conversations) if conversations is not None else None
+        values = [float(x) for x in self.score(list(prompts), list(completions), convs)]
         if len(values) != len(completions):
             raise UserError(f"reward {self.name}: {len(values)} values for {len(completions)} completions")
         return values
@@ -70,7 +81,7 @@ def check_reward(kind: str, value: str) -> RewardSource:
             raise UserError(f"check:{kind}={value}: {problem}")
     test = CHECKS[kind]
     return RewardSource(
-        f"check:{kind}={value}", lambda prompts, completions: [float(test(c, value)) for c in completions]
+        f"check:{kind}={value}", lambda prompts, completions, _: [float(test(c, value)) for c in completions]
     )
 
 
@@ -80,9 +91,19 @@ def function_reward(spec: str) -> RewardSource:
         fn = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as e:
         raise UserError(f"--reward_fn {spec}: cannot import it ({e})") from None
-    return RewardSource(
-        spec, lambda prompts, completions: fn([p + c for p, c in zip(prompts, completions, strict=True)])
-    )
+    wants_conversations = "conversations" in inspect.signature(fn).parameters
+
+    def call(
+        prompts: list[str], completions: list[str], conversations: list[Conversation] | None
+    ) -> list[float]:
+        texts = [p + c for p, c in zip(prompts, completions, strict=True)]
+        if not wants_conversations:
+            return fn(texts)
+        if conversations is None:
+            raise UserError(f"--reward_fn {spec} takes conversations: only --env roleplay has them")
+        return fn(texts, conversations=conversations)
+
+    return RewardSource(spec, call)
 
 
 def reward_from_spec(spec: str) -> RewardSource:
@@ -100,7 +121,9 @@ def url_reward(urls: list[str], token_file: str | None) -> RewardSource:
     client = RewardClient(urls, token=token)
     return RewardSource(
         "url",
-        lambda prompts, completions: client.score([p + c for p, c in zip(prompts, completions, strict=True)]),
+        lambda prompts, completions, _: client.score(
+            [p + c for p, c in zip(prompts, completions, strict=True)]
+        ),
     )
 
 
@@ -108,7 +131,7 @@ def model_reward(path: str, device: str) -> RewardSource:
     model, tokenizer = load_reward_model(path, device=device)
     return RewardSource(
         "reward_model",
-        lambda prompts, completions: score(
+        lambda prompts, completions, _: score(
             model, tokenizer, [p + c for p, c in zip(prompts, completions, strict=True)]
         ),
     )
@@ -122,9 +145,12 @@ class Rewards:
     weights: list[float]
 
     def __call__(
-        self, prompts: Sequence[str], completions: Sequence[str]
+        self,
+        prompts: Sequence[str],
+        completions: Sequence[str],
+        conversations: Sequence[Conversation] | None = None,
     ) -> tuple[list[float], dict[str, list[float]]]:
-        parts = {s.name: s(prompts, completions) for s in self.sources}
+        parts = {s.name: s(prompts, completions, conversations) for s in self.sources}
         total = [
             sum(w * parts[s.name][i] for s, w in zip(self.sources, self.weights, strict=True))
             for i in range(len(completions))

@@ -14,12 +14,20 @@ other — and ``T`` completion tokens; ``mask`` is 1 on completion tokens up to 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
 
 Scale = Literal["group", "batch", "none"]
 LossType = Literal["grpo", "dr_grpo", "dapo"]
+# Sums a tensor over the data-parallel processes (identity in one process): batch-level statistics are the
+# whole batch's, so that N processes compute what one process would on their rows together.
+Reduce = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _local(x: torch.Tensor) -> torch.Tensor:
+    return x
 
 
 def _groups(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
@@ -29,10 +37,11 @@ def _groups(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
 
 
 def group_advantages(
-    rewards: torch.Tensor, group_size: int, scale: Scale = "group", eps: float = 1e-4
+    rewards: torch.Tensor, group_size: int, scale: Scale = "group", eps: float = 1e-4, reduce: Reduce = _local
 ) -> torch.Tensor:
     """GRPO (Shao et al. 2024): ``r_i − mean(group)``, divided by the group's std (``group``), the batch's
-    (``batch``), or not at all (``none``: Dr. GRPO). A group whose rewards are all equal gets 0 everywhere.
+    (``batch``; over every process's rewards), or not at all (``none``: Dr. GRPO). A group whose rewards are
+    all equal gets 0 everywhere.
 
     >>> [round(x, 4) for x in group_advantages(torch.tensor([1.0, 3.0, 5.0, 5.0]), group_size=2).tolist()]
     [-0.7071, 0.7071, 0.0, 0.0]
@@ -42,7 +51,7 @@ def group_advantages(
     if scale == "group":
         centred = centred / (grouped.std(dim=1, keepdim=True) + eps)
     elif scale == "batch":
-        centred = centred / (rewards.std() + eps)
+        centred = centred / (masked_std(rewards, torch.ones_like(rewards), reduce) + eps)
     elif scale != "none":
         raise ValueError(f"unknown scale {scale!r}: group, batch or none")
     return centred.reshape(-1)
@@ -71,16 +80,34 @@ def k3_kl(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
     return torch.exp(log_ratio) - log_ratio - 1
 
 
+def masked_mean_var(
+    x: torch.Tensor, mask: torch.Tensor, reduce: Reduce = _local
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and unbiased variance of ``x`` where ``mask`` is 1, over every process's values.
+
+    >>> [float(v) for v in masked_mean_var(torch.tensor([1.0, 3.0, 100.0]), torch.tensor([1.0, 1.0, 0.0]))]
+    [2.0, 2.0]
+    """
+    n, total, squares = reduce(torch.stack([mask.sum(), (x * mask).sum(), (x * x * mask).sum()]))
+    mean = total / n.clamp(min=1)
+    return mean, ((squares - n * mean * mean) / (n - 1).clamp(min=1)).clamp(min=0)
+
+
+def masked_std(x: torch.Tensor, mask: torch.Tensor, reduce: Reduce = _local) -> torch.Tensor:
+    return masked_mean_var(x, mask, reduce)[1].sqrt()
+
+
 def reinforce_pp_advantages(
     scores: torch.Tensor,
     logprobs: torch.Tensor,
     ref_logprobs: torch.Tensor,
     mask: torch.Tensor,
     kl_coef: float,
+    reduce: Reduce = _local,
 ) -> torch.Tensor:
     """REINFORCE++ (Hu 2025): per-token reward −β·(log π − log π_ref), the score added at the last token;
     the advantage at ``t`` is the sum of the rewards from ``t`` on (γ = 1), whitened over every completion
-    token of the batch. Returns [B, T], 0 where ``mask`` is 0.
+    token of the batch (of every process). Returns [B, T], 0 where ``mask`` is 0.
 
     >>> a = reinforce_pp_advantages(torch.tensor([1.0, 0.0]), torch.zeros(2, 2), torch.zeros(2, 2),
     ...                             torch.ones(2, 2), kl_coef=0.1)
@@ -91,9 +118,7 @@ def reinforce_pp_advantages(
     last = (mask.cumsum(1) == mask.sum(1, keepdim=True)) & mask.bool()
     rewards = rewards + last * scores[:, None]
     returns = torch.flip(torch.cumsum(torch.flip(rewards, [1]), 1), [1]) * mask
-    n = mask.sum()
-    mean = (returns * mask).sum() / n
-    var = (((returns - mean) * mask) ** 2).sum() / (n - 1).clamp(min=1)
+    mean, var = masked_mean_var(returns, mask, reduce)
     return (returns - mean) / (var.sqrt() + 1e-8) * mask
 
 
@@ -105,6 +130,8 @@ def clipped_policy_loss(
     epsilon: float = 0.2,
     epsilon_high: float | None = None,
     loss_type: LossType = "grpo",
+    tokens: torch.Tensor | float | None = None,
+    max_length: int | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The clipped surrogate −min(r·A, clip(r, 1−ε, 1+ε_high)·A) per token (``advantages`` [B] or [B, T]),
     aggregated as the ``loss_type`` says:
@@ -113,9 +140,12 @@ def clipped_policy_loss(
     - ``dr_grpo``: sum over tokens ÷ (B · T), a constant (Dr. GRPO: no length bias);
     - ``dapo``: sum over all tokens ÷ the number of completion tokens in the batch (DAPO: token-level).
 
+    ``tokens`` and ``max_length`` are :func:`aggregate`'s. ``stats`` holds token sums (``ratio_sum``,
+    ``clipped``) and the ``tokens`` they are over, so that means over processes and minibatches are exact.
+
     >>> mask = torch.tensor([[1.0, 1.0], [1.0, 0.0]])
     >>> loss, stats = clipped_policy_loss(torch.zeros(2, 2), torch.zeros(2, 2), torch.tensor([1.0, 2.0]), mask)
-    >>> float(loss), float(stats["ratio"]), float(stats["clipfrac"])  # grpo: mean(−1, −2)
+    >>> float(loss), float(stats["ratio_sum"] / stats["tokens"]), float(stats["clipped"])  # grpo: mean(−1, −2)
     (-1.5, 1.0, 0.0)
     >>> round(float(clipped_policy_loss(torch.zeros(2, 2), torch.zeros(2, 2), torch.tensor([1.0, 2.0]), mask,
     ...                                 loss_type="dapo")[0]), 4)  # (−1 − 1 − 2) / 3
@@ -128,35 +158,48 @@ def clipped_policy_loss(
     unclipped = -advantages * ratio
     clipped = -advantages * torch.clamp(ratio, 1 - epsilon, 1 + high)
     per_token = torch.maximum(unclipped, clipped) * mask
-    loss = aggregate(per_token, mask, loss_type)
-    n = mask.sum().clamp(min=1)
+    loss = aggregate(per_token, mask, loss_type, tokens, max_length)
     stats = {
-        "ratio": (ratio * mask).sum() / n,
-        "clipfrac": ((clipped > unclipped).float() * mask).sum() / n,
+        "ratio_sum": (ratio * mask).sum(),
+        "clipped": ((clipped > unclipped).float() * mask).sum(),
+        "tokens": mask.sum(),
     }
     return loss, stats
 
 
-def aggregate(per_token: torch.Tensor, mask: torch.Tensor, loss_type: LossType) -> torch.Tensor:
+def aggregate(
+    per_token: torch.Tensor,
+    mask: torch.Tensor,
+    loss_type: LossType,
+    tokens: torch.Tensor | float | None = None,
+    max_length: int | None = None,
+) -> torch.Tensor:
     """Per-token values → one loss, by ``loss_type`` (see :func:`clipped_policy_loss`).
+
+    ``dapo`` divides by ``tokens`` (default: the tokens of this batch; in an N-process run, the batch's over
+    all processes ÷ N, because data parallelism averages the processes' gradients). ``dr_grpo`` divides by
+    ``B × max_length``, a constant (default: ``T``, this batch's width; give the generation limit).
 
     >>> aggregate(torch.tensor([[2.0, 2.0], [4.0, 0.0]]), torch.tensor([[1.0, 1.0], [1.0, 0.0]]), "dr_grpo")
     tensor(2.)
+    >>> aggregate(torch.tensor([[2.0, 2.0], [4.0, 0.0]]), torch.tensor([[1.0, 1.0], [1.0, 0.0]]), "dr_grpo", max_length=4)
+    tensor(1.)
     """
     if loss_type == "grpo":
         return ((per_token * mask).sum(1) / mask.sum(1).clamp(min=1)).mean()
     if loss_type == "dr_grpo":
-        return (per_token * mask).sum() / mask.numel()
+        return (per_token * mask).sum() / (mask.shape[0] * (max_length or mask.shape[1]))
     if loss_type == "dapo":
-        return (per_token * mask).sum() / mask.sum().clamp(min=1)
+        n = mask.sum() if tokens is None else torch.as_tensor(tokens, dtype=per_token.dtype)
+        return (per_token * mask).sum() / n.clamp(min=1)
     raise ValueError(f"unknown loss_type {loss_type!r}: grpo, dr_grpo or dapo")
 
 
-def zero_variance_share(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
-    """The share of groups whose rewards are all equal (no learning signal in GRPO / RLOO).
+def zero_variance_groups(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
+    """How many groups have rewards all equal (no learning signal in GRPO / RLOO).
 
-    >>> float(zero_variance_share(torch.tensor([1.0, 1.0, 0.0, 1.0]), 2))
-    0.5
+    >>> int(zero_variance_groups(torch.tensor([1.0, 1.0, 0.0, 1.0]), 2))
+    1
     """
     grouped = _groups(rewards, group_size)
-    return (grouped.max(dim=1).values == grouped.min(dim=1).values).float().mean()
+    return (grouped.max(dim=1).values == grouped.min(dim=1).values).float().sum()

@@ -27,21 +27,37 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from accelerate import Accelerator
 from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
 from llm.data.collate import pad
+from llm.data.conversation import Message
+from llm.data.encode import Encoder
 from llm.errors import UserError
+from llm.eval.checks import DEFAULT_CHECKS
+from llm.eval.instructions import load_checks
+from llm.eval.simulate import ListedUserTurns, ModelUserSide, UserSide
+from llm.inference.repliers import LocalReplier, Sampling
 from llm.inference.rollout import Generator, HFGenerator
 from llm.models.checkpoint import checkpoint_template, write_info
+from llm.models.loading import load_for_inference
 from llm.models.resolve import resolve_model
 from llm.models.reward import disable_dropout
 from llm.train.grpo import core
+from llm.train.grpo.episodes import (
+    Episode,
+    RoleplayEnv,
+    batch_of,
+    run_episodes,
+    sequence_logprobs,
+    turn_reward,
+)
 from llm.train.ppo.core import truncate_after_eos
 from llm.train.ppo.trainer import PromptArguments, load_prompts, response_logprobs
 from llm.train.rewards import Rewards, build_rewards
@@ -78,6 +94,34 @@ class GRPOArguments(PromptArguments):
         default=False, metadata={"help": "leave completions that never reached EOS out of the loss (DAPO)"}
     )
     use_vllm: bool = field(default=False, metadata={"help": "generate with vLLM (GPU, extra vllm)"})
+    # multi-turn episodes
+    env: Literal["none", "roleplay"] = field(
+        default="none",
+        metadata={"help": "roleplay: an episode is a conversation, the policy replies at every turn"},
+    )
+    env_checks: str | None = field(
+        default=None,
+        metadata={"help": "roleplay: checks file or instruction pool (default: the bundled checks)"},
+    )
+    env_user_turns: list[str] | None = field(
+        default=None,
+        metadata={"help": "roleplay: chat files whose user turns the user says (default: bundled)"},
+    )
+    env_user_model: str | None = field(
+        default=None,
+        metadata={"help": "roleplay: a checkpoint that plays the user (after a listed first turn)"},
+    )
+    env_user_template: str | None = field(
+        default=None, metadata={"help": "roleplay: chat template of --env_user_model (default: its own)"}
+    )
+    turns: int = field(default=4, metadata={"help": "roleplay: policy turns per episode"})
+    turn_reward: Literal["mean", "min", "last"] = field(
+        default="mean", metadata={"help": "roleplay: an episode's reward from its turns' check results"}
+    )
+    env_placement: Literal["system", "first_user"] = field(
+        default="first_user", metadata={"help": "roleplay: where the instruction is given, once"}
+    )
+    user_name: str = field(default="User", metadata={"help": "roleplay: the user's name"})
     # estimator and loss
     advantage: Literal["grpo", "rloo", "reinforce_pp"] = field(
         default="grpo", metadata={"help": "grpo (group-normalised), rloo (leave-one-out) or reinforce_pp"}
@@ -132,7 +176,18 @@ class GRPOArguments(PromptArguments):
                               ("loss_type", ("grpo", "dr_grpo", "dapo"))):  # fmt: skip
             if getattr(self, name) not in allowed:
                 raise UserError(f"--{name} {getattr(self, name)!r}: choose {', '.join(allowed)}")
-        if not (self.reward_fn or self.reward_url or self.reward_model_path):
+        if self.env not in ("none", "roleplay"):
+            raise UserError(f"--env {self.env!r}: choose none or roleplay")
+        if self.env == "roleplay":
+            if self.env_user_turns and self.env_user_model:
+                raise UserError(
+                    "give --env_user_turns (listed) or --env_user_model (a model plays the user), not both"
+                )
+            if self.turns < 1:
+                raise UserError(f"--turns {self.turns}: must be 1 or more")
+            if self.turn_reward not in ("mean", "min", "last"):
+                raise UserError(f"--turn_reward {self.turn_reward!r}: choose mean, min or last")
+        elif not (self.reward_fn or self.reward_url or self.reward_model_path):
             raise UserError(
                 "give a reward: --reward_fn (module:function or check:KIND=VALUE), --reward_url or --reward_model_path"
             )
@@ -155,13 +210,31 @@ def vllm_generator_available() -> None:
     )
 
 
-def advantages_for(args: GRPOArguments, rewards: torch.Tensor, logprobs, ref_logprobs, mask) -> torch.Tensor:
+def advantages_for(
+    args: GRPOArguments, rewards: torch.Tensor, logprobs, ref_logprobs, mask, reduce: core.Reduce
+) -> torch.Tensor:
     """[B] (grpo, rloo) or [B, T] (reinforce_pp) advantages of one batch of rollouts."""
     if args.advantage == "grpo":
-        return core.group_advantages(rewards, args.num_generations, args.scale_rewards)
+        return core.group_advantages(rewards, args.num_generations, args.scale_rewards, reduce=reduce)
     if args.advantage == "rloo":
         return core.rloo_advantages(rewards, args.num_generations)
-    return core.reinforce_pp_advantages(rewards, logprobs, ref_logprobs, mask, args.beta)
+    return core.reinforce_pp_advantages(rewards, logprobs, ref_logprobs, mask, args.beta, reduce)
+
+
+def exact_means(tallies: dict[str, tuple[Any, Any]], reduce: core.Reduce) -> dict[str, float]:
+    """``{name: (sum, count)}`` of this process → ``{name: Σ sums ÷ Σ counts}`` over all processes, in one
+    collective call (a mean of per-process means would weigh a process with fewer tokens as much).
+
+    >>> exact_means({"kl": (torch.tensor(3.0), 4), "empty": (0.0, 0)}, lambda t: t)
+    {'kl': 0.75, 'empty': 0.0}
+    """
+    pairs = torch.tensor(
+        [[float(total), float(count)] for total, count in tallies.values()], dtype=torch.float64
+    )
+    summed = reduce(pairs).tolist()
+    return {
+        name: (total / count if count else 0.0) for name, (total, count) in zip(tallies, summed, strict=True)
+    }
 
 
 def train(
@@ -185,11 +258,17 @@ def train(
     for m in (policy, ref_policy):
         disable_dropout(m)
     ref_policy.requires_grad_(False).eval()
-    rewards = rewards or build_rewards(
-        args.reward_fn, args.reward_url, args.reward_token_file, args.reward_model_path, args.reward_weights,
-        str(accelerator.device),
-    )  # fmt: skip
-    prompts, dropped = load_prompts(args, tokenizer, template_name)
+    encoder = Encoder(tokenizer, template_name)
+    if rewards is None and (args.reward_fn or args.reward_url or args.reward_model_path):
+        rewards = build_rewards(
+            args.reward_fn, args.reward_url, args.reward_token_file, args.reward_model_path, args.reward_weights,
+            str(accelerator.device),
+        )  # fmt: skip
+    if args.env == "roleplay":
+        episodes_source = RoleplayEpisodes(args, *roleplay_user_side(args), rewards)
+        prompts, dropped = [], {}
+    else:
+        prompts, dropped = load_prompts(args, tokenizer, template_name)
     optimizer = torch.optim.AdamW(policy.parameters(), lr=args.learning_rate, eps=1e-8)
     policy, optimizer = accelerator.prepare(policy, optimizer)
     ref_policy.to(accelerator.device)
@@ -200,74 +279,70 @@ def train(
         accelerator.init_trackers(
             "grpo", config={k: v for k, v in asdict(args).items() if isinstance(v, int | float | str)}
         )
-    rng = torch.Generator().manual_seed(args.seed + accelerator.process_index)
+    # Every process draws the same prompts (or instructions) for the whole batch and takes its share, so that
+    # N processes roll out what one process would; the sampling itself is seeded per process.
+    shared_rng = torch.Generator().manual_seed(args.seed)
     history: list[dict] = []
     groups = args.rollout_batch_size // args.num_generations
+    share = slice(accelerator.process_index * groups, (accelerator.process_index + 1) * groups)
+
+    def draw(choices: int) -> list[int]:
+        return torch.randint(choices, (groups * accelerator.num_processes,), generator=shared_rng)[
+            share
+        ].tolist()
+
+    def reduce(t: torch.Tensor) -> torch.Tensor:
+        return accelerator.reduce(t.to(accelerator.device), reduction="sum")
+
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.jsonl").write_text("")
-        print(f"GRPO ({args.advantage}, loss {args.loss_type}): {len(prompts)} prompts (dropped {dropped}), "
-              f"{args.max_steps} iterations × {groups} prompts × {args.num_generations} completions "
-              f"× {accelerator.num_processes} process(es)")  # fmt: skip
+        what = (
+            f"{args.turns}-turn role-play episodes"
+            if args.env == "roleplay"
+            else f"{len(prompts)} prompts (dropped {dropped})"
+        )
+        print(f"GRPO ({args.advantage}, loss {args.loss_type}): {what}, {args.max_steps} iterations × {groups} "
+              f"groups × {args.num_generations} × {accelerator.num_processes} process(es)")  # fmt: skip
 
     for iteration in range(1, args.max_steps + 1):
         unwrapped = accelerator.unwrap_model(policy)
         t0 = time.perf_counter()
-        picks = (
-            torch.randint(len(prompts), (groups,), generator=rng)
-            .repeat_interleave(args.num_generations)
-            .tolist()
-        )
-        queries, query_mask = pad([prompts[i] for i in picks], pad_id, side="left")
-        queries, query_mask = queries.to(accelerator.device), query_mask.to(accelerator.device)
-        unwrapped.eval()
-        raw = generator(unwrapped, queries, query_mask)
-        responses, mask, has_eos = truncate_after_eos(raw, tokenizer.eos_token_id, pad_id)
-        t_generate = time.perf_counter() - t0
-
-        t1 = time.perf_counter()
-        prompt_texts = [
-            tokenizer.decode(q[m.bool()].tolist(), skip_special_tokens=False)
-            for q, m in zip(queries, query_mask, strict=True)
-        ]
-        completions = [
-            tokenizer.decode(r[m.bool()].tolist(), skip_special_tokens=True)
-            for r, m in zip(responses, mask, strict=True)
-        ]
-        total, parts = rewards(prompt_texts, completions)
-        scores = torch.tensor(total, dtype=torch.float32, device=accelerator.device)
-        t_score = time.perf_counter() - t1
+        if args.env == "roleplay":
+            batch = episodes_source.rollout(unwrapped, encoder, draw, accelerator.device)
+        else:
+            picks = draw(len(prompts))
+            batch = single_turn_rollout(args, unwrapped, generator, tokenizer, prompts, picks, pad_id, rewards,
+                                        accelerator.device)  # fmt: skip
+        t_generate, t_score = batch.t_generate, time.perf_counter() - t0 - batch.t_generate
+        mask, scores = batch.mask, batch.scores
 
         t2 = time.perf_counter()
-        if args.mask_truncated_completions:
-            mask = mask * has_eos[:, None].float()
         with torch.no_grad():
-            old_logprobs, _ = response_logprobs(unwrapped, queries, query_mask, responses, args.temperature)
-            ref_logprobs, _ = response_logprobs(ref_policy, queries, query_mask, responses, args.temperature)
-            old_logprobs, ref_logprobs = old_logprobs * mask, ref_logprobs * mask
-            advantages = advantages_for(args, scores, old_logprobs, ref_logprobs, mask)
-            kl_before = (core.k3_kl(old_logprobs, ref_logprobs) * mask).sum() / mask.sum().clamp(min=1)
+            old_logprobs = batch.forward(unwrapped, None)[0] * mask
+            ref_logprobs = batch.forward(ref_policy, None)[0] * mask
+            advantages = advantages_for(args, scores, old_logprobs, ref_logprobs, mask, reduce)
+            kl_before = (core.k3_kl(old_logprobs, ref_logprobs) * mask).sum()
         t_reference = time.perf_counter() - t2
 
         t3 = time.perf_counter()
-        stats = _update(args, accelerator, policy, optimizer, queries, query_mask, responses, mask, old_logprobs,
-                        ref_logprobs, advantages)  # fmt: skip
+        stats = _update(
+            args, accelerator, policy, optimizer, batch, old_logprobs, ref_logprobs, advantages, reduce
+        )
         t_update = time.perf_counter() - t3
 
-        local = {
-            "reward_mean": scores.mean(),
-            "reward_std": scores.std() if scores.numel() > 1 else torch.tensor(0.0),
-            "kl": kl_before,
-            "completion_length": mask.sum(1).float().mean(),
-            "eos_rate": has_eos.float().mean(),
-            "zero_variance_groups": core.zero_variance_share(scores, args.num_generations),
-            **{f"reward/{name}": torch.tensor(values).float().mean() for name, values in parts.items()},
+        n = float(len(scores))
+        tallies = {  # name: (sum, count) on this process; the metric is Σ sums / Σ counts over processes
+            "reward_mean": (scores.sum(), n),
+            "kl": (kl_before, mask.sum()),
+            "completion_length": (mask.sum(), n),
+            "eos_rate": (batch.has_eos.float().sum(), n),
+            "zero_variance_groups": (core.zero_variance_groups(scores, args.num_generations), n / args.num_generations),
+            **{f"reward/{name}": (sum(values), len(values)) for name, values in batch.parts.items()},
             **stats,
-        }
-        metrics = {
-            k: float(accelerator.gather(v.detach().to(accelerator.device).reshape(1)).mean())
-            for k, v in local.items()
-        }
+        }  # fmt: skip
+        metrics = exact_means(tallies, reduce)
+        metrics["reward_std"] = float(core.masked_std(scores, torch.ones_like(scores), reduce))
         metrics.update(
             iteration=iteration,
             learning_rate=args.learning_rate,
@@ -277,7 +352,7 @@ def train(
             time_update=t_update,
         )
         history.append(metrics)
-        _log(accelerator, out, metrics, prompt_texts, completions, total, args.sample_rows)
+        _log(accelerator, out, metrics, batch.completions, scores.tolist(), args.sample_rows)
 
     if accelerator.is_main_process:
         plot_curves(history, out / "grpo_curves.png", "GRPO" if args.advantage == "grpo" else args.advantage)
@@ -290,40 +365,171 @@ def train(
     return history
 
 
+@dataclass
+class Batch:
+    """One iteration's rollouts: how to get log-probs of their trained tokens from a model (all rows, or the
+    rows ``idx``), which tokens are trained, and the rewards."""
+
+    forward: Callable[[Any, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor]]
+    mask: torch.Tensor  # [B, T] trained tokens
+    scores: torch.Tensor  # [B]
+    parts: dict[str, list[float]]
+    has_eos: torch.Tensor  # [B]
+    completions: list[str]
+    t_generate: float
+    max_length: int  # most trained tokens a row can have (Dr. GRPO's constant)
+
+
+def single_turn_rollout(args, model, generator, tokenizer, prompts, picks, pad_id, rewards, device) -> Batch:
+    """The prompts ``picks`` × G completions each, cut after EOS, scored by the reward sources."""
+    t0 = time.perf_counter()
+    rows = [prompts[i] for i in picks for _ in range(args.num_generations)]
+    queries, query_mask = pad(rows, pad_id, side="left")
+    queries, query_mask = queries.to(device), query_mask.to(device)
+    model.eval()
+    raw = generator(model, queries, query_mask)
+    responses, mask, has_eos = truncate_after_eos(raw, tokenizer.eos_token_id, pad_id)
+    t_generate = time.perf_counter() - t0
+    prompt_texts = [
+        tokenizer.decode(q[m.bool()].tolist(), skip_special_tokens=False)
+        for q, m in zip(queries, query_mask, strict=True)
+    ]
+    completions = [
+        tokenizer.decode(r[m.bool()].tolist(), skip_special_tokens=True)
+        for r, m in zip(responses, mask, strict=True)
+    ]
+    total, parts = rewards(prompt_texts, completions)
+    if args.mask_truncated_completions:
+        mask = mask * has_eos[:, None].float()
+
+    def forward(m, idx):
+        rows = slice(None) if idx is None else idx
+        return response_logprobs(m, queries[rows], query_mask[rows], responses[rows], args.temperature)
+
+    scores = torch.tensor(total, dtype=torch.float32, device=device)
+    return Batch(forward, mask, scores, parts, has_eos, completions, t_generate, args.response_length)
+
+
+def roleplay_user_side(args: GRPOArguments, seats: int = 16) -> tuple[UserSide, int]:
+    """Who says the user's turns in ``--env roleplay`` episodes, and how many seats (distinct users) it has:
+    listed turns of held-out chats, the bundled list, or a model (its first turn listed)."""
+    if args.env_user_turns:
+        listed = ListedUserTurns.from_chats(args.env_user_turns, seats, args.turns)
+    else:
+        listed = ListedUserTurns.bundled(seats)
+    if not args.env_user_model:
+        return listed, len(listed.lists)
+    user_dir = resolve_model(args.env_user_model, "--env_user_model")
+    user_template = checkpoint_template(user_dir, args.env_user_template, flag="--env_user_template")
+    model, tokenizer = load_for_inference(user_dir, flag="--env_user_model")
+    sampling = Sampling(args.response_length, args.temperature, args.top_p)
+    replier = LocalReplier(
+        model, Encoder(tokenizer, user_template), sampling, batch_size=args.rollout_batch_size
+    )
+    return ModelUserSide(replier, first_turns=listed), len(listed.lists)
+
+
+class RoleplayEpisodes:
+    """``--env roleplay``: each group is one instruction (a check) and one seat of the user side, played G
+    times. A reply's reward is its check (1 or 0) plus the weighted reward sources given, if any (each
+    scoring the reply in its conversation so far); an episode's is its turns' by ``--turn_reward``."""
+
+    def __init__(self, args: GRPOArguments, user_side: UserSide, seats: int, rewards: Rewards | None):
+        self.args, self.user_side, self.seats, self.rewards = args, user_side, seats, rewards
+        self.last_episodes: list[Episode] = []
+        self.checks = load_checks(args.env_checks) if args.env_checks else list(DEFAULT_CHECKS)
+
+    def environments(self, draw: Callable[[int], list[int]]) -> list[RoleplayEnv]:
+        """One group per drawn instruction, each with a drawn seat of the user side."""
+        args, envs = self.args, []
+        for c, seat in zip(draw(len(self.checks)), draw(self.seats), strict=True):
+            check = self.checks[c]
+            envs += [
+                RoleplayEnv(check, self.user_side, args.turns, seat, args.env_placement, args.user_name)
+                for _ in range(args.num_generations)
+            ]
+        return envs
+
+    def rollout(self, model, encoder, draw, device) -> Batch:
+        args = self.args
+        t0 = time.perf_counter()
+        episodes = run_episodes(
+            model, encoder, self.environments(draw), args.response_length, args.temperature, args.top_p
+        )
+        t_generate = time.perf_counter() - t0
+        self.last_episodes = episodes  # for a look at them (tests, debugging)
+        per_turn = [list(e.rewards) for e in episodes]  # the checks
+        parts = {f"check/turn_{k + 1}": [e.rewards[k] for e in episodes] for k in range(args.turns)}
+        if self.rewards is not None:  # every reply of every episode in one call per source
+            where = [(b, k) for b, e in enumerate(episodes) for k in range(len(e.replies))]
+            contexts = [episodes[b].contexts[k] for b, k in where]
+            replies = [episodes[b].replies[k] for b, k in where]
+            prompts = [encoder.tokenizer.decode(encoder.encode_prompt(c)) for c in contexts]
+            said = [replace(c, messages=(*c.messages, Message("assistant", r))) for c, r in zip(contexts, replies, strict=True)]  # fmt: skip
+            total, by_source = self.rewards(prompts, replies, said)
+            for (b, k), value in zip(where, total, strict=True):
+                per_turn[b][k] += value
+            parts.update(by_source)
+        pad_id = encoder.tokenizer.pad_token_id if encoder.tokenizer.pad_token_id is not None else 0
+        ids, attention, turn_of = batch_of(episodes, pad_id)
+        mask = (turn_of >= 0).float()
+        if args.mask_truncated_completions:  # a reply that never ended carries no loss
+            for b, e in enumerate(episodes):
+                for k, ended in enumerate(e.ended):
+                    if not ended:
+                        mask[b][turn_of[b] == k] = 0.0
+        ids, attention, mask = ids.to(device), attention.to(device), mask.to(device)
+        scores = torch.tensor([turn_reward(r, args.turn_reward) for r in per_turn], device=device)
+
+        def forward(m, idx):
+            rows = slice(None) if idx is None else idx
+            return sequence_logprobs(m, ids[rows], attention[rows], args.temperature)
+
+        has_eos = torch.tensor([all(e.ended) for e in episodes])
+        completions = [" │ ".join(e.replies) for e in episodes]
+        return Batch(
+            forward, mask, scores, parts, has_eos, completions, t_generate, args.turns * args.response_length
+        )
+
+
 def _update(
-    args,
-    accelerator,
-    policy,
-    optimizer,
-    queries,
-    query_mask,
-    responses,
-    mask,
-    old_logprobs,
-    ref_logprobs,
-    advantages,
+    args, accelerator, policy, optimizer, batch: Batch, old_logprobs, ref_logprobs, advantages, reduce
 ) -> dict:
-    """``num_iterations`` passes of minibatch updates; stats averaged, plus the very first minibatch's ratio and
+    """``num_iterations`` passes of minibatch updates. Returns ``{name: (sum, count)}`` tallies: the loss
+    per optimiser step, entropy, ratio and clip fraction per token, and the very first minibatch's ratio and
     clip fraction (1 and 0 by construction: the policy has not moved yet)."""
     policy.train()
-    n = queries.shape[0]
+    mask = batch.mask
+    n = mask.shape[0]
     size = args.mini_batch_size or n
-    collected: dict[str, list[torch.Tensor]] = {}
-    first: dict[str, torch.Tensor] = {}
     kl_in_loss = args.beta > 0 and args.advantage != "reinforce_pp"
+    zero = torch.zeros((), dtype=torch.float64)
+    tallies = {name: [zero, zero] for name in ("loss", "kl_loss", "entropy", "ratio", "clipfrac")}
+
+    def add(name: str, total: torch.Tensor, count: torch.Tensor | float) -> None:
+        tallies[name][0] = tallies[name][0] + float(total)
+        tallies[name][1] = tallies[name][1] + float(count)
+
+    first: dict[str, tuple] = {}
     for _ in range(args.num_iterations):
         order = torch.randperm(n) if size < n else torch.arange(n)
         for start in range(0, n, size):
-            idx = order[start : start + size].to(queries.device)
-            logp, entropy = response_logprobs(
-                policy, queries[idx], query_mask[idx], responses[idx], args.temperature
-            )
+            idx = order[start : start + size].to(mask.device)
             m = mask[idx]
+            # DAPO's token-level mean is over the minibatch of every process: data parallelism then averages
+            # the processes' gradients, so each divides by the average token count of a process.
+            tokens = (
+                reduce(m.sum().detach()) / accelerator.num_processes if args.loss_type == "dapo" else None
+            )
+            logp, entropy = batch.forward(policy, idx)
             logp = logp * m
             loss, stats = core.clipped_policy_loss(
-                logp, old_logprobs[idx], advantages[idx], m, args.epsilon, args.epsilon_high, args.loss_type
+                logp, old_logprobs[idx], advantages[idx], m, args.epsilon, args.epsilon_high, args.loss_type,
+                tokens, batch.max_length,
+            )  # fmt: skip
+            kl = core.aggregate(
+                core.k3_kl(logp, ref_logprobs[idx]), m, args.loss_type, tokens, batch.max_length
             )
-            kl = core.aggregate(core.k3_kl(logp, ref_logprobs[idx]), m, args.loss_type)
             if kl_in_loss:
                 loss = loss + args.beta * kl
             accelerator.backward(loss)
@@ -331,16 +537,20 @@ def _update(
                 accelerator.clip_grad_norm_(policy.parameters(), args.max_grad_norm)
             optimizer.step()
             optimizer.zero_grad()
-            step = {"loss": loss.detach(), "kl_loss": kl.detach(), "entropy": (entropy.detach() * m).sum() / m.sum().clamp(min=1),
-                    **{k: v.detach() for k, v in stats.items()}}  # fmt: skip
+            add("loss", loss.detach(), 1)
+            add("kl_loss", kl.detach(), 1)
+            add("entropy", (entropy.detach() * m).sum(), stats["tokens"])
+            add("ratio", stats["ratio_sum"].detach(), stats["tokens"])
+            add("clipfrac", stats["clipped"], stats["tokens"])
             if not first:
-                first = {"first_ratio": stats["ratio"].detach(), "first_clipfrac": stats["clipfrac"].detach()}
-            for k, v in step.items():
-                collected.setdefault(k, []).append(v)
-    return {**{k: torch.stack(v).mean() for k, v in collected.items()}, **first}
+                first = {
+                    "first_ratio": (stats["ratio_sum"].detach(), stats["tokens"]),
+                    "first_clipfrac": (stats["clipped"], stats["tokens"]),
+                }
+    return {**{name: tuple(pair) for name, pair in tallies.items()}, **first}
 
 
-def _log(accelerator, out: Path, metrics: dict, prompts, completions, scores, rows: int) -> None:
+def _log(accelerator, out: Path, metrics: dict, completions, scores, rows: int) -> None:
     if accelerator.num_processes > 1:  # every rank keeps its own copy: they must agree
         with (out / f"metrics-rank{accelerator.process_index}.jsonl").open("a") as f:
             f.write(json.dumps(metrics) + "\n")

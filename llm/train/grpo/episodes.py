@@ -1,0 +1,252 @@
+"""Multi-turn episodes for RL: a conversation is an episode, the policy replies at every turn, and the token
+sequence built during the rollout is the one trained on (no re-rendering, no re-tokenising of replies).
+
+An environment is anything with ``reset() -> Conversation`` (the opening: instructions, the first user
+turn) and ``step(reply) -> (next user turn or None when done, reward for this reply)``. A 20-line one::
+
+    class Echo:
+        \"\"\"Rewards replies that repeat the user's last word; three turns.\"\"\"
+
+        def __init__(self, words):
+            self.words, self.turn = words, 0
+
+        def reset(self):
+            self.turn = 0
+            return Conversation((Message("user", f"say {self.words[0]}"),))
+
+        def step(self, reply):
+            reward = float(self.words[self.turn] in reply)
+            self.turn += 1
+            if self.turn == len(self.words):
+                return None, reward
+            return f"say {self.words[self.turn]}", reward
+
+:class:`RoleplayEnv` is the role-play one: an instruction given once (a character card, or a checkable
+instruction), the user's turns listed, every reply scored by the instruction's check.
+
+How the tokens are kept (:func:`run_episodes`): the first prompt is the template's render of the opening with
+the generation prompt. Each reply's *generated* token ids are appended as they came (they are the policy's
+tokens: the only trained ones), up to and including the end-of-turn token; a reply that runs out of tokens
+gets the end-of-turn token appended, untrained. Then the template scaffolding and the next user turn are
+appended, untrained: the ids of the render of the conversation with the next user turn, after the position
+of the reply's end-of-turn token in the render of the conversation so far (every inference prompt is a
+token prefix of its training render: :mod:`llm.data.encode`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import torch
+
+from llm.data.collate import pad
+from llm.data.conversation import Conversation, Message
+from llm.data.encode import IGNORE_INDEX, Encoder
+from llm.data.gatt import Placement, place_instruction
+from llm.eval.checks import Check
+from llm.eval.simulate import NO_NAME, UserSide, UserView, given_to
+from llm.inference.stops import turn_ends
+
+
+class Environment(Protocol):
+    def reset(self) -> Conversation: ...
+
+    def step(self, reply: str) -> tuple[str | None, float]: ...
+
+
+def step_all(envs: Sequence[Environment], replies: Sequence[str]) -> list[tuple[str | None, float]]:
+    """Step every environment with its reply. Environments of one class that offers a classmethod
+    ``step_batch(envs, replies)`` are stepped together (a model playing the user answers them in one call)."""
+    kinds = {type(env) for env in envs}
+    batched = getattr(next(iter(kinds)), "step_batch", None) if len(kinds) == 1 else None
+    if batched is not None:
+        return batched(envs, replies)
+    return [env.step(reply) for env, reply in zip(envs, replies, strict=True)]
+
+
+@dataclass
+class RoleplayEnv:
+    """A role-play episode as ``llm-train eval roleplay`` simulates one: the check's instruction (a card, or
+    a checkable instruction) given once, the user side writing the user's turns (listed turns, held-out
+    chats, or a model: :mod:`llm.eval.simulate`), ``turns`` replies, each scored 1.0 when it passes the
+    check, else 0.
+
+    >>> from llm.eval.simulate import ListedUserTurns
+    >>> env = RoleplayEnv(Check("format", "End with a question.", "ending", "?"), ListedUserTurns([["hi", "so?"]]), 2)
+    >>> [m.content for m in env.reset().messages]
+    ['End with a question.\\n\\nhi']
+    >>> env.step("Hello?"), env.step("Bye.")
+    (('so?', 1.0), (None, 0.0))
+    """
+
+    check: Check
+    user_side: UserSide
+    turns: int
+    seat: int = 0
+    placement: Placement = "first_user"
+    user_name: str = "User"
+    history: list[Message] = field(default_factory=list)
+
+    @property
+    def bot_name(self) -> str:
+        return self.check.character.name if self.check.character else NO_NAME
+
+    def view(self) -> UserView:
+        return UserView(self.seat, tuple(self.history), self.bot_name, self.user_name)
+
+    def reset(self) -> Conversation:
+        self.history = []
+        self.history = [Message("user", self.user_side([self.view()], 1)[0])]
+        given = given_to(self.check, self.user_name)
+        return place_instruction(Conversation(tuple(self.history)), given, self.placement)
+
+    def _answered(self, reply: str) -> tuple[bool, float]:
+        self.history.append(Message("assistant", reply))
+        return len(self.history) // 2 >= self.turns, float(self.check.passed(reply))
+
+    def step(self, reply: str) -> tuple[str | None, float]:
+        return self.step_batch([self], [reply])[0]
+
+    @classmethod
+    def step_batch(
+        cls, envs: Sequence[RoleplayEnv], replies: Sequence[str]
+    ) -> list[tuple[str | None, float]]:
+        """Score every reply; then one call per user side for all the conversations that go on."""
+        results = [env._answered(reply) for env, reply in zip(envs, replies, strict=True)]
+        out: list[tuple[str | None, float]] = [(None, reward) for _, reward in results]
+        going = [k for k, (done, _) in enumerate(results) if not done]
+        for side in {id(envs[k].user_side): envs[k].user_side for k in going}.values():
+            mine = [k for k in going if envs[k].user_side is side]
+            turn = len(envs[mine[0]].history) // 2 + 1
+            for k, text in zip(mine, side([envs[k].view() for k in mine], turn), strict=True):
+                envs[k].history.append(Message("user", text))
+                out[k] = (text, results[k][1])
+        return out
+
+
+@dataclass
+class Episode:
+    """One conversation as the policy lived it: its token ids, which turn wrote each of them (−1: not the
+    policy), the conversation before each reply and the reply, each turn's reward and whether the reply
+    ended by itself."""
+
+    env: Any
+    ids: list[int]
+    turn_of: list[int]
+    conversation: Conversation
+    contexts: list[Conversation] = field(default_factory=list)
+    replies: list[str] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
+    ended: list[bool] = field(default_factory=list)
+    done: bool = False
+
+    @property
+    def trained(self) -> list[bool]:
+        return [t >= 0 for t in self.turn_of]
+
+
+def turn_reward(rewards: Sequence[float], how: str) -> float:
+    """An episode's reward from its turns': ``mean``, ``min`` or ``last``.
+
+    >>> turn_reward([1.0, 0.0, 1.0], "mean"), turn_reward([1.0, 0.0, 1.0], "min"), turn_reward([1.0, 0.0], "last")
+    (0.6666666666666666, 0.0, 0.0)
+    """
+    if how == "mean":
+        return sum(rewards) / len(rewards)
+    if how == "min":
+        return min(rewards)
+    if how == "last":
+        return rewards[-1]
+    raise ValueError(f"unknown turn reward {how!r}: mean, min or last")
+
+
+def continuation_ids(encoder: Encoder, before: Conversation, after: Conversation) -> list[int]:
+    """The ids that follow the last reply of ``before`` (its end-of-turn token included) in the render of
+    ``after`` with the generation prompt: the scaffolding and the next user turn."""
+    sample = encoder.encode(before)
+    end = max(i for i, label in enumerate(sample.labels) if label != IGNORE_INDEX) + 1
+    return encoder.encode_prompt(after)[end:]
+
+
+@torch.no_grad()
+def run_episodes(
+    model: Any,
+    encoder: Encoder,
+    envs: Sequence[Environment],
+    max_new_tokens: int,
+    temperature: float,
+    top_p: float = 1.0,
+) -> list[Episode]:
+    """Play every environment to its end, all episodes' turn *k* in one batched ``generate``."""
+    tokenizer = encoder.tokenizer
+    _, end_ids = turn_ends(encoder.template, tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else end_ids[0]
+    episodes = []
+    for env in envs:
+        conv = env.reset()
+        ids = encoder.encode_prompt(conv)
+        episodes.append(Episode(env, ids, [-1] * len(ids), conv))
+    was_training = model.training
+    model.eval()
+    try:
+        while live := [e for e in episodes if not e.done]:
+            input_ids, mask = pad([e.ids for e in live], pad_id, side="left")
+            out = model.generate(
+                input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device), max_new_tokens=max_new_tokens,
+                do_sample=True, temperature=temperature, top_p=top_p, top_k=0, eos_token_id=end_ids, pad_token_id=pad_id,
+                use_cache=True,
+            )  # fmt: skip
+            replies = []
+            for episode, row in zip(live, out[:, input_ids.shape[1] :].tolist(), strict=True):
+                turn = len(episode.replies)
+                stop = next((k for k, t in enumerate(row) if t in end_ids), None)
+                generated = row[: stop + 1] if stop is not None else row
+                episode.ids += generated
+                episode.turn_of += [turn] * len(generated)
+                if stop is None:  # ran out of tokens: close the turn, untrained
+                    episode.ids.append(end_ids[0])
+                    episode.turn_of.append(-1)
+                text = tokenizer.decode([t for t in generated if t not in end_ids], skip_special_tokens=True)
+                replies.append(text.strip())
+                episode.contexts.append(episode.conversation)
+                episode.replies.append(text.strip())
+                episode.ended.append(stop is not None)
+            for episode, text, (next_user, reward) in zip(live, replies, step_all([e.env for e in live], replies), strict=True):  # fmt: skip
+                episode.rewards.append(reward)
+                answered = replace(
+                    episode.conversation,
+                    messages=(*episode.conversation.messages, Message("assistant", text)),
+                )
+                if next_user is None:
+                    episode.conversation, episode.done = answered, True
+                    continue
+                asked = replace(answered, messages=(*answered.messages, Message("user", next_user)))
+                more = continuation_ids(encoder, answered, asked)
+                episode.ids += more
+                episode.turn_of += [-1] * len(more)
+                episode.conversation = asked
+    finally:
+        model.train(was_training)
+    return episodes
+
+
+def sequence_logprobs(
+    model: Any, ids: torch.Tensor, mask: torch.Tensor, temperature: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-prob of token ``t`` given the tokens before it, for ``t ≥ 1``, logits ÷ temperature, and the
+    entropy there. [B, T] → two [B, T−1]."""
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).logits
+    logits = logits[:, :-1].float() / temperature
+    logp = torch.log_softmax(logits, dim=-1)
+    return logp.gather(-1, ids[:, 1:, None]).squeeze(-1), -(logp.exp() * logp).sum(-1)
+
+
+def batch_of(episodes: Sequence[Episode], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(ids [B, T], attention mask [B, T], turn [B, T−1])``, right-padded: ``turn[b, t]`` is the turn whose
+    reply holds the token at position ``t + 1`` (the one predicted at ``t``), −1 where it is not the policy's."""
+    ids, mask = pad([e.ids for e in episodes], pad_id)
+    turn_of, _ = pad([e.turn_of for e in episodes], -1)
+    return ids, mask, turn_of[:, 1:]

@@ -1,0 +1,237 @@
+"""Multi-turn RL episodes (``llm-train grpo --env roleplay``): the token sequence built while the policy plays
+is the one trained on, only the policy's tokens carry a loss, and the loss's log-probs are a fresh forward's.
+
+A scripted policy that writes exactly the tokens of its replies' training render makes the strongest check:
+the episode must then *be* that render, token for token, with the encoder's own label mask — on every
+template, with the instruction in the system slot or in the first user turn, with a card or plain text.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from llm.data.conversation import Conversation, Message
+from llm.data.encode import IGNORE_INDEX, Encoder
+from llm.data.gatt import place_instruction
+from llm.eval.checks import DEFAULT_CHECKS, Check
+from llm.eval.simulate import ListedUserTurns, ModelUserSide, given_to
+from llm.inference.repliers import Reply
+from llm.models.tiny import build_llama
+from llm.train.grpo.episodes import RoleplayEnv, batch_of, run_episodes, turn_reward
+from llm.train.grpo.trainer import GRPOArguments, RoleplayEpisodes, train
+from llm.train.rewards import Rewards, RewardSource
+
+REPO = Path(__file__).resolve().parent.parent
+TEMPLATES = ("chatml", "llama2", "llama3", "vicuna", "baichuan2", "pygmalion", "metharme")
+QUESTION = next(c for c in DEFAULT_CHECKS if c.kind == "ending")
+CARD = next(c for c in DEFAULT_CHECKS if c.character is not None)
+USERS = [["hello {{char}}", "what is this place, {{user}}?", "and the ship?"], ["hi", "tell me more", "bye"]]
+REPLIES = [["Aye, welcome aboard?", "A tea stall.", "She flew true?"], ["Hello.", "More?", "Farewell."]]
+
+
+def spans(labels: list[int]) -> list[tuple[int, int]]:
+    """Maximal runs of trained positions: [start, end)."""
+    out, start = [], None
+    for i, label in enumerate([*labels, IGNORE_INDEX]):
+        if label != IGNORE_INDEX and start is None:
+            start = i
+        elif label == IGNORE_INDEX and start is not None:
+            out.append((start, i))
+            start = None
+    return out
+
+
+class ScriptedPolicy:
+    """Writes, for episode ``b`` at turn ``k``, the tokens ``scripts[b][k]``: a stand-in for ``generate``."""
+
+    def __init__(self, scripts: list[list[list[int]]], pad_id: int):
+        self.scripts, self.pad_id, self.turn = scripts, pad_id, 0
+        self.device, self.training = torch.device("cpu"), False
+
+    def eval(self):
+        return self
+
+    def train(self, mode=True):
+        return self
+
+    def generate(self, input_ids, attention_mask, max_new_tokens, **_):
+        new = [self.scripts[b][self.turn] for b in range(input_ids.shape[0])]
+        self.turn += 1
+        width = max(len(n) for n in new)
+        rows = [n + [self.pad_id] * (width - len(n)) for n in new]
+        return torch.cat([input_ids, torch.tensor(rows)], dim=1)
+
+
+def expected(check: Check, placement: str, users: list[str], replies: list[str], name: str) -> Conversation:
+    bot = check.character.name if check.character else "Assistant"
+    said = [u.replace("{{char}}", bot).replace("{{user}}", name) for u in users]
+    messages = [
+        m for u, r in zip(said, replies, strict=True) for m in (Message("user", u), Message("assistant", r))
+    ]
+    return place_instruction(Conversation(tuple(messages)), given_to(check, name), placement)
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+@pytest.mark.parametrize(
+    "check,placement", [(QUESTION, "first_user"), (CARD, "system"), (CARD, "first_user")]
+)
+def test_a_scripted_episode_is_its_training_render_token_for_token(tokenizer, template, check, placement):
+    encoder = Encoder(tokenizer, template)
+    renders = [
+        encoder.encode(expected(check, placement, u, r, "Sam")) for u, r in zip(USERS, REPLIES, strict=True)
+    ]
+    scripts = [[s.input_ids[a:b] for a, b in spans(s.labels)] for s in renders]
+    assert all(len(s) == 3 for s in scripts)
+    envs = [RoleplayEnv(check, ListedUserTurns(USERS), 3, seat, placement, "Sam") for seat in range(2)]
+    episodes = run_episodes(ScriptedPolicy(scripts, tokenizer.pad_token_id or 0), encoder, envs, 64, 1.0)
+    for episode, render, replies in zip(episodes, renders, REPLIES, strict=True):
+        end = spans(render.labels)[-1][
+            1
+        ]  # an episode ends with its last end-of-turn token (no template tail)
+        assert episode.ids == render.input_ids[:end]
+        assert [t >= 0 for t in episode.turn_of] == [label != IGNORE_INDEX for label in render.labels[:end]]
+        assert episode.replies == replies and episode.ended == [True] * 3
+        assert episode.rewards == [float(check.passed(r)) for r in replies]
+
+
+@pytest.fixture(scope="module")
+def policy(tokenizers):
+    return build_llama(tokenizers["bytelevel"], seed=3)
+
+
+def sampled_episodes(policy, tokenizer, user_side, turns=3, n=4, max_new_tokens=10):
+    encoder = Encoder(tokenizer, "chatml")
+    generated: list[torch.Tensor] = []
+    original = policy.generate
+
+    def recording(**kw):
+        out = original(**kw)
+        generated.append(out[:, kw["input_ids"].shape[1] :])
+        return out
+
+    policy.generate = recording
+    try:
+        torch.manual_seed(0)
+        envs = [RoleplayEnv(QUESTION, user_side, turns, seat) for seat in range(n)]
+        return run_episodes(policy, encoder, envs, max_new_tokens, 1.0), generated, encoder
+    finally:
+        del policy.generate
+
+
+def test_a_sampled_episode_trains_exactly_the_tokens_the_policy_wrote(policy, tokenizers):
+    tokenizer = tokenizers["bytelevel"]
+    users = ListedUserTurns([["zebra one", "zebra two", "zebra three"]])
+    episodes, generated, encoder = sampled_episodes(policy, tokenizer, users)
+    end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert len(generated) == 3  # one batched generate per turn, every episode in it
+    for b, episode in enumerate(episodes):
+        for k in range(3):
+            wrote = generated[k][b].tolist()
+            wrote = wrote[: wrote.index(end_id) + 1] if end_id in wrote else wrote
+            assert [t for t, turn in zip(episode.ids, episode.turn_of, strict=True) if turn == k] == wrote
+            assert episode.ended[k] == (end_id in wrote)
+            assert (
+                tokenizer.decode([t for t in wrote if t != end_id], skip_special_tokens=True).strip()
+                == episode.replies[k]
+            )
+        untrained = tokenizer.decode(
+            [t for t, turn in zip(episode.ids, episode.turn_of, strict=True) if turn < 0]
+        )
+        trained = tokenizer.decode(
+            [t for t, turn in zip(episode.ids, episode.turn_of, strict=True) if turn >= 0]
+        )
+        assert untrained.count("zebra") == 3 and "zebra" not in trained  # no user token carries a loss
+        assert untrained.count(QUESTION.instruction) == 1  # the instruction, once
+        # What the policy saw at each turn is the render of the conversation so far, then its own tokens.
+        first_reply = episode.turn_of.index(0)
+        assert episode.ids[:first_reply] == encoder.encode_prompt(episode.contexts[0])
+
+
+def test_the_loss_logprobs_equal_a_fresh_forward_over_the_exact_sequence(policy, tokenizers):
+    """Through the trainer's own batch: padded, batched log-probs at the trained tokens are those of a
+    forward over each episode's ids alone."""
+    tokenizer = tokenizers["bytelevel"]
+    args = GRPOArguments(model_name_or_path="x", env="roleplay", turns=3, num_generations=2, response_length=10,
+                         temperature=0.7)  # fmt: skip
+    source = RoleplayEpisodes(args, ListedUserTurns(USERS), 2, rewards=None)
+    torch.manual_seed(1)
+    batch = source.rollout(policy, Encoder(tokenizer, "chatml"), lambda n: [0, 1], "cpu")
+    logp, _ = batch.forward(policy, None)
+    assert batch.mask.shape == logp.shape and batch.mask.sum() > 0
+    ids, attention, turn_of = batch_of(source.last_episodes, tokenizer.pad_token_id)
+    assert torch.equal((turn_of >= 0).float(), batch.mask)
+    for b, episode in enumerate(source.last_episodes):
+        with torch.no_grad():
+            logits = policy(input_ids=torch.tensor([episode.ids])).logits[0, :-1].float() / 0.7
+        fresh = torch.log_softmax(logits, -1).gather(-1, torch.tensor(episode.ids[1:])[:, None]).squeeze(-1)
+        n = len(episode.ids) - 1
+        trained = batch.mask[b, :n].bool()
+        assert torch.allclose(logp[b, :n][trained], fresh[trained], atol=1e-5)
+        assert not batch.mask[b, n:].any()  # padding is never trained
+
+
+def test_a_model_playing_the_user_answers_every_episode_in_one_call_per_turn(policy, tokenizers):
+    calls = []
+
+    def user_model(conversations):
+        calls.append(len(conversations))
+        return [Reply(f"quokka {len(calls)}") for _ in conversations]
+
+    side = ModelUserSide(user_model, first_turns=ListedUserTurns([["hello there"]]))
+    episodes, _, _ = sampled_episodes(policy, tokenizers["bytelevel"], side, turns=3, n=4)
+    assert calls == [4, 4]  # turns 2 and 3, all four episodes at once
+    for episode in episodes:
+        said = [m.content for m in episode.conversation.messages if m.role == "user"]
+        assert said[1:] == ["quokka 1", "quokka 2"]
+        trained = [t for t, turn in zip(episode.ids, episode.turn_of, strict=True) if turn >= 0]
+        assert "quokka" not in tokenizers["bytelevel"].decode(trained)
+
+
+def test_episode_rewards_from_checks_and_sources_per_turn(policy, tokenizers):
+    seen = []
+
+    def by_conversation(prompts, completions, conversations):
+        seen.extend(conversations)
+        return [0.25] * len(completions)
+
+    args = GRPOArguments(model_name_or_path="x", env="roleplay", turns=3, num_generations=2, response_length=6,
+                         turn_reward="min")  # fmt: skip
+    rewards = Rewards([RewardSource("quarter", by_conversation)], [2.0])
+    source = RoleplayEpisodes(args, ListedUserTurns(USERS), 2, rewards)
+    batch = source.rollout(policy, Encoder(tokenizers["bytelevel"], "chatml"), lambda n: [0], "cpu")
+    episodes = source.last_episodes
+    assert len(seen) == 2 * 3  # every reply of every episode, in one call
+    for conv, (b, k) in zip(seen, [(b, k) for b in range(2) for k in range(3)], strict=True):
+        assert conv.messages[-1] == Message("assistant", episodes[b].replies[k])
+        assert conv.messages[-2].role == "user"
+    for b, episode in enumerate(episodes):
+        assert float(batch.scores[b]) == pytest.approx(turn_reward([r + 0.5 for r in episode.rewards], "min"))
+    assert batch.parts["quarter"] == [0.25] * 6 and set(batch.parts) >= {"check/turn_1", "check/turn_3"}
+
+
+def test_turn_reward():
+    assert turn_reward([1.0, 0.0, 1.0], "mean") == pytest.approx(2 / 3)
+    assert turn_reward([1.0, 0.0, 1.0], "min") == 0.0 and turn_reward([0.0, 1.0], "last") == 1.0
+    with pytest.raises(ValueError, match="mean, min or last"):
+        turn_reward([1.0], "max")
+
+
+def test_llm_train_grpo_env_roleplay_starts_at_ratio_one_and_logs_every_turn(tmp_path, checkpoint):
+    sys.path.insert(0, str(REPO / "tests"))
+    checks = tmp_path / "checks.json"
+    checks.write_text(json.dumps([QUESTION.to_dict()]))
+    args = GRPOArguments(
+        model_name_or_path=str(checkpoint), env="roleplay", env_checks=str(checks), turns=2, num_generations=4,
+        rollout_batch_size=8, response_length=8, max_steps=2, learning_rate=1e-3, output_dir=str(tmp_path / "out"),
+        reward_fn=["check:max_words=3"], sample_rows=0,
+    )  # fmt: skip
+    history = train(args)
+    first = history[0]
+    assert first["first_ratio"] == pytest.approx(1.0, abs=1e-6) and first["first_clipfrac"] == 0.0
+    assert first["kl"] == 0.0 and history[1]["kl"] > 0.0
+    assert {"reward/check/turn_1", "reward/check/turn_2", "reward/check:max_words=3"} <= set(first)
+    assert (tmp_path / "out" / "grpo_curves.png").exists()
+    assert json.loads((tmp_path / "out" / "policy" / "llm_train.json").read_text())["stage"] == "grpo"
