@@ -153,9 +153,12 @@ def test_reward_rises_and_kl_stays_bounded(learning_run):
 def test_the_other_estimators_run_and_start_at_ratio_one(start, tmp_path, advantage):
     sys.path.insert(0, str(REPO / "tests"))
     history = train(grpo_args(start, tmp_path, advantage=advantage, max_steps=2, loss_type="dapo", epsilon_high=0.28,
-                              rollout_batch_size=16, response_length=8,
+                              rollout_batch_size=16, response_length=8, held_out_reward=["check:ending=?"],
                               num_iterations=2, mini_batch_size=16))  # fmt: skip
     assert history[0]["first_ratio"] == pytest.approx(1.0, abs=1e-6) and len(history) == 2
+    # a held-out source is logged, never optimised: the reward is the one source's alone
+    assert all(h["reward_mean"] == pytest.approx(h["reward/ppo_rewards:letter_e"]) for h in history)
+    assert all(0.0 <= h["held_out/check:ending=?"] <= 1.0 for h in history)
 
 
 def test_truncated_completions_can_be_left_out(start, tmp_path):
@@ -216,3 +219,43 @@ def test_two_cpu_processes_agree_with_one(start, tmp_path):
         assert keys == {k for k in b if not k.startswith("time_")}
         for key in sorted(keys):
             assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6), (a["iteration"], key)
+
+
+@pytest.mark.slow
+def test_a_served_reward_model_is_learnt_through_reward_url(start, tmp_path):
+    """GRPO scored by a `serve-reward` process on loopback: the rewards are those the same model gives
+    in-process (same seed, same rollouts), and the policy raises them with the KL bounded."""
+    from llm.data.tokenizer import build_tokenizer
+    from llm.models.reward import build_reward_model
+
+    rm_dir = tmp_path / "rm"
+    tok = build_tokenizer("bytelevel")
+    rm = build_reward_model(None, tok, config_name="tiny")
+    # Blocks that add nothing: the score is a function of the last token alone, which a policy can learn.
+    with torch.no_grad():
+        for layer in rm.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+    rm.save_pretrained(rm_dir)
+    tok.save_pretrained(rm_dir)
+    serve = "import sys; from llm.commands.serve_reward import main; sys.exit(main())"
+    server = subprocess.Popen(
+        [sys.executable, "-c", serve, "--model", str(rm_dir), "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO,
+    )  # fmt: skip
+    common = dict(reward_fn=None, rollout_batch_size=16, response_length=8, max_prompts=1)  # no prompt noise
+    try:
+        url = server.stdout.readline().split(" on ")[1].split(" ")[0]
+        remote = train(grpo_args(start, tmp_path / "remote", reward_url=[url], max_steps=15, **common))
+        local = train(
+            grpo_args(start, tmp_path / "local", reward_model_path=str(rm_dir), max_steps=2, **common)
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    for r, loc in zip(remote, local, strict=False):
+        assert r["reward_mean"] == pytest.approx(loc["reward_mean"], abs=1e-4)
+    rewards = [h["reward_mean"] for h in remote]
+    # one rollout's scores spread by about 0.8: half that, in the mean of four iterations
+    assert sum(rewards[-4:]) / 4 > sum(rewards[:4]) / 4 + 0.5 * remote[0]["reward_std"], rewards
+    assert max(h["kl"] for h in remote) < 1.0

@@ -8,6 +8,7 @@ template, with the instruction in the system slot or in the first user turn, wit
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,13 @@ import torch
 from llm.data.conversation import Conversation, Message
 from llm.data.encode import IGNORE_INDEX, Encoder
 from llm.data.gatt import place_instruction
+from llm.errors import UserError
 from llm.eval.checks import DEFAULT_CHECKS, Check
 from llm.eval.simulate import ListedUserTurns, ModelUserSide, given_to
 from llm.inference.repliers import Reply
 from llm.models.tiny import build_llama
-from llm.train.grpo.episodes import RoleplayEnv, batch_of, run_episodes, turn_reward
-from llm.train.grpo.trainer import GRPOArguments, RoleplayEpisodes, train
+from llm.train.grpo.episodes import RoleplayEnv, Unasked, batch_of, run_episodes, turn_reward
+from llm.train.grpo.trainer import _COIN, GRPOArguments, RoleplayEpisodes, train
 from llm.train.rewards import Rewards, RewardSource
 
 REPO = Path(__file__).resolve().parent.parent
@@ -212,6 +214,31 @@ def test_episode_rewards_from_checks_and_sources_per_turn(policy, tokenizers):
     assert batch.parts["quarter"] == [0.25] * 6 and set(batch.parts) >= {"check/turn_1", "check/turn_3"}
 
 
+def test_control_episodes_give_nothing_and_reward_replies_that_obey_nothing(tmp_path, checkpoint):
+    """Rewarding checks alone pays a model that always answers in French; a control group (no instruction)
+    pays the opposite, so only a model that keeps what it was told earns both."""
+    french = Check("language", "Always answer in French.", "language", "french")
+    checks = tmp_path / "checks.json"
+    checks.write_text(json.dumps([QUESTION.to_dict(), french.to_dict()]))
+    args = GRPOArguments(model_name_or_path="x", env="roleplay", env_checks=str(checks), turns=2, num_generations=2,
+                         env_controls=0.5)  # fmt: skip
+    source = RoleplayEpisodes(args, ListedUserTurns(USERS), 2, None)
+    draws = iter([[0, _COIN - 1], [0, 1], [1, 0]])  # coins: the first group a control; checks; seats
+    envs = source.environments(lambda n: next(draws))
+    assert [type(e.check) for e in envs] == [Unasked, Unasked, Check, Check] and envs[2].check == french
+    assert [m.content for m in envs[0].reset().messages] == ["hi"]  # nothing given
+    assert envs[2].reset().messages[0].content.startswith("Always answer in French.")
+    control = envs[0].check
+    assert control.passed("It is red.") and not control.passed("Is it red?")
+    assert not control.passed("le zorp est rouge et je le vois .")
+    only_forbidden = tmp_path / "forbidden.json"
+    only_forbidden.write_text(json.dumps([Check("f", "Never say tea.", "forbidden", "tea").to_dict()]))
+    with pytest.raises(UserError, match="a kind a plain reply fails"):
+        RoleplayEpisodes(replace(args, env_checks=str(only_forbidden)), ListedUserTurns(USERS), 2, None)
+    with pytest.raises(UserError, match="--env_controls 1.0"):
+        replace(args, model_name_or_path=str(checkpoint), env_controls=1.0).validate()
+
+
 def test_turn_reward():
     assert turn_reward([1.0, 0.0, 1.0], "mean") == pytest.approx(2 / 3)
     assert turn_reward([1.0, 0.0, 1.0], "min") == 0.0 and turn_reward([0.0, 1.0], "last") == 1.0
@@ -226,10 +253,11 @@ def test_llm_train_grpo_env_roleplay_starts_at_ratio_one_and_logs_every_turn(tmp
     args = GRPOArguments(
         model_name_or_path=str(checkpoint), env="roleplay", env_checks=str(checks), turns=2, num_generations=4,
         rollout_batch_size=8, response_length=8, max_steps=2, learning_rate=1e-3, output_dir=str(tmp_path / "out"),
-        reward_fn=["check:max_words=3"], sample_rows=0,
+        reward_fn=["check:max_words=3"], sample_rows=0, held_out_reward=["check:ending=?"], env_controls=0.5,
     )  # fmt: skip
     history = train(args)
     first = history[0]
+    assert "held_out/check:ending=?" in first and "reward/held_out/check:ending=?" not in first
     assert first["first_ratio"] == pytest.approx(1.0, abs=1e-6) and first["first_clipfrac"] == 0.0
     assert first["kl"] == 0.0 and history[1]["kl"] > 0.0
     assert {"reward/check/turn_1", "reward/check/turn_2", "reward/check:max_words=3"} <= set(first)

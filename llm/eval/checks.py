@@ -104,6 +104,9 @@ def speaks_for_user(reply: str, user_name: str, extra_markers: Iterable[str] = (
 
 
 KINDS = ("language", "ending", "forbidden", "max_words", "persona")
+# Kinds a plain reply fails: a reply passes them only by doing what was asked. The others (a forbidden word,
+# a word limit, a persona) pass by default, so "did it unasked" means nothing for them.
+SHOWN_KINDS = ("language", "ending")
 
 
 @dataclass(frozen=True)

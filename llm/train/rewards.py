@@ -12,7 +12,10 @@ A source scores a batch of rollouts, each a prompt and its completion (the decod
 - a reward server URL (ours, or any OpenRLHF-style ``/get_reward``), full texts;
 - a local reward model directory, full texts.
 
-``--reward_weights`` weighs them (default 1 each); the metrics report each source's mean.
+``--reward_weights`` weighs them (default 1 each); the metrics report each source's mean. ``--held_out_reward``
+sources (the same specs, a reward-model directory or a URL too) are scored on every rollout and logged as
+``held_out/NAME`` but never optimised: a second reward model trained on other comparisons shows
+over-optimisation as the optimised reward rising while the held-out one falls (Gao et al. 2022).
 
 >>> source = reward_from_spec("check:ending=?")
 >>> source.name, source(["Q: tea?"], [" Yes, with honey?"])
@@ -24,7 +27,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from llm.data.conversation import Conversation
@@ -40,6 +43,11 @@ from llm.eval.checks import (
 )
 from llm.models.reward import load_reward_model, score
 from llm.serve.client import RewardClient
+
+HELD_OUT_HELP = (
+    "reward sources scored on every rollout but never optimised (a second reward model, a URL, check:KIND=VALUE, "
+    "module:function), logged as held_out/NAME and drawn beside the optimised reward against KL"
+)
 
 CHECKS: dict[str, Callable[[str, str], bool]] = {
     "language": lambda text, value: in_language(text, value),
@@ -137,12 +145,33 @@ def model_reward(path: str, device: str) -> RewardSource:
     )
 
 
+def held_out_sources(specs: Sequence[str], device: str) -> list[RewardSource]:
+    """``--held_out_reward``: each spec a URL, a reward-model directory, ``check:KIND=VALUE`` or
+    ``module:function``, named ``held_out/<spec or directory name>``.
+
+    >>> [s.name for s in held_out_sources(["check:ending=?"], "cpu")]
+    ['held_out/check:ending=?']
+    """
+    sources = []
+    for spec in specs:
+        if spec.startswith(("http://", "https://")):
+            source = url_reward([spec], None)
+        elif Path(spec).is_dir():
+            source = model_reward(spec, device)
+        else:
+            source = reward_from_spec(spec)
+        sources.append(replace(source, name=f"held_out/{Path(spec).name if Path(spec).is_dir() else spec}"))
+    return sources
+
+
 @dataclass
 class Rewards:
-    """Several sources, weighted; ``__call__`` returns the total per rollout and each source's values."""
+    """Several sources, weighted; ``__call__`` returns the total per rollout and each source's values (the
+    ``held_out`` sources' too, which never count in the total)."""
 
     sources: list[RewardSource]
     weights: list[float]
+    held_out: list[RewardSource] = field(default_factory=list)
 
     def __call__(
         self,
@@ -155,6 +184,7 @@ class Rewards:
             sum(w * parts[s.name][i] for s, w in zip(self.sources, self.weights, strict=True))
             for i in range(len(completions))
         ]
+        parts.update((s.name, s(prompts, completions, conversations)) for s in self.held_out)
         return total, parts
 
 
@@ -165,17 +195,20 @@ def build_rewards(
     reward_model_path: str | None,
     weights: list[float] | None,
     device: str,
+    held_out: Sequence[str] = (),
+    optional: bool = False,
 ) -> Rewards:
+    """The reward sources given (at least one unless ``optional``), weighted, and the held-out ones."""
     sources = [reward_from_spec(spec) for spec in reward_fn or []]
     if reward_url:
         sources.append(url_reward(reward_url, reward_token_file))
     if reward_model_path:
         sources.append(model_reward(reward_model_path, device))
-    if not sources:
+    if not sources and not optional:
         raise UserError(
             "give a reward: --reward_fn (module:function or check:KIND=VALUE), --reward_url or --reward_model_path"
         )
     weights = list(weights) if weights else [1.0] * len(sources)
     if len(weights) != len(sources):
         raise UserError(f"--reward_weights: {len(weights)} weights for {len(sources)} reward sources")
-    return Rewards(sources, weights)
+    return Rewards(sources, weights, held_out_sources(held_out, device))

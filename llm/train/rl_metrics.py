@@ -1,8 +1,11 @@
 """Where the online-RL loops (``ppo``, ``grpo``) put their numbers: ``metrics.jsonl``, one copy per rank when
-there are several (they must agree), and accelerate's trackers (TensorBoard, W&B) when installed.
+there are several (they must agree), and accelerate's trackers (TensorBoard, W&B) when installed; and the
+reward-vs-KL panel both loops draw.
 
 >>> trackers("none") is None
 True
+>>> smooth([0.0, 2.0, 4.0, 6.0], 3)
+[0.0, 1.0, 2.0, 4.0]
 """
 
 from __future__ import annotations
@@ -38,3 +41,31 @@ def record(accelerator: Any, out: Path, metrics: dict, stage: str) -> bool:
             {f"{stage}/{k}": v for k, v in metrics.items() if k != "iteration"}, step=metrics["iteration"]
         )
     return True
+
+
+def smooth(values: list[float], window: int) -> list[float]:
+    """Trailing running mean over ``window`` values (fewer at the start)."""
+    return [
+        sum(values[max(0, i - window + 1) : i + 1]) / (i - max(0, i - window + 1) + 1)
+        for i in range(len(values))
+    ]
+
+
+def reward_vs_kl(ax: Any, history: list[dict], kl_key: str, reward_key: str, kl_label: str) -> None:
+    """Each reward's change since the start (running mean of 5 iterations) against the KL to the reference:
+    the optimised reward and every ``held_out/NAME`` one. Healthy RLHF: both rise. Over-optimisation: the
+    optimised reward keeps rising with KL while the held-out one flattens or falls."""
+    kl = smooth([h[kl_key] for h in history], 5)
+    series = {f"optimised ({reward_key})": reward_key}
+    series.update({f"{k} (never optimised)": k for k in history[0] if k.startswith("held_out/")})
+    for (label, key), color in zip(
+        series.items(), ("#4C72B0", "#DD8452", "#55A868", "#C44E52"), strict=False
+    ):
+        values = smooth([h[key] for h in history], 5)
+        ax.plot(kl, [v - values[0] for v in values], color=color, label=label, marker="o", markersize=2)
+    ax.axhline(0.0, color="grey", linewidth=0.8)
+    ax.set_xlabel(kl_label)
+    ax.set_ylabel("reward change since the start")
+    ax.set_title("reward vs KL (running mean of 5)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)

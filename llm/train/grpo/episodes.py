@@ -22,7 +22,9 @@ turn) and ``step(reply) -> (next user turn or None when done, reward for this re
             return f"say {self.words[self.turn]}", reward
 
 :class:`RoleplayEnv` is the role-play one: an instruction given once (a character card, or a checkable
-instruction), the user's turns listed, every reply scored by the instruction's check.
+instruction), the user's turns listed, every reply scored by the instruction's check. With :class:`Unasked`
+as its check it is a control episode: no instruction, and a reply passes when it does none of what the
+instructions ask (rewarding checks alone teaches a model to obey instructions nobody gave).
 
 How the tokens are kept (:func:`run_episodes`): the first prompt is the template's render of the opening with
 the generation prompt. Each reply's *generated* token ids are appended as they came (they are the policy's
@@ -45,7 +47,7 @@ from llm.data.collate import pad
 from llm.data.conversation import Conversation, Message
 from llm.data.encode import IGNORE_INDEX, Encoder
 from llm.data.gatt import Placement, place_instruction
-from llm.eval.checks import Check
+from llm.eval.checks import SHOWN_KINDS, Check
 from llm.eval.simulate import NO_NAME, UserSide, UserView, given_to
 from llm.inference.stops import turn_ends
 
@@ -66,6 +68,30 @@ def step_all(envs: Sequence[Environment], replies: Sequence[str]) -> list[tuple[
     return [env.step(reply) for env, reply in zip(envs, replies, strict=True)]
 
 
+@dataclass(frozen=True)
+class Unasked:
+    """The check of a control episode: nothing is given, and a reply passes when it shows none of the
+    behaviours the ``checks`` ask for (of the kinds a plain reply fails: a language, an ending).
+
+    >>> control = Unasked((Check("format", "End with a question.", "ending", "?"),))
+    >>> control.passed("It is red."), control.passed("Is it red?"), control.given
+    (True, False, '')
+    """
+
+    checks: tuple[Check, ...]
+    family: str = "unasked"
+    instruction: str = ""
+    character: None = None
+    given: str = ""
+
+    def __post_init__(self):
+        if not any(c.kind in SHOWN_KINDS for c in self.checks):
+            raise ValueError(f"a control needs a check of kind {' or '.join(SHOWN_KINDS)}")
+
+    def passed(self, reply: str) -> bool:
+        return not any(c.passed(reply) for c in self.checks if c.kind in SHOWN_KINDS)
+
+
 @dataclass
 class RoleplayEnv:
     """A role-play episode as ``llm-train eval roleplay`` simulates one: the check's instruction (a card, or
@@ -81,7 +107,7 @@ class RoleplayEnv:
     (('so?', 1.0), (None, 0.0))
     """
 
-    check: Check
+    check: Check | Unasked
     user_side: UserSide
     turns: int
     seat: int = 0
@@ -99,6 +125,8 @@ class RoleplayEnv:
     def reset(self) -> Conversation:
         self.history = []
         self.history = [Message("user", self.user_side([self.view()], 1)[0])]
+        if isinstance(self.check, Unasked):
+            return Conversation(tuple(self.history))
         given = given_to(self.check, self.user_name)
         return place_instruction(Conversation(tuple(self.history)), given, self.placement)
 

@@ -40,7 +40,7 @@ from llm.data.collate import pad
 from llm.data.conversation import Message
 from llm.data.encode import Encoder
 from llm.errors import UserError
-from llm.eval.checks import DEFAULT_CHECKS
+from llm.eval.checks import DEFAULT_CHECKS, SHOWN_KINDS
 from llm.eval.instructions import load_checks
 from llm.eval.simulate import ListedUserTurns, ModelUserSide, UserSide
 from llm.inference.repliers import LocalReplier, Sampling
@@ -53,6 +53,7 @@ from llm.train.grpo import core
 from llm.train.grpo.episodes import (
     Episode,
     RoleplayEnv,
+    Unasked,
     batch_of,
     run_episodes,
     sequence_logprobs,
@@ -60,8 +61,8 @@ from llm.train.grpo.episodes import (
 )
 from llm.train.ppo.core import truncate_after_eos
 from llm.train.ppo.trainer import PromptArguments, load_prompts, response_logprobs
-from llm.train.rewards import Rewards, build_rewards
-from llm.train.rl_metrics import trackers
+from llm.train.rewards import HELD_OUT_HELP, Rewards, build_rewards
+from llm.train.rl_metrics import reward_vs_kl, trackers
 
 
 @dataclass
@@ -82,6 +83,7 @@ class GRPOArguments(PromptArguments):
     reward_weights: list[float] | None = field(
         default=None, metadata={"help": "one weight per source (default 1)"}
     )
+    held_out_reward: list[str] | None = field(default=None, metadata={"help": HELD_OUT_HELP})
     # sampling
     num_generations: int = field(default=8, metadata={"help": "G: completions per prompt"})
     response_length: int = field(default=64, metadata={"help": "most new tokens per completion"})
@@ -122,6 +124,13 @@ class GRPOArguments(PromptArguments):
         default="first_user", metadata={"help": "roleplay: where the instruction is given, once"}
     )
     user_name: str = field(default="User", metadata={"help": "roleplay: the user's name"})
+    env_controls: float = field(
+        default=0.0,
+        metadata={
+            "help": "roleplay: share of groups given no instruction, each reply rewarded when it does none of "
+            "what the instructions ask (language, ending): without them RL can win by always obeying"
+        },
+    )
     # estimator and loss
     advantage: Literal["grpo", "rloo", "reinforce_pp"] = field(
         default="grpo", metadata={"help": "grpo (group-normalised), rloo (leave-one-out) or reinforce_pp"}
@@ -179,6 +188,8 @@ class GRPOArguments(PromptArguments):
         if self.env not in ("none", "roleplay"):
             raise UserError(f"--env {self.env!r}: choose none or roleplay")
         if self.env == "roleplay":
+            if not 0.0 <= self.env_controls < 1.0:
+                raise UserError(f"--env_controls {self.env_controls}: a share in [0, 1)")
             if self.env_user_turns and self.env_user_model:
                 raise UserError(
                     "give --env_user_turns (listed) or --env_user_model (a model plays the user), not both"
@@ -221,6 +232,11 @@ def advantages_for(
     return core.reinforce_pp_advantages(rewards, logprobs, ref_logprobs, mask, args.beta, reduce)
 
 
+def _part_metric(name: str) -> str:
+    """``reward/NAME`` for a part of the reward, ``held_out/NAME`` (as named) for one never optimised."""
+    return name if name.startswith("held_out/") else f"reward/{name}"
+
+
 def exact_means(tallies: dict[str, tuple[Any, Any]], reduce: core.Reduce) -> dict[str, float]:
     """``{name: (sum, count)}`` of this process → ``{name: Σ sums ÷ Σ counts}`` over all processes, in one
     collective call (a mean of per-process means would weigh a process with fewer tokens as much).
@@ -259,10 +275,12 @@ def train(
         disable_dropout(m)
     ref_policy.requires_grad_(False).eval()
     encoder = Encoder(tokenizer, template_name)
-    if rewards is None and (args.reward_fn or args.reward_url or args.reward_model_path):
+    if rewards is None and (
+        args.reward_fn or args.reward_url or args.reward_model_path or args.held_out_reward
+    ):
         rewards = build_rewards(
             args.reward_fn, args.reward_url, args.reward_token_file, args.reward_model_path, args.reward_weights,
-            str(accelerator.device),
+            str(accelerator.device), args.held_out_reward or (), optional=args.env == "roleplay",
         )  # fmt: skip
     if args.env == "roleplay":
         episodes_source = RoleplayEpisodes(args, *roleplay_user_side(args), rewards)
@@ -338,7 +356,7 @@ def train(
             "completion_length": (mask.sum(), n),
             "eos_rate": (batch.has_eos.float().sum(), n),
             "zero_variance_groups": (core.zero_variance_groups(scores, args.num_generations), n / args.num_generations),
-            **{f"reward/{name}": (sum(values), len(values)) for name, values in batch.parts.items()},
+            **{_part_metric(name): (sum(values), len(values)) for name, values in batch.parts.items()},
             **stats,
         }  # fmt: skip
         metrics = exact_means(tallies, reduce)
@@ -429,6 +447,9 @@ def roleplay_user_side(args: GRPOArguments, seats: int = 16) -> tuple[UserSide, 
     return ModelUserSide(replier, first_turns=listed), len(listed.lists)
 
 
+_COIN = 1 << 20  # draw(_COIN) / _COIN: a uniform draw in [0, 1) from the shared generator
+
+
 class RoleplayEpisodes:
     """``--env roleplay``: each group is one instruction (a check) and one seat of the user side, played G
     times. A reply's reward is its check (1 or 0) plus the weighted reward sources given, if any (each
@@ -438,12 +459,22 @@ class RoleplayEpisodes:
         self.args, self.user_side, self.seats, self.rewards = args, user_side, seats, rewards
         self.last_episodes: list[Episode] = []
         self.checks = load_checks(args.env_checks) if args.env_checks else list(DEFAULT_CHECKS)
+        self.control: Unasked | None = None
+        if args.env_controls > 0:
+            if not any(c.kind in SHOWN_KINDS for c in self.checks):
+                raise UserError(
+                    f"--env_controls: no check in {args.env_checks or 'the bundled checks'} is of a kind a plain "
+                    f"reply fails ({', '.join(SHOWN_KINDS)}), so a control episode would have nothing to refuse"
+                )
+            self.control = Unasked(tuple(self.checks))
 
     def environments(self, draw: Callable[[int], list[int]]) -> list[RoleplayEnv]:
-        """One group per drawn instruction, each with a drawn seat of the user side."""
+        """One group per drawn instruction, each with a drawn seat of the user side; a drawn share of the groups
+        (``--env_controls``) are controls instead."""
         args, envs = self.args, []
-        for c, seat in zip(draw(len(self.checks)), draw(self.seats), strict=True):
-            check = self.checks[c]
+        coins = draw(_COIN)  # drawn even without controls: the same seats and checks whatever the share
+        for c, seat, coin in zip(draw(len(self.checks)), draw(self.seats), coins, strict=True):
+            check = self.control if self.control and coin < args.env_controls * _COIN else self.checks[c]
             envs += [
                 RoleplayEnv(check, self.user_side, args.turns, seat, args.env_placement, args.user_name)
                 for _ in range(args.num_generations)
@@ -588,13 +619,7 @@ def plot_curves(history: list[dict], path: Path, title: str) -> None:
         ax.set_xlabel("iteration")
         ax.set_title(label)
         ax.grid(alpha=0.3)
-    axes[3].scatter(
-        [h["kl"] for h in history], [h["reward_mean"] for h in history], c=it, cmap="viridis", s=12
-    )
-    axes[3].set_xlabel("KL to the reference")
-    axes[3].set_ylabel("reward")
-    axes[3].set_title("reward vs KL (colour: iteration)")
-    axes[3].grid(alpha=0.3)
+    reward_vs_kl(axes[3], history, "kl", "reward_mean", "KL to the reference (k3, per token)")
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path)

@@ -38,8 +38,9 @@ from llm.models.resolve import resolve_model
 from llm.models.reward import build_reward_model, disable_dropout, load_reward_model, score, token_values
 from llm.serve.client import RewardClient
 from llm.train.ppo import core
+from llm.train.rewards import HELD_OUT_HELP, held_out_sources
 from llm.train.rl_metrics import record as record_metrics
-from llm.train.rl_metrics import trackers
+from llm.train.rl_metrics import reward_vs_kl, trackers
 
 
 @dataclass
@@ -73,6 +74,7 @@ class PPOArguments(PromptArguments):
     reward_token_file: str | None = field(default=None, metadata={"help": "bearer token for --reward_url"})
     reward_fn: str | None = field(default=None, metadata={"help": "module:function, texts → floats"})
     value_model_path: str | None = field(default=None, metadata={"help": "default: the local reward model"})
+    held_out_reward: list[str] | None = field(default=None, metadata={"help": HELD_OUT_HELP})
     # sampling
     response_length: int = field(
         default=53, metadata={"help": "new tokens per rollout (fixed-length sampling)"}
@@ -294,6 +296,7 @@ def train(args: PPOArguments, generator: Generator | None = None) -> list[dict]:
         disable_dropout(m)
     ref_policy.requires_grad_(False).eval()
     reward = reward_source(args, accelerator.device)
+    held_out = held_out_sources(args.held_out_reward or (), str(accelerator.device))
     prompts, dropped = load_prompts(args, tokenizer, template_name)
 
     model = PolicyAndValue(policy, value_model)
@@ -337,6 +340,15 @@ def train(args: PPOArguments, generator: Generator | None = None) -> list[dict]:
         t1 = time.perf_counter()
         rm_scores = torch.tensor(reward(texts), dtype=torch.float32, device=accelerator.device)
         scores = core.penalize_missing_eos(rm_scores, has_eos, args.missing_eos_penalty)
+        held_out_scores = {}
+        if held_out:  # scored apart from the reward: prompt and completion texts
+            prompt_texts = [
+                tokenizer.decode(q[qm.bool()].tolist()) for q, qm in zip(queries, query_mask, strict=True)
+            ]
+            completions = [
+                tokenizer.decode(r[m.bool()].tolist()) for r, m in zip(responses, mask, strict=True)
+            ]
+            held_out_scores = {s.name: torch.tensor(s(prompt_texts, completions)) for s in held_out}
         t_score = time.perf_counter() - t1
 
         t2 = time.perf_counter()
@@ -366,6 +378,7 @@ def train(args: PPOArguments, generator: Generator | None = None) -> list[dict]:
             "kl_mean": kl.sum(1).mean(),
             "response_length": mask.sum(1).float().mean(),
             "eos_rate": has_eos.float().mean(),
+            **{name: values.mean().to(accelerator.device) for name, values in held_out_scores.items()},
             **stats,
         }
         metrics = {k: float(accelerator.gather(v.detach().reshape(1)).mean()) for k, v in local.items()}
@@ -453,10 +466,10 @@ def _plot(history: list[dict], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5), dpi=110)
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.5), dpi=110)
     it = [h["iteration"] for h in history]
     for ax, key, label in zip(
-        axes,
+        axes[:3],
         ("reward_mean", "kl_mean", "entropy"),
         ("reward (RM score)", "KL to the SFT policy", "entropy"),
         strict=True,
@@ -465,6 +478,7 @@ def _plot(history: list[dict], out: Path) -> None:
         ax.set_xlabel("iteration")
         ax.set_title(label)
         ax.grid(alpha=0.3)
+    reward_vs_kl(axes[3], history, "kl_mean", "rm_score_mean", "KL to the SFT policy (nats per response)")
     fig.tight_layout()
     fig.savefig(out / "ppo_curves.png")
     plt.close(fig)
