@@ -239,6 +239,29 @@ def test_control_episodes_give_nothing_and_reward_replies_that_obey_nothing(tmp_
         replace(args, model_name_or_path=str(checkpoint), env_controls=1.0).validate()
 
 
+def test_turn_level_advantages_reach_exactly_their_turns_tokens(policy, tokenizers):
+    """--turn_reward turn: the tokens of reply k carry the group-normalised reward of turn k, nothing else."""
+    from llm.train.grpo import core
+
+    args = GRPOArguments(model_name_or_path="x", env="roleplay", turns=3, num_generations=4, response_length=6,
+                         turn_reward="turn")  # fmt: skip
+    source = RoleplayEpisodes(args, ListedUserTurns(USERS), 2, None)
+    source.checks = [Check("short", "Be brief.", "max_words", 2)]  # passes or fails by chance
+    batch = source.rollout(policy, Encoder(tokenizers["bytelevel"], "chatml"), lambda n: [0], "cpu")
+    episodes = source.last_episodes
+    assert batch.turn_scores.tolist() == [e.rewards for e in episodes]
+    assert torch.equal(batch.turn_of >= 0, batch.mask > 0)
+    per_turn = torch.stack([core.group_advantages(c, 4) for c in batch.turn_scores.T], dim=1)
+    advantages = core.spread_over_turns(per_turn, batch.turn_of)
+    for b in range(4):
+        for k in range(3):
+            on_turn = advantages[b][batch.turn_of[b] == k]
+            assert on_turn.numel() > 0 and torch.all(on_turn == per_turn[b, k])
+        assert torch.all(advantages[b][batch.turn_of[b] < 0] == 0)
+    with pytest.raises(UserError, match="--advantage grpo or rloo"):
+        replace(args, advantage="reinforce_pp").validate()
+
+
 def test_turn_reward():
     assert turn_reward([1.0, 0.0, 1.0], "mean") == pytest.approx(2 / 3)
     assert turn_reward([1.0, 0.0, 1.0], "min") == 0.0 and turn_reward([0.0, 1.0], "last") == 1.0

@@ -1,17 +1,26 @@
-"""``make demo-rlhf``: "Learning to Summarize from Human Feedback" in three stages, on a CPU, in minutes.
+"""``make demo-rlhf``: "Learning to Summarize from Human Feedback" on a CPU, in minutes, with the controls that
+keep RLHF honest.
 
 1. **SFT** a small Llama from scratch on the bundled TL;DR posts (``llm/data/samples/tldr_sft_sample.jsonl``):
    query + " " + reference summary + EOS, loss on the summary.
-2. **Reward model** from the SFT checkpoint on the bundled comparisons
-   (``llm/data/samples/tldr_comparisons_sample.jsonl``), chosen rewards centred at 0; held-out accuracy printed.
-3. **PPO** of the SFT policy against that reward model, with the TL;DR implementation details (KL penalty
-   to the SFT policy, GAE, whitened advantages, clipped losses, EOS truncation); reward and KL printed at the
-   start and the end, curves in ``runs/demo-rlhf/ppo/ppo_curves.png``.
+2. **Two reward models** from the SFT checkpoint on the bundled comparisons
+   (``llm/data/samples/tldr_comparisons_sample.jsonl``), split by post: the *optimised* one on half the posts,
+   a *held-out* one on the other half. The policy is trained against the first and never sees the second,
+   which scores every rollout all the same: reward bought by exploiting the first's quirks shows as the
+   first rising while the second does not (Gao et al. 2022).
+3. **PPO** of the SFT policy against the optimised reward model with the TL;DR recipe's own controls: the
+   KL penalty to the SFT policy adapted towards a target (Ziegler et al.), the missing-EOS penalty, GAE,
+   whitened advantages, clipped losses.
+4. **GRPO** from the same SFT policy against the same reward model: no critic, G samples per post, the KL as
+   a loss term (k3), clip-higher.
 
-    $ make demo-rlhf                 # or: llm-train demo-rlhf [--run_dir runs/demo-rlhf] [--ppo_steps 40]
+Printed at the end: both runs' optimised and held-out reward, KL, EOS rate and entropy at the start and the end;
+drawn in ``runs/demo-rlhf/reward_vs_kl.png``: each reward's change against the KL to the SFT policy.
 
-The models are tiny and the data is 300 posts: the reward model learns part of the preference, and PPO
-raises its score while the KL to the SFT policy grows — the pipeline, not the paper's numbers.
+    $ make demo-rlhf                 # or: llm-train demo-rlhf [--run_dir runs/demo-rlhf] [--rl_steps 40]
+
+The models are tiny and the data is 300 posts: the reward models learn part of the preference — the pipeline
+and its controls, not the paper's numbers.
 """
 
 from __future__ import annotations
@@ -29,7 +38,11 @@ from llm.data.tokenizer import build_tokenizer
 from llm.models.loading import ModelArguments
 from llm.train import rm, sft
 from llm.train.args import StageArguments
-from llm.train.ppo.trainer import PPOArguments, train
+from llm.train.grpo.trainer import GRPOArguments
+from llm.train.grpo.trainer import train as train_grpo
+from llm.train.ppo.trainer import PPOArguments
+from llm.train.ppo.trainer import train as train_ppo
+from llm.train.rl_metrics import reward_vs_kl
 
 
 def tokenizer_for_sample(out: Path) -> str:
@@ -44,9 +57,57 @@ def tokenizer_for_sample(out: Path) -> str:
     return str(out)
 
 
+def split_by_post(comparisons: Path, out: Path) -> tuple[Path, Path]:
+    """The comparisons in two files, every post's comparisons on one side (alternate posts, in file order):
+    the two reward models never judge the same post."""
+    rows = [json.loads(line) for line in comparisons.read_text().splitlines() if line.strip()]
+    posts = list(dict.fromkeys(r["prompt"] for r in rows))
+    side = {post: k % 2 for k, post in enumerate(posts)}
+    out.mkdir(parents=True, exist_ok=True)
+    paths = (out / "comparisons_optimised.jsonl", out / "comparisons_held_out.jsonl")
+    for k, path in enumerate(paths):
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows if side[r["prompt"]] == k))
+    return paths
+
+
 def stage(title: str) -> float:
     print(f"\n── {title}", flush=True)
     return time.perf_counter()
+
+
+def summary(name: str, history: list[dict], kl_key: str, kl_unit: str) -> list[str]:
+    """Start and end (means of the first and last fifth of the iterations) of what tells a healthy run."""
+    k = max(1, len(history) // 5)
+
+    def mean(key: str, part: list[dict]) -> float:
+        return sum(h[key] for h in part) / len(part)
+
+    held = next(key for key in history[0] if key.startswith("held_out/"))
+    optimised = "rm_score_mean" if "rm_score_mean" in history[0] else "reward_mean"
+    rows = []
+    for label, key, unit in (("optimised RM", optimised, ""), ("held-out RM", held, ""),
+                             (f"KL ({kl_unit})", kl_key, ""), ("EOS rate", "eos_rate", ""),
+                             ("entropy", "entropy", "")):  # fmt: skip
+        a, b = mean(key, history[:k]), mean(key, history[-k:])
+        rows.append(f"{name:<6}{label:<28}{a:+9.3f} → {b:+9.3f}   ({b - a:+.3f}){unit}")
+    return rows
+
+
+def plot(histories: dict[str, tuple[list[dict], str, str]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(histories), figsize=(6 * len(histories), 3.8), dpi=110)
+    for ax, (name, (history, kl_key, kl_label)) in zip(axes, histories.items(), strict=True):
+        optimised = "rm_score_mean" if "rm_score_mean" in history[0] else "reward_mean"
+        reward_vs_kl(ax, history, kl_key, optimised, kl_label)
+        ax.set_title(f"{name}: reward vs KL (running mean of 5)", fontsize=10)
+    fig.suptitle("demo-rlhf: the optimised reward model and the held-out one, against KL to the SFT policy")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,17 +115,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run_dir", default="runs/demo-rlhf")
     parser.add_argument("--model_config", default="tiny", help="named model config for the policy")
     parser.add_argument("--sft_steps", type=int, default=250)
-    parser.add_argument("--rm_steps", type=int, default=150)
-    parser.add_argument("--ppo_steps", type=int, default=40)
+    parser.add_argument("--rm_steps", type=int, default=150, help="steps of each reward model")
+    parser.add_argument("--rl_steps", "--ppo_steps", type=int, default=40, help="PPO and GRPO iterations")
+    parser.add_argument(
+        "--kl_target", type=float, default=4.0, help="PPO's adaptive-KL target, nats per summary"
+    )
     args = parser.parse_args(argv)
     run = Path(args.run_dir)
     t0 = time.perf_counter()
     tokenizer = tokenizer_for_sample(run / "tokenizer")
+    optimised_pairs, held_out_pairs = split_by_post(COMPARISONS, run / "comparisons")
     common = dict(
         report_to="none", save_strategy="no", use_cpu=True, seed=0, logging_steps=25, disable_tqdm=False
     )
 
-    t = stage(f"1/3 SFT: a {args.model_config} Llama from scratch on {SFT_DATA.name}")
+    t = stage(f"1/4 SFT: a {args.model_config} Llama from scratch on {SFT_DATA.name}")
     metrics = sft.run(
         ModelArguments(model_config=args.model_config),
         DataArguments(dataset="tldr", data_files=[str(SFT_DATA)], tokenizer=tokenizer, template="plain",
@@ -75,37 +140,56 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     print(f"SFT: held-out loss {metrics.get('eval_loss', float('nan')):.3f} ({time.perf_counter() - t:.0f}s)")
 
-    t = stage("2/3 reward model from the SFT checkpoint on the comparisons")
-    metrics = rm.run(
-        ModelArguments(model_name_or_path=str(run / "sft")),
-        DataArguments(dataset="tldr_comparisons", data_files=[str(COMPARISONS)], tokenizer=tokenizer,
-                      template="plain", max_length=512, max_query_tokens=400, validation_split=0.1),
-        StageArguments(output_dir=str(run / "rm"), max_steps=args.rm_steps, per_device_train_batch_size=16,
-                       learning_rate=1e-3, lr_scheduler_type="cosine", eval_strategy="no", **common),
-        rm.RewardArguments(),
-    )  # fmt: skip
-    print(f"reward model: held-out accuracy {metrics['eval_accuracy']:.3f} ({time.perf_counter() - t:.0f}s)")
+    accuracy = {}
+    for name, pairs in (("rm", optimised_pairs), ("rm_held_out", held_out_pairs)):
+        t = stage(f"2/4 reward model {name!r} from the SFT checkpoint on {pairs.name} (posts of its own)")
+        metrics = rm.run(
+            ModelArguments(model_name_or_path=str(run / "sft")),
+            DataArguments(dataset="tldr_comparisons", data_files=[str(pairs)], tokenizer=tokenizer,
+                          template="plain", max_length=512, max_query_tokens=400, validation_split=0.1),
+            StageArguments(output_dir=str(run / name), max_steps=args.rm_steps, per_device_train_batch_size=16,
+                           learning_rate=1e-3, lr_scheduler_type="cosine", eval_strategy="no", **common),
+            rm.RewardArguments(),
+        )  # fmt: skip
+        accuracy[name] = metrics["eval_accuracy"]
+        print(f"{name}: held-out accuracy {accuracy[name]:.3f} ({time.perf_counter() - t:.0f}s)")
 
-    t = stage("3/3 PPO against the reward model")
-    history = train(
+    prompts = dict(dataset="tldr", data_files=[str(SFT_DATA)], max_prompt_length=420, report_to="none")
+    t = stage(f"3/4 PPO against 'rm' (adaptive KL towards {args.kl_target} nats, missing-EOS penalty)")
+    ppo = train_ppo(
         PPOArguments(
-            model_name_or_path=str(run / "sft"), reward_model_path=str(run / "rm"), dataset="tldr",
-            data_files=[str(SFT_DATA)], max_prompt_length=420, max_steps=args.ppo_steps, rollout_batch_size=32,
-            mini_batch_size=16, response_length=32, learning_rate=1e-4,
-            output_dir=str(run / "ppo"), report_to="none", sample_rows=1,
+            model_name_or_path=str(run / "sft"), reward_model_path=str(run / "rm"),
+            held_out_reward=[str(run / "rm_held_out")], max_steps=args.rl_steps, rollout_batch_size=32,
+            mini_batch_size=16, response_length=32, learning_rate=1e-4, kl_coef=0.1, adaptive_kl=True,
+            kl_target=args.kl_target, kl_horizon=320, missing_eos_penalty=-1.0,
+            output_dir=str(run / "ppo"), sample_rows=1, **prompts,
         )
     )  # fmt: skip
-    first, last = history[0], history[-1]
-    k = max(1, len(history) // 5)
-    start = sum(h["reward_mean"] for h in history[:k]) / k
-    end = sum(h["reward_mean"] for h in history[-k:]) / k
+    print(f"PPO: {time.perf_counter() - t:.0f}s")
+    t = stage("4/4 GRPO against 'rm' (no critic; G = 8; KL as a loss term)")
+    grpo = train_grpo(
+        GRPOArguments(
+            model_name_or_path=str(run / "sft"), reward_model_path=str(run / "rm"),
+            held_out_reward=[str(run / "rm_held_out")], max_steps=args.rl_steps, rollout_batch_size=32,
+            num_generations=8, response_length=32, learning_rate=1e-4, beta=0.1, temperature=0.7,
+            epsilon_high=0.28, output_dir=str(run / "grpo"), sample_rows=1, **prompts,
+        )
+    )  # fmt: skip
+    print(f"GRPO: {time.perf_counter() - t:.0f}s")
+
     print(
-        f"\nPPO: reward {start:+.3f} → {end:+.3f} (mean of the first and last {k} iterations; "
-        f"first {first['reward_mean']:+.3f}, last {last['reward_mean']:+.3f}), "
-        f"KL {first['kl_mean']:.3f} → {last['kl_mean']:.3f} nats ({time.perf_counter() - t:.0f}s)"
+        f"\nreward models: pairwise accuracy on their own held-out pairs: optimised {accuracy['rm']:.3f}, "
+        f"held-out {accuracy['rm_held_out']:.3f}"
     )
-    print(f"curves: {run / 'ppo' / 'ppo_curves.png'}   metrics: {run / 'ppo' / 'metrics.jsonl'}")
-    print(f"all three stages in {time.perf_counter() - t0:.0f}s")
+    print(f"{'run':<6}{'(first → last fifth of the iterations)':<28}")
+    print("\n".join(summary("PPO", ppo, "kl_mean", "nats per summary")))
+    print("\n".join(summary("GRPO", grpo, "kl", "k3 per token")))
+    plot({"PPO": (ppo, "kl_mean", "KL to the SFT policy (nats per summary)"),
+          "GRPO": (grpo, "kl", "KL to the SFT policy (k3, per token)")}, run / "reward_vs_kl.png")  # fmt: skip
+    print(
+        f"reward vs KL: {run / 'reward_vs_kl.png'}   curves: {run}/ppo/ppo_curves.png, {run}/grpo/grpo_curves.png"
+    )
+    print(f"all four stages in {time.perf_counter() - t0:.0f}s")
     return 0
 
 

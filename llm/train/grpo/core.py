@@ -5,6 +5,7 @@ other — and ``T`` completion tokens; ``mask`` is 1 on completion tokens up to 
 
     rewards [B] ──► advantages [B] (grpo: per group, scaled; rloo: leave one out)   ──┐
     scores [B], logprobs − ref_logprobs [B, T] ──► reinforce_pp: per-token, batch-whitened ─┤
+    turn rewards [B, K] ──► per column as above ──► spread_over_turns (each token its turn's) [B, T] ─┤
     new logprobs, old logprobs, advantages ──► clipped_policy_loss (ε_low, ε_high; loss_type) + β · k3 KL
 
 >>> import torch
@@ -55,6 +56,17 @@ def group_advantages(
     elif scale != "none":
         raise ValueError(f"unknown scale {scale!r}: group, batch or none")
     return centred.reshape(-1)
+
+
+def spread_over_turns(turn_advantages: torch.Tensor, turn_of: torch.Tensor) -> torch.Tensor:
+    """Per-token advantages of multi-turn episodes: each token gets the advantage of the turn that wrote it
+    (``turn_of`` [B, T]: the turn, −1 for a token the policy did not write, which gets 0).
+
+    >>> spread_over_turns(torch.tensor([[0.5, -1.0]]), torch.tensor([[-1, 0, 0, -1, 1, -1]])).tolist()
+    [[0.0, 0.5, 0.5, 0.0, -1.0, 0.0]]
+    """
+    picked = turn_advantages.gather(1, turn_of.clamp(min=0))
+    return torch.where(turn_of >= 0, picked, torch.zeros_like(picked))
 
 
 def rloo_advantages(rewards: torch.Tensor, group_size: int) -> torch.Tensor:

@@ -176,18 +176,19 @@ class Episode:
 
 
 def turn_reward(rewards: Sequence[float], how: str) -> float:
-    """An episode's reward from its turns': ``mean``, ``min`` or ``last``.
+    """An episode's reward from its turns': ``mean``, ``min`` or ``last`` (``turn``, where each turn's tokens
+    get their own turn's advantage, reports the mean).
 
     >>> turn_reward([1.0, 0.0, 1.0], "mean"), turn_reward([1.0, 0.0, 1.0], "min"), turn_reward([1.0, 0.0], "last")
     (0.6666666666666666, 0.0, 0.0)
     """
-    if how == "mean":
+    if how in ("mean", "turn"):
         return sum(rewards) / len(rewards)
     if how == "min":
         return min(rewards)
     if how == "last":
         return rewards[-1]
-    raise ValueError(f"unknown turn reward {how!r}: mean, min or last")
+    raise ValueError(f"unknown turn reward {how!r}: mean, min, last or turn")
 
 
 def continuation_ids(encoder: Encoder, before: Conversation, after: Conversation) -> list[int]:

@@ -117,8 +117,12 @@ class GRPOArguments(PromptArguments):
         default=None, metadata={"help": "roleplay: chat template of --env_user_model (default: its own)"}
     )
     turns: int = field(default=4, metadata={"help": "roleplay: policy turns per episode"})
-    turn_reward: Literal["mean", "min", "last"] = field(
-        default="mean", metadata={"help": "roleplay: an episode's reward from its turns' check results"}
+    turn_reward: Literal["mean", "min", "last", "turn"] = field(
+        default="mean",
+        metadata={
+            "help": "roleplay: an episode's reward from its turns' (mean, min, last), or turn: each turn's tokens "
+            "get that turn's advantage, its reward against the group's at the same turn"
+        },
     )
     env_placement: Literal["system", "first_user"] = field(
         default="first_user", metadata={"help": "roleplay: where the instruction is given, once"}
@@ -196,8 +200,12 @@ class GRPOArguments(PromptArguments):
                 )
             if self.turns < 1:
                 raise UserError(f"--turns {self.turns}: must be 1 or more")
-            if self.turn_reward not in ("mean", "min", "last"):
-                raise UserError(f"--turn_reward {self.turn_reward!r}: choose mean, min or last")
+            if self.turn_reward not in ("mean", "min", "last", "turn"):
+                raise UserError(f"--turn_reward {self.turn_reward!r}: choose mean, min, last or turn")
+            if self.turn_reward == "turn" and self.advantage == "reinforce_pp":
+                raise UserError(
+                    "--turn_reward turn needs --advantage grpo or rloo (advantages within a group)"
+                )
         elif not (self.reward_fn or self.reward_url or self.reward_model_path):
             raise UserError(
                 "give a reward: --reward_fn (module:function or check:KIND=VALUE), --reward_url or --reward_model_path"
@@ -339,7 +347,13 @@ def train(
         with torch.no_grad():
             old_logprobs = batch.forward(unwrapped, None)[0] * mask
             ref_logprobs = batch.forward(ref_policy, None)[0] * mask
-            advantages = advantages_for(args, scores, old_logprobs, ref_logprobs, mask, reduce)
+            if batch.turn_scores is None:
+                advantages = advantages_for(args, scores, old_logprobs, ref_logprobs, mask, reduce)
+            else:  # --turn_reward turn: each turn against the group at the same turn, on that turn's tokens
+                per_turn = [
+                    advantages_for(args, column, None, None, None, reduce) for column in batch.turn_scores.T
+                ]
+                advantages = core.spread_over_turns(torch.stack(per_turn, dim=1), batch.turn_of)
             kl_before = (core.k3_kl(old_logprobs, ref_logprobs) * mask).sum()
         t_reference = time.perf_counter() - t2
 
@@ -396,6 +410,8 @@ class Batch:
     completions: list[str]
     t_generate: float
     max_length: int  # most trained tokens a row can have (Dr. GRPO's constant)
+    turn_scores: torch.Tensor | None = None  # [B, K] each turn's reward (--turn_reward turn)
+    turn_of: torch.Tensor | None = None  # [B, T] the turn that wrote each token, −1 none (with turn_scores)
 
 
 def single_turn_rollout(args, model, generator, tokenizer, prompts, picks, pad_id, rewards, device) -> Batch:
@@ -518,9 +534,15 @@ class RoleplayEpisodes:
 
         has_eos = torch.tensor([all(e.ended) for e in episodes])
         completions = [" │ ".join(e.replies) for e in episodes]
+        turn_scores = None
+        if args.turn_reward == "turn":
+            if len({len(r) for r in per_turn}) != 1:
+                raise UserError("--turn_reward turn: every episode must play the same number of turns")
+            turn_scores = torch.tensor(per_turn, device=device)
         return Batch(
-            forward, mask, scores, parts, has_eos, completions, t_generate, args.turns * args.response_length
-        )
+            forward, mask, scores, parts, has_eos, completions, t_generate, args.turns * args.response_length,
+            turn_scores, turn_of.to(device),
+        )  # fmt: skip
 
 
 def _update(
