@@ -168,6 +168,9 @@ def test_truncated_completions_can_be_left_out(start, tmp_path):
     assert (
         history[0]["eos_rate"] == 0.0 and history[0]["loss"] == 0.0 and history[0]["completion_length"] == 0.0
     )
+    # and with the missing-EOS penalty, every completion scores the penalty
+    history = train(grpo_args(start, tmp_path / "penalty", max_steps=1, missing_eos_penalty=-3.0))
+    assert history[0]["reward_mean"] == -3.0 and history[0]["reward/ppo_rewards:letter_e"] > 0
 
 
 def test_wrong_arguments():

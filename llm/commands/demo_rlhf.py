@@ -75,6 +75,11 @@ def stage(title: str) -> float:
     return time.perf_counter()
 
 
+def optimised_key(history: list[dict]) -> str:
+    """The optimised reward model's own score (before the missing-EOS penalty): ppo's, or grpo's source."""
+    return "rm_score_mean" if "rm_score_mean" in history[0] else "reward/reward_model"
+
+
 def summary(name: str, history: list[dict], kl_key: str, kl_unit: str) -> list[str]:
     """Start and end (means of the first and last fifth of the iterations) of what tells a healthy run."""
     k = max(1, len(history) // 5)
@@ -83,7 +88,7 @@ def summary(name: str, history: list[dict], kl_key: str, kl_unit: str) -> list[s
         return sum(h[key] for h in part) / len(part)
 
     held = next(key for key in history[0] if key.startswith("held_out/"))
-    optimised = "rm_score_mean" if "rm_score_mean" in history[0] else "reward_mean"
+    optimised = optimised_key(history)
     rows = []
     for label, key, unit in (("optimised RM", optimised, ""), ("held-out RM", held, ""),
                              (f"KL ({kl_unit})", kl_key, ""), ("EOS rate", "eos_rate", ""),
@@ -101,7 +106,7 @@ def plot(histories: dict[str, tuple[list[dict], str, str]], path: Path) -> None:
 
     fig, axes = plt.subplots(1, len(histories), figsize=(6 * len(histories), 3.8), dpi=110)
     for ax, (name, (history, kl_key, kl_label)) in zip(axes, histories.items(), strict=True):
-        optimised = "rm_score_mean" if "rm_score_mean" in history[0] else "reward_mean"
+        optimised = optimised_key(history)
         reward_vs_kl(ax, history, kl_key, optimised, kl_label)
         ax.set_title(f"{name}: reward vs KL (running mean of 5)", fontsize=10)
     fig.suptitle("demo-rlhf: the optimised reward model and the held-out one, against KL to the SFT policy")
@@ -155,13 +160,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: held-out accuracy {accuracy[name]:.3f} ({time.perf_counter() - t:.0f}s)")
 
     prompts = dict(dataset="tldr", data_files=[str(SFT_DATA)], max_prompt_length=420, report_to="none")
-    t = stage(f"3/4 PPO against 'rm' (adaptive KL towards {args.kl_target} nats, missing-EOS penalty)")
+    # The penalty replaces the score of a summary that never ends, so it must be the worst score there is: this
+    # reward model gives the SFT policy's summaries about −10 (the TL;DR script's −1 assumes one normalised to
+    # mean 0 on them); −1 here would pay the policy to never stop.
+    no_eos = -20.0
+    t = stage(
+        f"3/4 PPO against 'rm' (adaptive KL towards {args.kl_target} nats, missing-EOS penalty {no_eos})"
+    )
     ppo = train_ppo(
         PPOArguments(
             model_name_or_path=str(run / "sft"), reward_model_path=str(run / "rm"),
             held_out_reward=[str(run / "rm_held_out")], max_steps=args.rl_steps, rollout_batch_size=32,
-            mini_batch_size=16, response_length=32, learning_rate=1e-4, kl_coef=0.1, adaptive_kl=True,
-            kl_target=args.kl_target, kl_horizon=320, missing_eos_penalty=-1.0,
+            mini_batch_size=16, response_length=32, learning_rate=1e-4, kl_coef=0.2, adaptive_kl=True,
+            kl_target=args.kl_target, kl_horizon=160, missing_eos_penalty=no_eos,
             output_dir=str(run / "ppo"), sample_rows=1, **prompts,
         )
     )  # fmt: skip
@@ -172,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             model_name_or_path=str(run / "sft"), reward_model_path=str(run / "rm"),
             held_out_reward=[str(run / "rm_held_out")], max_steps=args.rl_steps, rollout_batch_size=32,
             num_generations=8, response_length=32, learning_rate=1e-4, beta=0.1, temperature=0.7,
+            missing_eos_penalty=no_eos,
             epsilon_high=0.28, output_dir=str(run / "grpo"), sample_rows=1, **prompts,
         )
     )  # fmt: skip

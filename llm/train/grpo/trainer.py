@@ -59,7 +59,7 @@ from llm.train.grpo.episodes import (
     sequence_logprobs,
     turn_reward,
 )
-from llm.train.ppo.core import truncate_after_eos
+from llm.train.ppo.core import penalize_missing_eos, truncate_after_eos
 from llm.train.ppo.trainer import PromptArguments, load_prompts, response_logprobs
 from llm.train.rewards import HELD_OUT_HELP, Rewards, build_rewards
 from llm.train.rl_metrics import reward_vs_kl, trackers
@@ -92,6 +92,9 @@ class GRPOArguments(PromptArguments):
     )
     top_k: int = field(default=0, metadata={"help": "0: off"})
     top_p: float = field(default=1.0, metadata={"help": "1: off"})
+    missing_eos_penalty: float | None = field(
+        default=None, metadata={"help": "the score of completions that never reached EOS (as ppo's)"}
+    )
     mask_truncated_completions: bool = field(
         default=False, metadata={"help": "leave completions that never reached EOS out of the loss (DAPO)"}
     )
@@ -441,6 +444,7 @@ def single_turn_rollout(args, model, generator, tokenizer, prompts, picks, pad_i
         return response_logprobs(m, queries[rows], query_mask[rows], responses[rows], args.temperature)
 
     scores = torch.tensor(total, dtype=torch.float32, device=device)
+    scores = penalize_missing_eos(scores, has_eos.to(device), args.missing_eos_penalty)
     return Batch(forward, mask, scores, parts, has_eos, completions, t_generate, args.response_length)
 
 
