@@ -98,7 +98,7 @@ def ppo_args(sft, out, **kw):
 def learning_run(sft_checkpoint, tmp_path_factory):
     sys.path.insert(0, str(REPO / "tests"))
     out = tmp_path_factory.mktemp("ppo")
-    return train(ppo_args(sft_checkpoint, out)), out
+    return train(ppo_args(sft_checkpoint, out, held_out_reward=["check:ending=?"])), out
 
 
 def test_start_of_training_details(learning_run):
@@ -120,6 +120,8 @@ def test_reward_rises_and_kl_stays_bounded(learning_run):
     assert max(h["kl_mean"] for h in history) < 10.0
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 20 and {"iteration", "reward_mean", "kl_mean"} <= set(json.loads(lines[0]))
+    # scored on every rollout, never optimised: logged beside the reward
+    assert all(0.0 <= h["held_out/check:ending=?"] <= 1.0 for h in history)
     assert (out / "ppo_curves.png").stat().st_size > 1000
     assert (out / "policy" / "config.json").exists()
 
