@@ -281,6 +281,7 @@ def test_llm_train_grpo_env_roleplay_starts_at_ratio_one_and_logs_every_turn(tmp
     history = train(args)
     first = history[0]
     assert "held_out/check:ending=?" in first and "reward/held_out/check:ending=?" not in first
+    assert any(k.startswith("reward/check/") and not k.startswith("reward/check/turn_") for k in first)
     assert first["first_ratio"] == pytest.approx(1.0, abs=1e-6) and first["first_clipfrac"] == 0.0
     assert first["kl"] == 0.0 and history[1]["kl"] > 0.0
     assert {"reward/check/turn_1", "reward/check/turn_2", "reward/check:max_words=3"} <= set(first)

@@ -52,7 +52,8 @@ def smooth(values: list[float], window: int) -> list[float]:
 
 
 def reward_vs_kl(ax: Any, history: list[dict], kl_key: str, reward_key: str, kl_label: str) -> None:
-    """Each reward's change since the start (running mean of 5 iterations) against the KL to the reference:
+    """Each reward's change since the start (running mean of 5 iterations, less the mean of the first 5) against
+    the KL to the reference:
     the optimised reward and every ``held_out/NAME`` one. Healthy RLHF: both rise. Over-optimisation: the
     optimised reward keeps rising with KL while the held-out one flattens or falls."""
     kl = smooth([h[kl_key] for h in history], 5)
@@ -61,8 +62,9 @@ def reward_vs_kl(ax: Any, history: list[dict], kl_key: str, reward_key: str, kl_
     for (label, key), color in zip(
         series.items(), ("#4C72B0", "#DD8452", "#55A868", "#C44E52"), strict=False
     ):
-        values = smooth([h[key] for h in history], 5)
-        ax.plot(kl, [v - values[0] for v in values], color=color, label=label, marker="o", markersize=2)
+        raw = [h[key] for h in history]
+        start = sum(raw[:5]) / len(raw[:5])  # the first five iterations, not one noisy batch
+        ax.plot(kl, [v - start for v in smooth(raw, 5)], color=color, label=label, marker="o", markersize=2)
     ax.axhline(0.0, color="grey", linewidth=0.8)
     ax.set_xlabel(kl_label)
     ax.set_ylabel("reward change since the start")

@@ -511,6 +511,12 @@ class RoleplayEpisodes:
         self.last_episodes = episodes  # for a look at them (tests, debugging)
         per_turn = [list(e.rewards) for e in episodes]  # the checks
         parts = {f"check/turn_{k + 1}": [e.rewards[k] for e in episodes] for k in range(args.turns)}
+        for family in dict.fromkeys(
+            e.env.check.family for e in episodes
+        ):  # each instruction's mean over turns
+            parts[f"check/{family}"] = [
+                r for e in episodes if e.env.check.family == family for r in e.rewards
+            ]
         if self.rewards is not None:  # every reply of every episode in one call per source
             where = [(b, k) for b, e in enumerate(episodes) for k in range(len(e.replies))]
             contexts = [episodes[b].contexts[k] for b, k in where]
