@@ -1,0 +1,281 @@
+"""Multi-turn role-play RL against the GAtt ablation's world: does ``grpo --env roleplay`` teach a model to keep an
+instruction given once, and how does it compare with Ghost Attention?
+
+The world, the start model and the evaluation are those of ``bench/gatt_ablation.py`` (its functions, its
+data recipe, its seed): a tiny Llama trained from random init on plain multi-turn chats, chats with a
+one-reply request, and single-turn chats that start with "Always answer in French." or "Always end your reply
+with a question." and obey it once. The start model obeys an instruction only in the turn that carries it.
+
+Four models, one evaluation (the instruction once, in the first user turn; held-out user turns; greedy replies;
+adherence at turns 1–8, and the no-instruction control that must stay at 0):
+
+1. **start**: the start model.
+2. **GAtt**: the start model fine-tuned ``--steps`` steps on base data plus GAtt samples (as the ablation).
+3. **RL**: the start model trained with ``llm-train grpo --env roleplay``: episodes of ``--turns`` turns, the
+   instruction given once, user turns from training chats (not the evaluation's), each reply rewarded by the
+   instruction's check, each turn's tokens by their own turn's advantage (``--turn_reward turn``); a third
+   of the groups are controls (``--env_controls``: no instruction, a reply rewarded for obeying none), without
+   which RL teaches "always answer in French" instead of "keep what you were told"; ``--iterations`` updates,
+   sampled at temperature 1.5 (the start model writes a French reply after turn 1 about 1.6% of the time
+   at 1.5 and never at 1.0: RL can only reinforce what it samples).
+4. **GAtt then RL**: the GAtt model, then the same RL.
+
+    .venv/bin/python bench/rl_roleplay.py                          # about 20 minutes on 2 CPU cores
+    .venv/bin/python bench/rl_roleplay.py --iterations 40 --turns 4
+
+Prints a table (model × family × turn) and writes ``rl_roleplay.json`` and ``rl_roleplay.png`` to
+``--work_dir``. Budgets: GAtt costs ``--steps`` SFT steps of ``--batch_size`` chats plus the GAtt sampling; RL
+costs ``--iterations`` updates, each on ``--rollout_batch_size`` episodes it sampled itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import gatt_ablation as world  # noqa: E402
+from machine import cpu_model  # noqa: E402
+
+from llm.train.rl_metrics import smooth  # noqa: E402
+
+FAMILIES = [*world.ALWAYS, "all", "unasked"]
+
+
+def reinforce(init: Path, checks: Path, user_chats: Path, out: Path, args) -> tuple[Path, list[dict]]:
+    """``llm-train grpo --env roleplay`` from ``init``: the ablation's instructions as checks, given once."""
+    from llm.train.grpo.trainer import GRPOArguments, train
+
+    history = train(
+        GRPOArguments(
+            model_name_or_path=str(init), output_dir=str(out), env="roleplay", env_checks=str(checks),
+            env_user_turns=[str(user_chats)], env_placement="first_user", turns=args.turns,
+            turn_reward=args.turn_reward, num_generations=args.num_generations, rollout_batch_size=args.rollout_batch_size,
+            response_length=24, temperature=args.temperature, max_steps=args.iterations,
+            learning_rate=args.rl_lr, beta=args.beta, seed=args.seed, sample_rows=0, env_controls=args.controls,
+        )
+    )  # fmt: skip
+    return out / "policy", history
+
+
+def print_table(results: dict, turns: int, report: dict) -> None:
+    print(
+        f"\nRole-play RL vs GAtt — {report['date']}, {report['machine']}, {report['seconds']} s in all; "
+        f"tiny Llama of {report['parameters']:,} parameters"
+    )
+    a = report["args"]
+    print(
+        f"GAtt: {a['steps']} SFT steps × {a['batch_size']} chats (half GAtt samples) | RL: {a['iterations']} "
+        f"iterations × {a['rollout_batch_size']} episodes of {a['turns']} turns (G = {a['num_generations']}, "
+        f"lr {a['rl_lr']}, β {a['beta']}, T {a['temperature']})"
+    )
+    print(
+        f"instruction given once, in the first user turn; {a['conversations']} held-out chats per instruction; "
+        "greedy replies"
+    )
+    print("unasked: no instruction at all, share of replies in French or ending with '?' (should stay 0)\n")
+    header = f"{'model':<15}{'instruction':<12}" + "".join(f"{'t' + str(t):>7}" for t in range(1, turns + 1))
+    print(header)
+    print("-" * len(header))
+    for name, curves in results.items():
+        for family in FAMILIES:
+            row = "".join(f"{curves[family].get(t, float('nan')):7.2f}" for t in range(1, turns + 1))
+            print(f"{name:<15}{family:<12}{row}")
+
+
+def plot(results: dict, histories: dict, turns: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    styles = {"start": ("#555555", ":"), "GAtt": ("#4C72B0", "-"), "RL": ("#DD8452", "-"),
+              "GAtt then RL": ("#55A868", "--")}  # fmt: skip
+    panels = {**{f: f"{f}: {world.ALWAYS[f]!r}" for f in world.ALWAYS}, "unasked": "control: no instruction"}
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(17, 3.6), dpi=110)
+    xs = list(range(1, turns + 1))
+    for ax, (family, title) in zip(axes, panels.items(), strict=False):
+        for name, curves in results.items():
+            color, line = styles.get(name, ("black", "-"))
+            ax.plot(
+                xs,
+                [curves[family].get(t) for t in xs],
+                line,
+                color=color,
+                label=name,
+                marker="o",
+                markersize=4,
+            )
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("turn (instruction given once, at turn 1)")
+        ax.set_xticks(xs)
+        ax.set_ylim(-0.03, 1.03)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("replies that obey (control: French or '?')")
+    axes[len(panels) - 1].legend(loc="center right", fontsize=8)
+    ax = axes[-1]
+    families = {"language": "#DD8452", "format": "#4C72B0", "unasked": "#55A868"}
+    for name, history in histories.items():
+        line = "-" if name == "RL" else "--"
+        for family, color in families.items():
+            key = f"reward/check/{family}"  # the share of that family's replies that passed (all turns)
+            if key in history[0]:
+                values = smooth([h[key] for h in history], 5)
+                ax.plot(
+                    [h["iteration"] for h in history], values, line, color=color, label=f"{name}: {family}"
+                )
+        if not any(f"reward/check/{family}" in history[0] for family in families):  # runs before that metric
+            values = smooth([h["reward_mean"] for h in history], 5)
+            ax.plot([h["iteration"] for h in history], values, line, color="black", label=f"{name}: reward")
+    ax.set_title("RL: replies passing their check, by instruction\n(unasked: control groups; running mean of 5)",
+                 fontsize=9)  # fmt: skip
+    ax.set_xlabel("iteration")
+    ax.set_ylim(-0.03, 1.03)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.suptitle("Multi-turn role-play RL vs Ghost Attention (tiny Llama, CPU)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--work_dir", default="runs/rl_roleplay")
+    p.add_argument("--start_steps", type=int, default=500, help="steps of the start model from random init")
+    p.add_argument("--steps", type=int, default=250, help="GAtt fine-tuning steps (as the ablation)")
+    p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=2e-3, help="SFT learning rate (start model, GAtt)")
+    p.add_argument("--gatt_dialogues", type=int, default=240)
+    p.add_argument("--requests", type=float, default=0.4, help="as the ablation's --requests")
+    p.add_argument("--iterations", type=int, default=120, help="RL iterations (updates)")
+    p.add_argument("--turns", type=int, default=8, help="policy turns per RL episode")
+    p.add_argument("--rollout_batch_size", type=int, default=64, help="episodes per RL iteration")
+    p.add_argument("--num_generations", type=int, default=8)
+    p.add_argument("--rl_lr", type=float, default=5e-4)
+    p.add_argument("--beta", type=float, default=0.04)
+    p.add_argument("--temperature", type=float, default=1.5)
+    p.add_argument("--turn_reward", default="turn", help="mean, min, last, or turn (turn-level advantages)")
+    p.add_argument("--controls", type=float, default=0.33, help="share of RL episodes with no instruction")
+    p.add_argument("--conversations", type=int, default=24, help="held-out chats per instruction")
+    p.add_argument("--eval_turns", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--replot", action="store_true", help="redraw table and figure from --work_dir's JSON")
+    args = p.parse_args(argv)
+    if args.replot:
+        report = json.loads((Path(args.work_dir) / "rl_roleplay.json").read_text())
+        turns = report["args"]["eval_turns"]
+        results = {name: {f: {int(t): v for t, v in c.items()} for f, c in curves.items()}
+                   for name, curves in report["adherence"].items()}  # fmt: skip
+        print_table(results, turns, report)
+        plot(results, report["rl_history"], turns, Path(args.work_dir) / "rl_roleplay.png")
+        return 0
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("LLM_TRAIN_CACHE", str(Path(args.work_dir) / "cache"))
+    from transformers.utils import logging
+
+    from llm.data.tokenizer import build_tokenizer
+    from llm.models.tiny import build_llama
+    from llm.train.gatt_synthesis import SynthesisArguments, synthesize
+
+    logging.set_verbosity_error()
+    t0 = time.perf_counter()
+    work = Path(args.work_dir)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    rng = random.Random(args.seed)
+    eval_args = argparse.Namespace(conversations=args.conversations, turns=args.eval_turns)
+
+    # The ablation's data, drawn in the same order; RL's user turns come from training chats of their own.
+    tokenizer = build_tokenizer("bytelevel", vocab_size=600, corpus=world.corpus())
+    tokenizer.save_pretrained(str(work / "tokenizer"))
+    start_data = world.write_jsonl(
+        work / "base_start.jsonl", [world.base_dialogue(rng, args.requests) for _ in range(6000)]
+    )
+    tune_base = [world.base_dialogue(rng, args.requests) for _ in range(3000)]
+    gatt_source = world.write_jsonl(
+        work / "gatt_source.jsonl",
+        [world.plain_dialogue(rng, rng.randint(2, 8)) for _ in range(args.gatt_dialogues)],
+    )
+    eval_users = world.write_jsonl(
+        work / "eval_users.jsonl", [world.plain_dialogue(rng, args.eval_turns) for _ in range(200)]
+    )
+    rl_users = world.write_jsonl(
+        work / "rl_users.jsonl", [world.plain_dialogue(rng, args.turns) for _ in range(200)]
+    )
+    pool = work / "always_pool.json"
+    pool.write_text(json.dumps({
+        family: [{"text": text, "check": {"kind": world.CHECKS[family][0], "value": world.CHECKS[family][1]}}]
+        for family, text in world.ALWAYS.items()
+    }))  # fmt: skip
+
+    # 1. The start model.
+    init = work / "init"
+    model = build_llama(
+        tokenizer, hidden_size=128, layers=4, heads=4, seed=args.seed, max_position_embeddings=1024
+    )
+    model.save_pretrained(str(init))
+    tokenizer.save_pretrained(str(init))
+    parameters = sum(p.numel() for p in model.parameters())
+    print(
+        f"[{time.perf_counter() - t0:5.0f}s] training the start model ({args.start_steps} steps)", flush=True
+    )
+    start = world.train(init, [start_data], work / "start", args.start_steps, work / "tokenizer", args)
+
+    # 2. GAtt, as the ablation does it.
+    print(f"[{time.perf_counter() - t0:5.0f}s] GAtt: gatt-synthesize, then {args.steps} steps", flush=True)
+    synthesize(
+        SynthesisArguments(
+            data_files=[str(gatt_source)], output=str(work / "gatt_data"), model=str(start),
+            instructions=str(pool), max_combine=1, shorten=0.0, placement="first_user",
+            max_new_tokens=24, max_turns=8, batch_size=64, seed=args.seed, max_length=512,
+        )
+    )  # fmt: skip
+    gatt_records = [json.loads(line) for line in (work / "gatt_data" / "gatt.jsonl").open()]
+    rng.shuffle(gatt_records)
+    half = len(tune_base) // 2
+    with_gatt = world.write_jsonl(work / "tune_with_gatt.jsonl", tune_base[:half] + gatt_records[:half])
+    gatt = world.train(start, [with_gatt], work / "gatt", args.steps, work / "tokenizer", args)
+
+    # 3–4. RL from the start model and from the GAtt model.
+    histories = {}
+    print(
+        f"[{time.perf_counter() - t0:5.0f}s] RL from the start model ({args.iterations} iterations)",
+        flush=True,
+    )
+    rl, histories["RL"] = reinforce(start, pool, rl_users, work / "rl", args)
+    print(
+        f"[{time.perf_counter() - t0:5.0f}s] RL from the GAtt model ({args.iterations} iterations)",
+        flush=True,
+    )
+    gatt_rl, histories["GAtt then RL"] = reinforce(gatt, pool, rl_users, work / "gatt_rl", args)
+
+    print(f"[{time.perf_counter() - t0:5.0f}s] evaluating", flush=True)
+    models = {"start": start, "GAtt": gatt, "RL": rl, "GAtt then RL": gatt_rl}
+    results = {name: world.evaluate(path, eval_users, eval_args) for name, path in models.items()}
+    report = {
+        "machine": cpu_model(),
+        "date": time.strftime("%Y-%m-%d"),
+        "seconds": round(time.perf_counter() - t0),
+        "parameters": parameters,
+        "args": vars(args),
+        "adherence": results,
+        "rl_history": histories,
+    }
+    (work / "rl_roleplay.json").write_text(json.dumps(report, indent=2) + "\n")
+    print_table(results, args.eval_turns, report)
+    plot(results, histories, args.eval_turns, work / "rl_roleplay.png")
+    print(f"wrote {work}/rl_roleplay.json and {work}/rl_roleplay.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
