@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from ports import free_port
+from ports import free_port, served_reward_model
 
 from llm.errors import UserError
 from llm.train.grpo import core
@@ -241,21 +241,10 @@ def test_a_served_reward_model_is_learnt_through_reward_url(start, tmp_path):
             layer.mlp.down_proj.weight.zero_()
     rm.save_pretrained(rm_dir)
     tok.save_pretrained(rm_dir)
-    serve = "import sys; from llm.commands.serve_reward import main; sys.exit(main())"
-    server = subprocess.Popen(
-        [sys.executable, "-c", serve, "--model", str(rm_dir), "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO,
-    )  # fmt: skip
     common = dict(reward_fn=None, rollout_batch_size=16, response_length=8, max_prompts=1)  # no prompt noise
-    try:
-        url = server.stdout.readline().split(" on ")[1].split(" ")[0]
+    with served_reward_model(rm_dir) as url:
         remote = train(grpo_args(start, tmp_path / "remote", reward_url=[url], max_steps=15, **common))
-        local = train(
-            grpo_args(start, tmp_path / "local", reward_model_path=str(rm_dir), max_steps=2, **common)
-        )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    local = train(grpo_args(start, tmp_path / "local", reward_model_path=str(rm_dir), max_steps=2, **common))
     for r, loc in zip(remote, local, strict=False):
         assert r["reward_mean"] == pytest.approx(loc["reward_mean"], abs=1e-4)
     rewards = [h["reward_mean"] for h in remote]

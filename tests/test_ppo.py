@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from ports import free_port
+from ports import free_port, served_reward_model
 
 from llm.train.ppo import core
 from llm.train.ppo.trainer import PPOArguments, train
@@ -171,27 +171,17 @@ def test_the_same_run_through_a_real_serve_reward_process(sft_checkpoint, tmp_pa
     tok = build_tokenizer("bytelevel")
     build_reward_model(None, tok, config_name="tiny").save_pretrained(rm_dir)
     tok.save_pretrained(rm_dir)
-    serve = "import sys; from llm.commands.serve_reward import main; sys.exit(main())"
-    server = subprocess.Popen(
-        [sys.executable, "-c", serve, "--model", str(rm_dir), "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO,
-    )  # fmt: skip
-    try:
-        ready = server.stdout.readline()
-        url = ready.split(" on ")[1].split(" ")[0]
-        common = dict(
-            max_steps=2,
-            rollout_batch_size=8,
-            mini_batch_size=4,
-            response_length=8,
-            reward_fn=None,
-            value_model_path=str(rm_dir),
-        )  # the same value model too, so the runs match
+    common = dict(
+        max_steps=2,
+        rollout_batch_size=8,
+        mini_batch_size=4,
+        response_length=8,
+        reward_fn=None,
+        value_model_path=str(rm_dir),
+    )  # the same value model too, so the runs match
+    with served_reward_model(rm_dir) as url:
         remote = train(ppo_args(sft_checkpoint, tmp_path / "remote", reward_url=[url], **common))
-        local = train(ppo_args(sft_checkpoint, tmp_path / "local", reward_model_path=str(rm_dir), **common))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    local = train(ppo_args(sft_checkpoint, tmp_path / "local", reward_model_path=str(rm_dir), **common))
     for r, loc in zip(remote, local, strict=True):
         assert r["rm_score_mean"] == pytest.approx(loc["rm_score_mean"], abs=1e-4)
         assert r["kl_mean"] == pytest.approx(loc["kl_mean"], abs=1e-4)
