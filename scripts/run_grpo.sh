@@ -13,7 +13,7 @@
 #   PORT       where the reward server listens (127.0.0.1 only); TOKEN_FILE protects it
 # Extra flags go to `llm-train grpo` (e.g. --advantage rloo, --loss_type dapo --epsilon_high 0.28,
 # --env_checks my_checks.json --env_user_turns chats.jsonl --turns 8 --turn_reward turn --env_controls 0.33).
-# Generation is transformers' generate (KV cache); --use_vllm is refused until the vLLM generator is wired in.
+# Single-turn runs can sample with a colocated vLLM engine: pip install -e ".[vllm]" and add --use_vllm.
 set -euo pipefail
 
 SFT=${SFT:-runs/tldr-sft}

@@ -251,3 +251,48 @@ def test_a_served_reward_model_is_learnt_through_reward_url(start, tmp_path):
     # one rollout's scores spread by about 0.8: half that, in the mean of four iterations
     assert sum(rewards[-4:]) / 4 > sum(rewards[:4]) / 4 + 0.5 * remote[0]["reward_std"], rewards
     assert max(h["kl"] for h in remote) < 1.0
+
+
+class FakeVLLM:
+    """vLLM's surface that VLLMGenerator uses: generate() on token-id prompts, and the in-process model that
+    load_weights() reaches. Writes responses one token short, to check the padding."""
+
+    def __init__(self, length: int):
+        self.length, self.prompts, self.loaded = length, [], []
+        runner = type("Runner", (), {"model": type("Model", (), {"load_weights": self._load})()})()
+        worker = type("Worker", (), {"model_runner": runner})()
+        self.llm_engine = type(
+            "Engine", (), {"model_executor": type("Executor", (), {"driver_worker": worker})()}
+        )()
+
+    def _load(self, weights):
+        self.loaded.append({name: tensor.clone() for name, tensor in weights})
+
+    def generate(self, prompts, params, use_tqdm=True):
+        self.prompts.append([p["prompt_token_ids"] for p in prompts])
+        out = type("Completion", (), {"token_ids": [7] * (self.length - 1)})()
+        return [type("Output", (), {"outputs": [out]})() for _ in prompts]
+
+
+def test_the_vllm_generator_gets_unpadded_prompts_and_the_weights_after_every_update(start, tmp_path):
+    """--use_vllm's generator, driven through a fake engine (vLLM itself needs a GPU): prompts go in without
+    their left padding, responses come back at fixed length, and the engine gets the policy after each update."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from llm.inference.rollout import VLLMGenerator
+
+    sys.path.insert(0, str(REPO / "tests"))
+    engine = FakeVLLM(length=8)
+    generator = VLLMGenerator(engine, None, response_length=8, pad_token_id=0)
+    history = train(
+        grpo_args(start, tmp_path, max_steps=2, rollout_batch_size=16, response_length=8), generator
+    )
+    assert len(history) == 2 and len(engine.prompts) == 2 and len(engine.loaded) == 2
+    pad = AutoTokenizer.from_pretrained(start).pad_token_id
+    assert all(ids and ids[0] != pad for batch in engine.prompts for ids in batch)  # no left padding
+    assert len({len(ids) for batch in engine.prompts for ids in batch}) > 1  # prompts of their own lengths
+    saved = AutoModelForCausalLM.from_pretrained(tmp_path / "policy").state_dict()
+    assert all(torch.equal(engine.loaded[-1][name], saved[name]) for name in saved)  # the final weights
+    assert any(not torch.equal(engine.loaded[0][n], engine.loaded[1][n]) for n in saved)  # and they moved
+    with pytest.raises(UserError, match="--use_vllm samples single-turn"):
+        GRPOArguments(model_name_or_path=str(start), env="roleplay", use_vllm=True).validate()

@@ -44,7 +44,7 @@ from llm.eval.checks import DEFAULT_CHECKS, SHOWN_KINDS
 from llm.eval.instructions import load_checks
 from llm.eval.simulate import ListedUserTurns, ModelUserSide, UserSide
 from llm.inference.repliers import LocalReplier, Sampling
-from llm.inference.rollout import Generator, HFGenerator
+from llm.inference.rollout import Generator, HFGenerator, VLLMGenerator
 from llm.models.checkpoint import checkpoint_template, write_info
 from llm.models.loading import load_for_inference
 from llm.models.resolve import resolve_model
@@ -98,7 +98,12 @@ class GRPOArguments(PromptArguments):
     mask_truncated_completions: bool = field(
         default=False, metadata={"help": "leave completions that never reached EOS out of the loss (DAPO)"}
     )
-    use_vllm: bool = field(default=False, metadata={"help": "generate with vLLM (GPU, extra vllm)"})
+    use_vllm: bool = field(
+        default=False, metadata={"help": "generate with a colocated vLLM engine (GPU, extra vllm)"}
+    )
+    vllm_gpu_memory_utilization: float = field(
+        default=0.3, metadata={"help": "--use_vllm: share of the GPU's memory vLLM may take"}
+    )
     # multi-turn episodes
     env: Literal["none", "roleplay"] = field(
         default="none",
@@ -214,6 +219,10 @@ class GRPOArguments(PromptArguments):
                 "give a reward: --reward_fn (module:function or check:KIND=VALUE), --reward_url or --reward_model_path"
             )
         if self.use_vllm:
+            if self.env != "none":
+                raise UserError(
+                    "--use_vllm samples single-turn completions; --env roleplay uses model.generate"
+                )
             vllm_generator_available()
 
 
@@ -227,9 +236,6 @@ def vllm_generator_available() -> None:
         )
     if importlib.util.find_spec("vllm") is None:
         raise UserError("--use_vllm needs vLLM: pip install -e '.[vllm]' (or leave --use_vllm off)")
-    raise UserError(
-        "--use_vllm is not wired into this loop yet: leave it off (see the README's Online RL section)"
-    )
 
 
 def advantages_for(
@@ -301,6 +307,11 @@ def train(
     optimizer = torch.optim.AdamW(policy.parameters(), lr=args.learning_rate, eps=1e-8)
     policy, optimizer = accelerator.prepare(policy, optimizer)
     ref_policy.to(accelerator.device)
+    if generator is None and args.use_vllm:
+        generator = VLLMGenerator.colocated(
+            args.model_name_or_path, args.response_length, args.temperature, args.top_k, args.top_p, pad_id,
+            args.vllm_gpu_memory_utilization, args.seed + accelerator.process_index,
+        )  # fmt: skip
     generator = generator or HFGenerator(
         args.response_length, args.temperature, args.top_k, args.top_p, pad_id
     )
@@ -364,6 +375,8 @@ def train(
         stats = _update(
             args, accelerator, policy, optimizer, batch, old_logprobs, ref_logprobs, advantages, reduce
         )
+        if hasattr(generator, "sync"):  # a vLLM engine samples the next batch from the updated policy
+            generator.sync(accelerator.unwrap_model(policy))
         t_update = time.perf_counter() - t3
 
         n = float(len(scores))
