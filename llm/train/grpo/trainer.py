@@ -7,16 +7,21 @@ Each iteration, top to bottom (the same data, generation, reward and logging fla
 mean the same; the math is :mod:`llm.train.grpo.core`):
 
     rollout    ``rollout_batch_size / num_generations`` prompts, ``num_generations`` completions each
-               (sampled at ``temperature``), cut after the first EOS
+               (sampled at ``temperature``; ``model.generate``, or a colocated vLLM engine with ``--use_vllm``),
+               cut after the first EOS. With ``--env roleplay`` a prompt is an episode instead: an instruction
+               given once, ``--turns`` replies to a simulated user (:mod:`llm.train.grpo.episodes`)
     reward     the weighted sum of the reward sources (:mod:`llm.train.rewards`): functions, checks, a reward
                server, a reward model; a completion that never ended can be left out (``--mask_truncated_completions``)
+               or scored ``--missing_eos_penalty``; episodes add the instruction's check per turn and combine
+               turns by ``--turn_reward``; ``--held_out_reward`` sources are logged, never optimised
     advantage  ``grpo``: group-normalised (``--scale_rewards group|batch|none``; none is Dr. GRPO); ``rloo``:
                leave-one-out baseline; ``reinforce_pp``: per-token KL in the reward, batch-whitened returns
     update     ``--num_iterations`` passes of clipped updates (``--epsilon``, ``--epsilon_high`` for DAPO's
                clip-higher) with the loss aggregated by ``--loss_type grpo|dr_grpo|dapo``, plus ``β`` · the k3
                KL to the reference (``--beta``; REINFORCE++ puts it in the reward instead)
     log        metrics.jsonl (reward mean and std, each source's mean, KL, clip fraction, completion length,
-               share of groups with zero reward variance, time split), a few samples; PNG curves at the end
+               share of groups with zero reward variance, time split; sums over all processes, so N processes
+               log what one would), a few samples; PNG curves at the end (reward against KL among them)
 
 There is no value model: the group of completions of the same prompt is the baseline. The reference model is
 the starting policy, frozen; the KL to it is reported every iteration whether or not it is in the loss.
