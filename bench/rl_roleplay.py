@@ -17,7 +17,11 @@ adherence at turns 1–8, and the no-instruction control that must stay at 0):
    of the groups are controls (``--env_controls``: no instruction, a reply rewarded for obeying none), without
    which RL teaches "always answer in French" instead of "keep what you were told"; ``--iterations`` updates,
    sampled at temperature 1.5 (the start model writes a French reply after turn 1 about 1.6% of the time
-   at 1.5 and never at 1.0: RL can only reinforce what it samples).
+   at 1.5 and never at 1.0: RL can only reinforce what it samples), and no KL term (``--beta 0``, as DAPO
+   and Dr. GRPO): with β 0.04 the pull back to a start model that never answers in French after turn 1
+   outweighed those rare samples: French stayed at 0 after 120 iterations, with 4 turns per episode and
+   with 8 (measured), while the question-mark rule, one token to find, was learnt in 20; with β 0 French
+   is learnt in about 40.
 4. **GAtt then RL**: the GAtt model, then the same RL.
 
     .venv/bin/python bench/rl_roleplay.py                          # about 20 minutes on 2 CPU cores
@@ -160,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rollout_batch_size", type=int, default=64, help="episodes per RL iteration")
     p.add_argument("--num_generations", type=int, default=8)
     p.add_argument("--rl_lr", type=float, default=5e-4)
-    p.add_argument("--beta", type=float, default=0.04)
+    p.add_argument("--beta", type=float, default=0.0, help="KL term (0: none, as DAPO; see the docstring)")
     p.add_argument("--temperature", type=float, default=1.5)
     p.add_argument("--turn_reward", default="turn", help="mean, min, last, or turn (turn-level advantages)")
     p.add_argument("--controls", type=float, default=0.33, help="share of RL episodes with no instruction")
