@@ -111,6 +111,32 @@ def plain_dialogue(rng: random.Random, turns: int) -> dict:
     return {"messages": messages}
 
 
+def is_answer(reply_text: str, user_text: str) -> bool:
+    """Whether a reply is an answer of this world to the user's turn, in any of its forms: ``the|le NOUN
+    is|est ADJECTIVE .|?`` about the noun the user asked about (English or French throughout)."""
+    asked = [w for w in user_text.split() if w in NOUNS]
+    words = reply_text.split()
+    if (
+        len(words) != 5
+        or not asked
+        or words[1] != asked[-1]
+        or words[3] not in ADJECTIVES
+        or words[4] not in ".?"
+    ):
+        return False
+    return (words[0], words[2]) in (("the", "is"), ("le", "est"))
+
+
+def well_formed(texts: list[str], conversations) -> list[float]:
+    """A reward (``--reward_fn gatt_ablation:well_formed``): 1.0 for a reply that is an answer of this world to
+    the user's last turn (:func:`is_answer`), else 0 — what keeps RL from passing the checks with word salad."""
+    out = []
+    for conversation in conversations:
+        *_, user, reply = conversation.messages
+        out.append(float(is_answer(reply.content, user.content)))
+    return out
+
+
 def write_jsonl(path: Path, records: list[dict]) -> Path:
     with path.open("w") as f:
         for r in records:

@@ -50,7 +50,7 @@ from machine import cpu_model  # noqa: E402
 
 from llm.train.rl_metrics import smooth  # noqa: E402
 
-FAMILIES = [*world.ALWAYS, "all", "unasked"]
+FAMILIES = [*world.ALWAYS, "all", "unasked", "answers"]
 
 
 def reinforce(init: Path, checks: Path, user_chats: Path, out: Path, args) -> tuple[Path, list[dict]]:
@@ -64,9 +64,39 @@ def reinforce(init: Path, checks: Path, user_chats: Path, out: Path, args) -> tu
             turn_reward=args.turn_reward, num_generations=args.num_generations, rollout_batch_size=args.rollout_batch_size,
             response_length=24, temperature=args.temperature, max_steps=args.iterations,
             learning_rate=args.rl_lr, beta=args.beta, seed=args.seed, sample_rows=0, env_controls=args.controls,
+            reward_fn=["gatt_ablation:well_formed"] if args.judge else None,
         )
     )  # fmt: skip
     return out / "policy", history
+
+
+def answer_rates(model_dir: Path, eval_users: Path, args) -> dict[int, float]:
+    """Share of greedy replies at each turn that are answers of the world to the user's turn (any form: see
+    ``gatt_ablation.is_answer``), over the evaluation's chats with each instruction and without one. Adherence
+    alone would pass word salad made of French function words; this would not."""
+    from llm.data.conversation import Conversation, Message
+    from llm.data.encode import Encoder
+    from llm.eval.simulate import ListedUserTurns, UserView
+    from llm.inference.repliers import LocalReplier, Sampling
+    from llm.models.loading import load_for_inference
+
+    model, tokenizer = load_for_inference(model_dir)
+    replier = LocalReplier(model, Encoder(tokenizer, "chatml"), Sampling(max_new_tokens=24), batch_size=64)
+    users = ListedUserTurns.from_chats([str(eval_users)], seats=args.conversations, turns=args.turns)
+    openings = [None, *world.ALWAYS.values()]
+    chats = [(opening, seat) for opening in openings for seat in range(args.conversations)]
+    histories: list[list[Message]] = [[] for _ in chats]
+    rates = {}
+    for turn in range(1, args.turns + 1):
+        views = [UserView(seat, tuple(h), "Assistant", "User") for (_, seat), h in zip(chats, histories)]
+        asked = users(views, turn)
+        for (opening, _), h, text in zip(chats, histories, asked):
+            h.append(Message("user", world._with(opening, text) if opening and turn == 1 else text))
+        replies = replier([Conversation(tuple(h)) for h in histories])
+        for h, r in zip(histories, replies):
+            h.append(Message("assistant", r.text))
+        rates[turn] = sum(world.is_answer(r.text, text) for r, text in zip(replies, asked)) / len(replies)
+    return rates
 
 
 def print_table(results: dict, turns: int, report: dict) -> None:
@@ -84,7 +114,10 @@ def print_table(results: dict, turns: int, report: dict) -> None:
         f"instruction given once, in the first user turn; {a['conversations']} held-out chats per instruction; "
         "greedy replies"
     )
-    print("unasked: no instruction at all, share of replies in French or ending with '?' (should stay 0)\n")
+    print("unasked: no instruction at all, share of replies in French or ending with '?' (should stay 0)")
+    print(
+        "answers: share of replies that answer the user's turn in the world's grammar, any instruction or none\n"
+    )
     header = f"{'model':<15}{'instruction':<12}" + "".join(f"{'t' + str(t):>7}" for t in range(1, turns + 1))
     print(header)
     print("-" * len(header))
@@ -102,8 +135,9 @@ def plot(results: dict, histories: dict, turns: int, path: Path) -> None:
 
     styles = {"start": ("#555555", ":"), "GAtt": ("#4C72B0", "-"), "RL": ("#DD8452", "-"),
               "GAtt then RL": ("#55A868", "--")}  # fmt: skip
-    panels = {**{f: f"{f}: {world.ALWAYS[f]!r}" for f in world.ALWAYS}, "unasked": "control: no instruction"}
-    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(17, 3.6), dpi=110)
+    panels = {**{f: f"{f}: {world.ALWAYS[f]!r}" for f in world.ALWAYS}, "unasked": "control: no instruction",
+              "answers": "replies that answer the user (all chats)"}  # fmt: skip
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(21, 3.6), dpi=110)
     xs = list(range(1, turns + 1))
     for ax, (family, title) in zip(axes, panels.items(), strict=False):
         for name, curves in results.items():
@@ -167,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--beta", type=float, default=0.0, help="KL term (0: none, as DAPO; see the docstring)")
     p.add_argument("--temperature", type=float, default=1.5)
     p.add_argument("--turn_reward", default="turn", help="mean, min, last, or turn (turn-level advantages)")
+    p.add_argument("--judge", type=int, default=1, help="1: reward each reply for answering the user too")
     p.add_argument("--controls", type=float, default=0.33, help="share of RL episodes with no instruction")
     p.add_argument("--conversations", type=int, default=24, help="held-out chats per instruction")
     p.add_argument("--eval_turns", type=int, default=8)
@@ -265,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[{time.perf_counter() - t0:5.0f}s] evaluating", flush=True)
     models = {"start": start, "GAtt": gatt, "RL": rl, "GAtt then RL": gatt_rl}
     results = {name: world.evaluate(path, eval_users, eval_args) for name, path in models.items()}
+    for name, path in models.items():
+        results[name]["answers"] = answer_rates(path, eval_users, eval_args)
     report = {
         "machine": cpu_model(),
         "date": time.strftime("%Y-%m-%d"),
