@@ -164,12 +164,11 @@ def plot(results: dict, histories: dict, turns: int, path: Path) -> None:
         line = "-" if name == "RL" else "--"
         for family, color in families.items():
             key = f"reward/check/{family}"  # the share of that family's replies that passed (all turns)
-            if key in history[0]:
-                values = smooth([h[key] for h in history], 5)
-                ax.plot(
-                    [h["iteration"] for h in history], values, line, color=color, label=f"{name}: {family}"
-                )
-        if not any(f"reward/check/{family}" in history[0] for family in families):  # runs before that metric
+            drawn = [h for h in history if key in h]  # iterations whose batch had that family
+            if drawn:
+                values = smooth([h[key] for h in drawn], 5)
+                ax.plot([h["iteration"] for h in drawn], values, line, color=color, label=f"{name}: {family}")
+        if not any(f"reward/check/{family}" in h for h in history for family in families):  # older runs
             values = smooth([h["reward_mean"] for h in history], 5)
             ax.plot([h["iteration"] for h in history], values, line, color="black", label=f"{name}: reward")
     ax.set_title("RL: replies passing their check, by instruction\n(unasked: control groups; running mean of 5)",
