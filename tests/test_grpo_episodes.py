@@ -265,7 +265,7 @@ def test_turn_level_advantages_reach_exactly_their_turns_tokens(policy, tokenize
 def test_turn_reward():
     assert turn_reward([1.0, 0.0, 1.0], "mean") == pytest.approx(2 / 3)
     assert turn_reward([1.0, 0.0, 1.0], "min") == 0.0 and turn_reward([0.0, 1.0], "last") == 1.0
-    with pytest.raises(ValueError, match="mean, min or last"):
+    with pytest.raises(ValueError, match="mean, min, last or turn"):
         turn_reward([1.0], "max")
 
 
