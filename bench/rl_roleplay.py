@@ -13,7 +13,9 @@ adherence at turns 1–8, and the no-instruction control that must stay at 0):
 2. **GAtt**: the start model fine-tuned ``--steps`` steps on base data plus GAtt samples (as the ablation).
 3. **RL**: the start model trained with ``llm-train grpo --env roleplay``: episodes of ``--turns`` turns, the
    instruction given once, user turns from training chats (not the evaluation's), each reply rewarded by the
-   instruction's check, each turn's tokens by their own turn's advantage (``--turn_reward turn``); a third
+   instruction's check plus 1 when it answers the user in the world's grammar (``--judge``:
+   ``gatt_ablation:well_formed``, without which β 0 passed the checks with word salad), each turn's tokens by
+   their own turn's advantage (``--turn_reward turn``); a third
    of the groups are controls (``--env_controls``: no instruction, a reply rewarded for obeying none), without
    which RL teaches "always answer in French" instead of "keep what you were told"; ``--iterations`` updates,
    sampled at temperature 1.5 (the start model writes a French reply after turn 1 about 1.6% of the time
