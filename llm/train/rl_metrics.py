@@ -11,10 +11,14 @@ True
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+import torch
+from accelerate import Accelerator
 from accelerate.utils import is_tensorboard_available, is_wandb_available
+from transformers import set_seed
 
 
 def trackers(report_to: str) -> list[str] | None:
@@ -25,6 +29,19 @@ def trackers(report_to: str) -> list[str] | None:
     if missing and report_to != "all":
         print(f"note: {', '.join(missing)} is not installed; metrics go to metrics.jsonl only")
     return [t for t in wanted if available[t]] or None
+
+
+def start_accelerator(report_to: str, out: Path, seed: int) -> Accelerator:
+    """The online-RL loops' accelerator: the launch checked (on a machine without CUDA, accelerate only sees a
+    multi-process CPU launch when told it is on the CPU) and a different seed per process."""
+    accelerator = Accelerator(
+        cpu=not torch.cuda.is_available(), log_with=trackers(report_to), project_dir=str(out)
+    )
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched != accelerator.num_processes:
+        raise RuntimeError(f"launched {launched} processes but accelerate sees {accelerator.num_processes}")
+    set_seed(seed + accelerator.process_index)
+    return accelerator
 
 
 def record(accelerator: Any, out: Path, metrics: dict, stage: str) -> bool:

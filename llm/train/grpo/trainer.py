@@ -30,7 +30,6 @@ the starting policy, frozen; the KL to it is reported every iteration whether or
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -38,8 +37,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from accelerate import Accelerator
-from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from llm.data.collate import pad
 from llm.data.conversation import Message
@@ -67,7 +65,7 @@ from llm.train.grpo.episodes import (
 from llm.train.ppo.core import penalize_missing_eos, truncate_after_eos
 from llm.train.ppo.trainer import PromptArguments, load_prompts, response_logprobs
 from llm.train.rewards import HELD_OUT_HELP, Rewards, build_rewards
-from llm.train.rl_metrics import reward_vs_kl, trackers
+from llm.train.rl_metrics import reward_vs_kl, start_accelerator
 
 
 @dataclass
@@ -281,13 +279,7 @@ def train(
     """The whole run; returns the per-iteration metrics (also written to ``metrics.jsonl``)."""
     args.validate()
     out = Path(args.output_dir)
-    accelerator = Accelerator(
-        cpu=not torch.cuda.is_available(), log_with=trackers(args.report_to), project_dir=str(out)
-    )
-    launched = int(os.environ.get("WORLD_SIZE", "1"))
-    if launched != accelerator.num_processes:
-        raise RuntimeError(f"launched {launched} processes but accelerate sees {accelerator.num_processes}")
-    set_seed(args.seed + accelerator.process_index)
+    accelerator = start_accelerator(args.report_to, out, args.seed)
     template_name = checkpoint_template(args.model_name_or_path, args.template)
     tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id

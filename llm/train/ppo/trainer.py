@@ -16,15 +16,13 @@ TL;DR default (Huang et al. 2024); the math lives in :mod:`llm.train.ppo.core`.
 from __future__ import annotations
 
 import importlib
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-from accelerate import Accelerator
-from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from llm.data.collate import pad
 from llm.data.conversation import Conversation
@@ -40,7 +38,7 @@ from llm.serve.client import RewardClient
 from llm.train.ppo import core
 from llm.train.rewards import HELD_OUT_HELP, held_out_sources
 from llm.train.rl_metrics import record as record_metrics
-from llm.train.rl_metrics import reward_vs_kl, trackers
+from llm.train.rl_metrics import reward_vs_kl, start_accelerator
 
 
 @dataclass
@@ -273,14 +271,7 @@ def train(args: PPOArguments, generator: Generator | None = None) -> list[dict]:
     """The whole run; returns the per-iteration metrics (also written to ``metrics.jsonl``)."""
     args.validate()
     out = Path(args.output_dir)
-    # On a machine without CUDA, accelerate only sees a multi-process CPU launch when told it is on the CPU.
-    accelerator = Accelerator(
-        cpu=not torch.cuda.is_available(), log_with=trackers(args.report_to), project_dir=str(out)
-    )
-    launched = int(os.environ.get("WORLD_SIZE", "1"))
-    if launched != accelerator.num_processes:
-        raise RuntimeError(f"launched {launched} processes but accelerate sees {accelerator.num_processes}")
-    set_seed(args.seed + accelerator.process_index)  # a different seed per process
+    accelerator = start_accelerator(args.report_to, out, args.seed)
     template_name = checkpoint_template(args.model_name_or_path, args.template)
 
     tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
