@@ -14,7 +14,7 @@ from ports import free_port, served_reward_model
 from llm.errors import UserError
 from llm.train.grpo import core
 from llm.train.grpo.trainer import GRPOArguments, train
-from llm.train.rewards import build_rewards, reward_from_spec
+from llm.train.rewards import build_rewards, held_out_sources, reward_from_spec
 
 REPO = Path(__file__).resolve().parent.parent
 PROMPTS = REPO / "tests" / "fixtures" / "ppo_prompts.jsonl"
@@ -180,6 +180,8 @@ def test_wrong_arguments():
         ).validate()
     with pytest.raises(UserError, match="give a reward"):
         GRPOArguments(model_name_or_path="x").validate()
+    with pytest.raises(UserError, match="--held_out_reward 'runs/no-such-rm': not a reward-model directory"):
+        held_out_sources(["runs/no-such-rm"], "cpu")
     with pytest.raises(UserError, match="--use_vllm needs a CUDA GPU"):
         GRPOArguments(model_name_or_path="x", reward_fn=["a:b"], use_vllm=True).validate()
 

@@ -158,8 +158,12 @@ def held_out_sources(specs: Sequence[str], device: str) -> list[RewardSource]:
             source = url_reward([spec], None)
         elif Path(spec).is_dir():
             source = model_reward(spec, device)
-        else:
+        elif spec.startswith("check:") or ":" in spec:
             source = reward_from_spec(spec)
+        else:
+            raise UserError(
+                f"--held_out_reward {spec!r}: not a reward-model directory, a URL, check:KIND=VALUE or module:function"
+            )
         sources.append(replace(source, name=f"held_out/{Path(spec).name if Path(spec).is_dir() else spec}"))
     return sources
 
