@@ -214,6 +214,25 @@ def test_episode_rewards_from_checks_and_sources_per_turn(policy, tokenizers):
     assert batch.parts["quarter"] == [0.25] * 6 and set(batch.parts) >= {"check/turn_1", "check/turn_3"}
 
 
+def test_gated_episode_rewards_pay_the_sources_only_to_replies_that_pass_their_check(policy, tokenizers):
+    """--env_reward gated: check × sources. A reply that obeys with a bad answer, or answers well but ignores
+    the instruction, earns 0; the sum would pay both (and so teach the policy the easy one first)."""
+    torch.manual_seed(0)  # a draw with replies of both kinds
+    args = GRPOArguments(model_name_or_path="x", env="roleplay", turns=3, num_generations=4, response_length=6,
+                         turn_reward="turn", env_reward="gated")  # fmt: skip
+    rewards = Rewards(
+        [RewardSource("quarter", lambda prompts, completions, _: [0.25] * len(completions))], [2.0]
+    )
+    source = RoleplayEpisodes(args, ListedUserTurns(USERS), 2, rewards)
+    source.checks = [Check("short", "Be brief.", "max_words", 2)]  # passes or fails by chance
+    batch = source.rollout(policy, Encoder(tokenizers["bytelevel"], "chatml"), lambda n: [0], "cpu")
+    checks = [e.rewards for e in source.last_episodes]
+    assert batch.turn_scores.tolist() == [[0.5 * passed for passed in turns] for turns in checks]
+    assert {0.0, 1.0} <= {r for turns in checks for r in turns}  # both kinds of reply were drawn
+    with pytest.raises(UserError, match="--env_reward gated: give the reward"):
+        replace(args, reward_fn=None).validate()
+
+
 def test_control_episodes_give_nothing_and_reward_replies_that_obey_nothing(tmp_path, checkpoint):
     """Rewarding checks alone pays a model that always answers in French; a control group (no instruction)
     pays the opposite, so only a model that keeps what it was told earns both."""

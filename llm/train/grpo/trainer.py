@@ -146,6 +146,14 @@ class GRPOArguments(PromptArguments):
             "what the instructions ask (language, ending): without them RL can win by always obeying"
         },
     )
+    env_reward: Literal["sum", "gated"] = field(
+        default="sum",
+        metadata={
+            "help": "roleplay: a reply's reward is its check plus the reward sources (sum), or the sources only "
+            "when it passes its check, else 0 (gated: obeying with a bad reply earns nothing, and neither "
+            "does a good reply that ignores the instruction)"
+        },
+    )
     # estimator and loss
     advantage: Literal["grpo", "rloo", "reinforce_pp"] = field(
         default="grpo", metadata={"help": "grpo (group-normalised), rloo (leave-one-out) or reinforce_pp"}
@@ -213,6 +221,15 @@ class GRPOArguments(PromptArguments):
                 raise UserError(f"--turns {self.turns}: must be 1 or more")
             if self.turn_reward not in ("mean", "min", "last", "turn"):
                 raise UserError(f"--turn_reward {self.turn_reward!r}: choose mean, min, last or turn")
+            if self.env_reward not in ("sum", "gated"):
+                raise UserError(f"--env_reward {self.env_reward!r}: choose sum or gated")
+            if self.env_reward == "gated" and not (
+                self.reward_fn or self.reward_url or self.reward_model_path
+            ):
+                raise UserError(
+                    "--env_reward gated: give the reward the check gates (--reward_fn, --reward_url or "
+                    "--reward_model_path)"
+                )
             if self.turn_reward == "turn" and self.advantage == "reinforce_pp":
                 raise UserError(
                     "--turn_reward turn needs --advantage grpo or rloo (advantages within a group)"
@@ -483,7 +500,8 @@ _COIN = 1 << 20  # draw(_COIN) / _COIN: a uniform draw in [0, 1) from the shared
 class RoleplayEpisodes:
     """``--env roleplay``: each group is one instruction (a check) and one seat of the user side, played G
     times. A reply's reward is its check (1 or 0) plus the weighted reward sources given, if any (each
-    scoring the reply in its conversation so far); an episode's is its turns' by ``--turn_reward``."""
+    scoring the reply in its conversation so far), or with ``--env_reward gated`` the sources times the check;
+    an episode's is its turns' by ``--turn_reward``."""
 
     def __init__(self, args: GRPOArguments, user_side: UserSide, seats: int, rewards: Rewards | None):
         self.args, self.user_side, self.seats, self.rewards = args, user_side, seats, rewards
@@ -534,8 +552,9 @@ class RoleplayEpisodes:
             prompts = [encoder.tokenizer.decode(encoder.encode_prompt(c)) for c in contexts]
             said = [replace(c, messages=(*c.messages, Message("assistant", r))) for c, r in zip(contexts, replies, strict=True)]  # fmt: skip
             total, by_source = self.rewards(prompts, replies, said)
+            gated = args.env_reward == "gated"
             for (b, k), value in zip(where, total, strict=True):
-                per_turn[b][k] += value
+                per_turn[b][k] = per_turn[b][k] * value if gated else per_turn[b][k] + value
             parts.update(by_source)
         pad_id = encoder.tokenizer.pad_token_id if encoder.tokenizer.pad_token_id is not None else 0
         ids, attention, turn_of = batch_of(episodes, pad_id)
