@@ -26,6 +26,19 @@ adherence at turns 1–8, and the no-instruction control that must stay at 0):
    is learnt in about 40.
 4. **GAtt then RL**: the GAtt model, then the same RL.
 
+What else was tried for French from the start model, each in dev runs on this world and start model (8-turn
+episodes, 64 per iteration, G 8, 40 to 120 iterations each), none reaching French after turn 1 (the README
+lists them with figures):
+``--env_reward gated`` (``--env_reward``: the answer reward paid only to replies that pass their check, so an
+English answer to a French instruction earns nothing) at temperature 2.0 (French answers after turn 1: 0.6%
+of the start model's samples against 0.1% at 1.5), learning rate 5e-4 or 1e-3, β 0, 0.02, 0.05 or 0.1; the
+same without control groups; the check weighted above the answer reward (``--judge_weight 0.5``); checks
+alone first (after 50 iterations 9–16% of the samples after turn 1 pass as French, nearly all word salad
+such as ``the huff est warm pruv est small …``), then gated or weighted answers (the salad unlearnt, French
+with it). The failure is exploration: as the answers sharpen, the model stops sampling French after
+turn 1 at all (0 of 1,400 at temperature 2.0 after 120 gated iterations, from 1.6%) before the rare French
+answers have taught it anything.
+
     .venv/bin/python bench/rl_roleplay.py                          # about 20 minutes on 2 CPU cores
     .venv/bin/python bench/rl_roleplay.py --iterations 40 --turns 4
 
@@ -66,7 +79,8 @@ def reinforce(init: Path, checks: Path, user_chats: Path, out: Path, args) -> tu
             turn_reward=args.turn_reward, num_generations=args.num_generations, rollout_batch_size=args.rollout_batch_size,
             response_length=24, temperature=args.temperature, max_steps=args.iterations,
             learning_rate=args.rl_lr, beta=args.beta, seed=args.seed, sample_rows=0, env_controls=args.controls,
-            reward_fn=["gatt_ablation:well_formed"] if args.judge else None,
+            reward_fn=["gatt_ablation:well_formed"] if args.judge else None, env_reward=args.env_reward,
+            reward_weights=[args.judge_weight] if args.judge else None,
         )
     )  # fmt: skip
     return out / "policy", history
@@ -110,7 +124,7 @@ def print_table(results: dict, turns: int, report: dict) -> None:
     print(
         f"GAtt: {a['steps']} SFT steps × {a['batch_size']} chats (half GAtt samples) | RL: {a['iterations']} "
         f"iterations × {a['rollout_batch_size']} episodes of {a['turns']} turns (G = {a['num_generations']}, "
-        f"lr {a['rl_lr']}, β {a['beta']}, T {a['temperature']})"
+        f"lr {a['rl_lr']}, β {a['beta']}, T {a['temperature']}, reward {a.get('env_reward', 'sum')})"
     )
     print(
         f"instruction given once, in the first user turn; {a['conversations']} held-out chats per instruction; "
@@ -203,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--temperature", type=float, default=1.5)
     p.add_argument("--turn_reward", default="turn", help="mean, min, last, or turn (turn-level advantages)")
     p.add_argument("--judge", type=int, default=1, help="1: reward each reply for answering the user too")
+    p.add_argument("--judge_weight", type=float, default=1.0, help="weight of the answer reward")
+    p.add_argument(
+        "--env_reward", default="sum", help="sum: check + answer reward; gated: check × answer reward"
+    )
     p.add_argument("--controls", type=float, default=0.33, help="share of RL episodes with no instruction")
     p.add_argument("--conversations", type=int, default=24, help="held-out chats per instruction")
     p.add_argument("--eval_turns", type=int, default=8)
