@@ -80,7 +80,7 @@ def reinforce(init: Path, checks: Path, user_chats: Path, out: Path, args) -> tu
             response_length=24, temperature=args.temperature, max_steps=args.iterations,
             learning_rate=args.rl_lr, beta=args.beta, seed=args.seed, sample_rows=0, env_controls=args.controls,
             reward_fn=["gatt_ablation:well_formed"] if args.judge else None, env_reward=args.env_reward,
-            reward_weights=[args.judge_weight] if args.judge else None,
+            reward_weights=[args.judge_weight] if args.judge else None, entropy_coef=args.entropy_coef,
         )
     )  # fmt: skip
     return out / "policy", history
@@ -217,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--temperature", type=float, default=1.5)
     p.add_argument("--turn_reward", default="turn", help="mean, min, last, or turn (turn-level advantages)")
     p.add_argument("--judge", type=int, default=1, help="1: reward each reply for answering the user too")
+    p.add_argument("--entropy_coef", type=float, default=0.0, help="entropy bonus (grpo --entropy_coef)")
     p.add_argument("--judge_weight", type=float, default=1.0, help="weight of the answer reward")
     p.add_argument(
         "--env_reward", default="sum", help="sum: check + answer reward; gated: check × answer reward"

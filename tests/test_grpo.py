@@ -173,6 +173,32 @@ def test_truncated_completions_can_be_left_out(start, tmp_path):
     assert history[0]["reward_mean"] == -3.0 and history[0]["reward/ppo_rewards:letter_e"] > 0
 
 
+def test_an_entropy_bonus_raises_the_entropy_where_no_reward_says_anything(start, tmp_path):
+    """Every group flat (a reward that is always 1): the advantages are 0, and only the bonus has a gradient."""
+    from llm.models.loading import load_for_inference
+    from llm.train.grpo.episodes import sequence_logprobs
+
+    flat = dict(
+        reward_fn=["check:max_words=1000"], beta=0.0, max_steps=3, rollout_batch_size=16, response_length=8
+    )
+    histories = {
+        coef: train(grpo_args(start, tmp_path / str(coef), entropy_coef=coef, **flat)) for coef in (0.0, 1.0)
+    }
+    assert all(h["zero_variance_groups"] == 1.0 for history in histories.values() for h in history)
+    ids = torch.randint(0, 200, (4, 12), generator=torch.Generator().manual_seed(0))
+
+    def entropy(model_dir):
+        model, _ = load_for_inference(model_dir)
+        with torch.no_grad():
+            return float(sequence_logprobs(model, ids, torch.ones_like(ids), 1.0)[1].mean())
+
+    without, with_bonus = (entropy(tmp_path / str(coef) / "policy") for coef in (0.0, 1.0))
+    assert with_bonus > without + 1e-3, (without, with_bonus)
+    assert histories[1.0][-1]["loss"] < 0  # the loss is the bonus alone, negated
+    with pytest.raises(UserError, match="--entropy_coef -0.1"):
+        grpo_args(start, tmp_path, entropy_coef=-0.1).validate()
+
+
 def test_wrong_arguments():
     with pytest.raises(UserError, match="multiple of --num_generations"):
         GRPOArguments(

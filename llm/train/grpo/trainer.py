@@ -18,7 +18,8 @@ mean the same; the math is :mod:`llm.train.grpo.core`):
                leave-one-out baseline; ``reinforce_pp``: per-token KL in the reward, batch-whitened returns
     update     ``--num_iterations`` passes of clipped updates (``--epsilon``, ``--epsilon_high`` for DAPO's
                clip-higher) with the loss aggregated by ``--loss_type grpo|dr_grpo|dapo``, plus ``β`` · the k3
-               KL to the reference (``--beta``; REINFORCE++ puts it in the reward instead)
+               KL to the reference (``--beta``; REINFORCE++ puts it in the reward instead), minus an
+               optional entropy bonus (``--entropy_coef``)
     log        metrics.jsonl (reward mean and std, each source's mean, KL, clip fraction, completion length,
                share of groups with zero reward variance, time split; sums over all processes, so N processes
                log what one would), a few samples; PNG curves at the end (reward against KL among them)
@@ -168,6 +169,13 @@ class GRPOArguments(PromptArguments):
     beta: float = field(
         default=0.04, metadata={"help": "KL coefficient (k3 in the loss; in the reward for reinforce_pp)"}
     )
+    entropy_coef: float = field(
+        default=0.0,
+        metadata={
+            "help": "entropy bonus: the loss minus this × the policy tokens' entropy (as verl's entropy_coeff); "
+            "keeps a rarely sampled behaviour from dying out before it is rewarded"
+        },
+    )
     epsilon: float = field(default=0.2, metadata={"help": "ratio clip (low side)"})
     epsilon_high: float | None = field(default=None, metadata={"help": "ratio clip, high side (DAPO: 0.28)"})
     num_iterations: int = field(default=1, metadata={"help": "updates per batch of rollouts"})
@@ -204,6 +212,8 @@ class GRPOArguments(PromptArguments):
             )
         if self.beta < 0 or self.epsilon <= 0 or (self.epsilon_high is not None and self.epsilon_high <= 0):
             raise UserError("--beta must be ≥ 0, --epsilon and --epsilon_high > 0")
+        if self.entropy_coef < 0:
+            raise UserError(f"--entropy_coef {self.entropy_coef}: must be ≥ 0 (a bonus; 0 for none)")
         for name, allowed in (("advantage", ("grpo", "rloo", "reinforce_pp")), ("scale_rewards", ("group", "batch", "none")),
                               ("loss_type", ("grpo", "dr_grpo", "dapo"))):  # fmt: skip
             if getattr(self, name) not in allowed:
@@ -624,6 +634,9 @@ def _update(
             )
             if kl_in_loss:
                 loss = loss + args.beta * kl
+            if args.entropy_coef:  # aggregated as the policy loss is, so the two keep their ratio
+                bonus = core.aggregate(entropy, m, args.loss_type, tokens, batch.max_length)
+                loss = loss - args.entropy_coef * bonus
             accelerator.backward(loss)
             if args.max_grad_norm:
                 accelerator.clip_grad_norm_(policy.parameters(), args.max_grad_norm)
