@@ -33,7 +33,7 @@ lists them with figures):
 English answer to a French instruction earns nothing) at temperature 2.0 (French answers after turn 1: 0.6%
 of the start model's samples against 0.1% at 1.5), learning rate 5e-4 or 1e-3, β 0, 0.02, 0.05 or 0.1, an
 entropy bonus of 0.01 (``--entropy_coef``; at 0.05 the replies ran to the length limit); the
-same without control groups; the check weighted above the answer reward (``--judge_weight 0.5``); checks
+same without control groups; 256 episodes per iteration for 60 iterations; the check weighted above the answer reward (``--judge_weight 0.5``); checks
 alone first (after 50 iterations 9–16% of the samples after turn 1 pass as French, nearly all word salad
 such as ``the huff est warm pruv est small …``), then gated or weighted answers (the salad unlearnt, French
 with it). The failure is exploration: as the answers sharpen, the model stops sampling French after
