@@ -280,10 +280,15 @@ def test_replies_failing_their_check_are_resampled_then_end_the_dialogue(tmp_pat
     assert [len(c) for c in replier.calls] == [2, 2, 2, 2]  # turn 1, its re-sample, turns 2 and 3
     assert s["replies_checked"] == 6 and s["replies_failing_first_try"] == 2 and s["replies_resampled"] == 2
     assert s["samples"] == 4 and s["dialogues_ended_early"] == {}
-    # Without re-sampling the first reply fails for good: the dialogue ends, and nothing is left to train.
+    # Without re-sampling the first reply fails for good: the dialogue ends, and nothing is left to train
+    # (counted, wherever the instruction would have gone: the first user turn too, though no reply follows it).
     ended = r"\"a reply failed its instruction's check \(dialogue ended there\)\": 2"
-    with pytest.raises(ValueError, match=ended):
-        synthesize(args_for(tmp_path, data, resample=0, overwrite=True, **kw), FrenchOnSecondTry())
+    for placement in ("system", "first_user"):
+        with pytest.raises(ValueError, match=ended):
+            synthesize(
+                args_for(tmp_path, data, resample=0, overwrite=True, placement=placement, **kw),
+                FrenchOnSecondTry(),
+            )
     # Greedy sampling would give the same reply again, so it is not re-sampled.
     replier = FrenchOnSecondTry()
     with pytest.raises(ValueError, match=ended):

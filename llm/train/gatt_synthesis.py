@@ -368,8 +368,12 @@ def training_records(
     records = []
     for d in dialogues:
         greetings = sum(m.role == "assistant" for m in d.opening)  # --skip_first counts sampled replies only
-        samples = training_conversations(
-            d.conversation(), d.instruction, args.skip_first + greetings, args.placement
+        samples = (  # no reply sampled: nothing to train, and no user turn to place the instruction in
+            training_conversations(
+                d.conversation(), d.instruction, args.skip_first + greetings, args.placement
+            )
+            if d.replies
+            else []
         )
         if not samples:
             report.dropped[f"sampling ended before reply {args.skip_first + 1}: nothing to train"] += 1
