@@ -43,6 +43,7 @@ import random
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -184,6 +185,81 @@ def train(init: Path, data_files: list[Path], out: Path, steps: int, tokenizer: 
         ),
     )
     return out
+
+
+@dataclass
+class WorldData:
+    """The data of one run, written under the work folder (``tune_base`` is kept in memory: each run mixes it)."""
+
+    tokenizer: Path
+    start_data: Path
+    tune_base: list[dict]
+    gatt_source: Path
+    eval_users: Path
+    pool: Path
+
+
+def draw_world(work: Path, rng: random.Random, args, eval_turns: int) -> WorldData:
+    """The tokenizer and the data, drawn from ``rng`` in a fixed order — both benches (this one and
+    ``rl_roleplay.py``) call it, so the same seed gives them the same data: the base mixture (start model, and
+    each fine-tune its own fresh draw), held-out plain chats for GAtt sampling and for the evaluation's user
+    turns, and the instructions as a pool with their checks."""
+    from llm.data.tokenizer import build_tokenizer
+
+    tokenizer = build_tokenizer("bytelevel", vocab_size=600, corpus=corpus())
+    tokenizer.save_pretrained(str(work / "tokenizer"))
+    start_data = write_jsonl(
+        work / "base_start.jsonl", [base_dialogue(rng, args.requests) for _ in range(6000)]
+    )
+    tune_base = [base_dialogue(rng, args.requests) for _ in range(3000)]
+    gatt_source = write_jsonl(
+        work / "gatt_source.jsonl",
+        [plain_dialogue(rng, rng.randint(2, 8)) for _ in range(args.gatt_dialogues)],
+    )
+    eval_users = write_jsonl(work / "eval_users.jsonl", [plain_dialogue(rng, eval_turns) for _ in range(200)])
+    pool = work / "always_pool.json"
+    pool.write_text(json.dumps({
+        family: [{"text": text, "check": {"kind": CHECKS[family][0], "value": CHECKS[family][1]}}]
+        for family, text in ALWAYS.items()
+    }))  # fmt: skip
+    return WorldData(work / "tokenizer", start_data, tune_base, gatt_source, eval_users, pool)
+
+
+def start_model(work: Path, data: WorldData, args) -> tuple[Path, int]:
+    """A tiny Llama from random init, trained ``args.start_steps`` steps on the base data. Returns its folder
+    and its parameter count."""
+    from transformers import AutoTokenizer
+
+    from llm.models.tiny import build_llama
+
+    tokenizer = AutoTokenizer.from_pretrained(str(data.tokenizer))
+    init = work / "init"
+    model = build_llama(
+        tokenizer, hidden_size=128, layers=4, heads=4, seed=args.seed, max_position_embeddings=1024
+    )
+    model.save_pretrained(str(init))
+    tokenizer.save_pretrained(str(init))
+    parameters = sum(p.numel() for p in model.parameters())
+    return train(init, [data.start_data], work / "start", args.start_steps, data.tokenizer, args), parameters
+
+
+def gatt_samples(
+    start: Path, work: Path, data: WorldData, rng: random.Random, args
+) -> tuple[list[dict], dict]:
+    """``gatt-synthesize`` with ``start`` as the sampler on the held-out chats: the samples, shuffled by
+    ``rng``, and the command's statistics."""
+    from llm.train.gatt_synthesis import SynthesisArguments, synthesize
+
+    stats = synthesize(
+        SynthesisArguments(
+            data_files=[str(data.gatt_source)], output=str(work / "gatt_data"), model=str(start),
+            instructions=str(data.pool), max_combine=1, shorten=0.0, placement="first_user",
+            max_new_tokens=24, max_turns=8, batch_size=64, seed=args.seed, max_length=512,
+        )
+    )  # fmt: skip
+    records = [json.loads(line) for line in (work / "gatt_data" / "gatt.jsonl").open()]
+    rng.shuffle(records)
+    return records, stats
 
 
 def evaluate(model_dir: Path, eval_users: Path, args) -> dict[str, dict[int, float]]:
@@ -329,60 +405,24 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("LLM_TRAIN_CACHE", str(Path(args.work_dir) / "cache"))
     from transformers.utils import logging
 
-    from llm.data.tokenizer import build_tokenizer
-    from llm.models.tiny import build_llama
-    from llm.train.gatt_synthesis import SynthesisArguments, synthesize
-
     logging.set_verbosity_error()
     t0 = time.perf_counter()
     work = Path(args.work_dir)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     rng = random.Random(args.seed)
-
-    # Data: the base mixture (start model, and each fine-tune its own fresh draw), held-out plain chats for
-    # GAtt sampling and for the evaluation's user turns.
-    tokenizer = build_tokenizer("bytelevel", vocab_size=600, corpus=corpus())
-    tokenizer.save_pretrained(str(work / "tokenizer"))
-    start_data = write_jsonl(
-        work / "base_start.jsonl", [base_dialogue(rng, args.requests) for _ in range(6000)]
-    )
-    tune_base = [base_dialogue(rng, args.requests) for _ in range(3000)]
-    gatt_source = write_jsonl(
-        work / "gatt_source.jsonl",
-        [plain_dialogue(rng, rng.randint(2, 8)) for _ in range(args.gatt_dialogues)],
-    )
-    eval_users = write_jsonl(work / "eval_users.jsonl", [plain_dialogue(rng, args.turns) for _ in range(200)])
-    pool = work / "always_pool.json"
-    pool.write_text(json.dumps({
-        family: [{"text": text, "check": {"kind": CHECKS[family][0], "value": CHECKS[family][1]}}]
-        for family, text in ALWAYS.items()
-    }))  # fmt: skip
+    data = draw_world(work, rng, args, args.turns)
 
     # 1. The start model.
-    init = work / "init"
-    model = build_llama(
-        tokenizer, hidden_size=128, layers=4, heads=4, seed=args.seed, max_position_embeddings=1024
-    )
-    model.save_pretrained(str(init))
-    parameters = sum(p.numel() for p in model.parameters())
-    tokenizer.save_pretrained(str(init))
     print(
         f"[{time.perf_counter() - t0:5.0f}s] training the start model ({args.start_steps} steps)", flush=True
     )
-    start = train(init, [start_data], work / "start", args.start_steps, work / "tokenizer", args)
+    start, parameters = start_model(work, data, args)
 
     # 2. GAtt data sampled by the start model.
     print(f"[{time.perf_counter() - t0:5.0f}s] gatt-synthesize with the start model", flush=True)
-    stats = synthesize(
-        SynthesisArguments(
-            data_files=[str(gatt_source)], output=str(work / "gatt_data"), model=str(start),
-            instructions=str(pool), max_combine=1, shorten=0.0, placement="first_user",
-            max_new_tokens=24, max_turns=8, batch_size=64, seed=args.seed, max_length=512,
-        )
-    )  # fmt: skip
-    gatt_records = [json.loads(line) for line in (work / "gatt_data" / "gatt.jsonl").open()]
-    rng.shuffle(gatt_records)
+    gatt_records, stats = gatt_samples(start, work, data, rng, args)
+    tune_base, eval_users = data.tune_base, data.eval_users
     half = len(tune_base) // 2
     with_gatt = write_jsonl(work / "tune_with_gatt.jsonl", tune_base[:half] + gatt_records[:half])
     without_gatt = write_jsonl(work / "tune_without_gatt.jsonl", tune_base)
@@ -393,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         "without GAtt": train(
             start, [without_gatt], work / "without_gatt", args.steps, work / "tokenizer", args
         ),
-        "with GAtt": train(start, [with_gatt], work / "with_gatt", args.steps, work / "tokenizer", args),
+        "with GAtt": train(start, [with_gatt], work / "with_gatt", args.steps, data.tokenizer, args),
     }
 
     # 4. Adherence by turn.

@@ -242,10 +242,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("LLM_TRAIN_CACHE", str(Path(args.work_dir) / "cache"))
     from transformers.utils import logging
 
-    from llm.data.tokenizer import build_tokenizer
-    from llm.models.tiny import build_llama
-    from llm.train.gatt_synthesis import SynthesisArguments, synthesize
-
     logging.set_verbosity_error()
     t0 = time.perf_counter()
     work = Path(args.work_dir)
@@ -255,52 +251,21 @@ def main(argv: list[str] | None = None) -> int:
     eval_args = argparse.Namespace(conversations=args.conversations, turns=args.eval_turns)
 
     # The ablation's data, drawn in the same order; RL's user turns come from training chats of their own.
-    tokenizer = build_tokenizer("bytelevel", vocab_size=600, corpus=world.corpus())
-    tokenizer.save_pretrained(str(work / "tokenizer"))
-    start_data = world.write_jsonl(
-        work / "base_start.jsonl", [world.base_dialogue(rng, args.requests) for _ in range(6000)]
-    )
-    tune_base = [world.base_dialogue(rng, args.requests) for _ in range(3000)]
-    gatt_source = world.write_jsonl(
-        work / "gatt_source.jsonl",
-        [world.plain_dialogue(rng, rng.randint(2, 8)) for _ in range(args.gatt_dialogues)],
-    )
-    eval_users = world.write_jsonl(
-        work / "eval_users.jsonl", [world.plain_dialogue(rng, args.eval_turns) for _ in range(200)]
-    )
+    data = world.draw_world(work, rng, args, args.eval_turns)
     rl_users = world.write_jsonl(
         work / "rl_users.jsonl", [world.plain_dialogue(rng, args.turns) for _ in range(200)]
     )
-    pool = work / "always_pool.json"
-    pool.write_text(json.dumps({
-        family: [{"text": text, "check": {"kind": world.CHECKS[family][0], "value": world.CHECKS[family][1]}}]
-        for family, text in world.ALWAYS.items()
-    }))  # fmt: skip
+    pool, eval_users, tune_base = data.pool, data.eval_users, data.tune_base
 
     # 1. The start model.
-    init = work / "init"
-    model = build_llama(
-        tokenizer, hidden_size=128, layers=4, heads=4, seed=args.seed, max_position_embeddings=1024
-    )
-    model.save_pretrained(str(init))
-    tokenizer.save_pretrained(str(init))
-    parameters = sum(p.numel() for p in model.parameters())
     print(
         f"[{time.perf_counter() - t0:5.0f}s] training the start model ({args.start_steps} steps)", flush=True
     )
-    start = world.train(init, [start_data], work / "start", args.start_steps, work / "tokenizer", args)
+    start, parameters = world.start_model(work, data, args)
 
     # 2. GAtt, as the ablation does it.
     print(f"[{time.perf_counter() - t0:5.0f}s] GAtt: gatt-synthesize, then {args.steps} steps", flush=True)
-    synthesize(
-        SynthesisArguments(
-            data_files=[str(gatt_source)], output=str(work / "gatt_data"), model=str(start),
-            instructions=str(pool), max_combine=1, shorten=0.0, placement="first_user",
-            max_new_tokens=24, max_turns=8, batch_size=64, seed=args.seed, max_length=512,
-        )
-    )  # fmt: skip
-    gatt_records = [json.loads(line) for line in (work / "gatt_data" / "gatt.jsonl").open()]
-    rng.shuffle(gatt_records)
+    gatt_records, _ = world.gatt_samples(start, work, data, rng, args)
     half = len(tune_base) // 2
     with_gatt = world.write_jsonl(work / "tune_with_gatt.jsonl", tune_base[:half] + gatt_records[:half])
     gatt = world.train(start, [with_gatt], work / "gatt", args.steps, work / "tokenizer", args)
