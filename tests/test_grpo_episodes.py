@@ -16,7 +16,7 @@ import torch
 
 from llm.data.conversation import Conversation, Message
 from llm.data.encode import IGNORE_INDEX, Encoder
-from llm.data.gatt import place_instruction
+from llm.data.gatt import place_instruction, sampling_conversation
 from llm.errors import UserError
 from llm.eval.checks import DEFAULT_CHECKS, Check
 from llm.eval.simulate import ListedUserTurns, ModelUserSide, given_to
@@ -67,13 +67,16 @@ class ScriptedPolicy:
         return torch.cat([input_ids, torch.tensor(rows)], dim=1)
 
 
-def expected(check: Check, placement: str, users: list[str], replies: list[str], name: str) -> Conversation:
+def plain(check: Check, users: list[str], replies: list[str], name: str) -> Conversation:
+    """The user turns (as said to ``check``'s character) and the replies, alternating; nothing given."""
     bot = check.character.name if check.character else "Assistant"
     said = [u.replace("{{char}}", bot).replace("{{user}}", name) for u in users]
-    messages = [
-        m for u, r in zip(said, replies, strict=True) for m in (Message("user", u), Message("assistant", r))
-    ]
-    return place_instruction(Conversation(tuple(messages)), given_to(check, name), placement)
+    messages = [Message(role, text) for pair in zip(said, [*replies, None]) for role, text in zip(("user", "assistant"), pair) if text is not None]  # fmt: skip
+    return Conversation(tuple(messages))
+
+
+def expected(check: Check, placement: str, users: list[str], replies: list[str], name: str) -> Conversation:
+    return place_instruction(plain(check, users, replies, name), given_to(check, name), placement)
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
@@ -97,6 +100,55 @@ def test_a_scripted_episode_is_its_training_render_token_for_token(tokenizer, te
         assert [t >= 0 for t in episode.turn_of] == [label != IGNORE_INDEX for label in render.labels[:end]]
         assert episode.replies == replies and episode.ended == [True] * 3
         assert episode.rewards == [float(check.passed(r)) for r in replies]
+
+
+class RecordingPolicy(ScriptedPolicy):
+    """A scripted policy that also keeps the prompts it was given, unpadded."""
+
+    def __init__(self, scripts, pad_id):
+        super().__init__(scripts, pad_id)
+        self.prompts: list[list[list[int]]] = []
+
+    def generate(self, input_ids, attention_mask, max_new_tokens, **kw):
+        self.prompts.append(
+            [row[mask.bool()].tolist() for row, mask in zip(input_ids, attention_mask, strict=True)]
+        )
+        return super().generate(input_ids, attention_mask, max_new_tokens, **kw)
+
+
+@pytest.mark.parametrize("template", ["chatml", "llama2", "llama3"])
+@pytest.mark.parametrize("check,placement", [(QUESTION, "first_user"), (CARD, "system")])
+def test_a_guided_episode_samples_with_the_instruction_at_every_turn_and_trains_it_given_once(
+    tokenizer, template, check, placement
+):
+    """GAtt's sampling inside the RL loop: the policy sees the instruction attached to every user turn, the
+    trained sequence is the conversation with the instruction given once, and the replies are the same ids."""
+    encoder = Encoder(tokenizer, template)
+    renders = [
+        encoder.encode(expected(check, placement, u, r, "Sam")) for u, r in zip(USERS, REPLIES, strict=True)
+    ]
+    scripts = [[s.input_ids[a:b] for a, b in spans(s.labels)] for s in renders]
+    envs = [
+        RoleplayEnv(check, ListedUserTurns(USERS), 3, seat, placement, "Sam", guided=seat == 0)
+        for seat in range(2)
+    ]
+    policy = RecordingPolicy(scripts, tokenizer.pad_token_id or 0)
+    episodes = run_episodes(policy, encoder, envs, 64, 1.0)
+    for b, (episode, render) in enumerate(zip(episodes, renders, strict=True)):
+        end = spans(render.labels)[-1][1]
+        assert episode.ids == render.input_ids[:end]  # trained: given once, whether guided or not
+        assert [t >= 0 for t in episode.turn_of] == [label != IGNORE_INDEX for label in render.labels[:end]]
+        for k in range(3):
+            so_far = plain(check, USERS[b][: k + 1], REPLIES[b][:k], "Sam")
+            if b == 0:  # guided: every user turn carries the instruction
+                prompt = sampling_conversation(so_far, given_to(check, "Sam"))
+            else:
+                prompt = place_instruction(so_far, given_to(check, "Sam"), placement)
+            assert policy.prompts[k][b] == encoder.encode_prompt(prompt)
+        assert (episode.sampled_ids is not None) == (b == 0)
+    said = check.instruction if check.character is None else check.character.persona[:40]
+    assert tokenizer.decode(policy.prompts[2][0]).count(said) == 3  # sampled: at every turn
+    assert tokenizer.decode(episodes[0].ids).count(said) == 1  # trained: given once
 
 
 @pytest.fixture(scope="module")
@@ -256,6 +308,53 @@ def test_control_episodes_give_nothing_and_reward_replies_that_obey_nothing(tmp_
         RoleplayEpisodes(replace(args, env_checks=str(only_forbidden)), ListedUserTurns(USERS), 2, None)
     with pytest.raises(UserError, match="--env_controls 1.0"):
         replace(args, model_name_or_path=str(checkpoint), env_controls=1.0).validate()
+
+
+def test_env_guided_guides_the_first_episodes_of_each_instructed_group_and_logs_them_apart(
+    policy, tokenizers
+):
+    """--env_guided 1 of G 2: one episode of each instructed group samples with the instruction at every turn,
+    the other is the on-policy baseline; a control group has nothing to be guided by."""
+    args = GRPOArguments(model_name_or_path="x", env="roleplay", turns=2, num_generations=2, response_length=6,
+                         env_guided=1, env_controls=0.5)  # fmt: skip
+    source = RoleplayEpisodes(args, ListedUserTurns(USERS), 2, None)
+    source.checks = [QUESTION]
+    draws = iter([[_COIN - 1, 0], [0, 0], [0, 1]])  # coins: the first group instructed, the second a control
+    envs = source.environments(lambda n: next(draws))
+    assert [e.guided for e in envs] == [True, False, True, False]
+    for env in envs:
+        env.reset()
+    assert [env.guide() is not None for env in envs] == [True, False, False, False]
+    draws = iter([[_COIN - 1, 0], [0, 0], [0, 1]])
+    batch = source.rollout(policy, Encoder(tokenizers["bytelevel"], "chatml"), lambda n: next(draws), "cpu")
+    guided, on_policy = source.last_episodes[0], source.last_episodes[1]
+    assert guided.sampled_ids is not None and on_policy.sampled_ids is None
+    assert (
+        batch.parts["check/guided"] == guided.rewards and batch.parts["check/on_policy"] == on_policy.rewards
+    )
+    for wrong in (2, -1):
+        with pytest.raises(UserError, match=f"--env_guided {wrong}: between 0 and --num_generations"):
+            replace(args, model_name_or_path=str(REPO / "missing"), env_guided=wrong).validate()
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_env_exclusive_fails_a_reply_that_also_obeys_an_instruction_not_given(tmp_path, on):
+    """Told to answer in French, a French reply ending in '?' passes its check; with --env_exclusive it fails,
+    since ending in '?' is another instruction's behaviour (else RL learns to do both whatever it is told)."""
+    french = Check("language", "Always answer in French.", "language", "french")
+    checks = tmp_path / "checks.json"
+    checks.write_text(json.dumps([french.to_dict(), QUESTION.to_dict()]))
+    args = GRPOArguments(model_name_or_path="x", env="roleplay", env_checks=str(checks), turns=3, num_generations=2,
+                         env_exclusive=on)  # fmt: skip
+    source = RoleplayEpisodes(args, ListedUserTurns(USERS), 2, None)
+    draws = iter([[0], [0], [0]])  # coin, check (French), seat
+    env = source.environments(lambda n: next(draws))[0]
+    env.reset()
+    rewards = [
+        env.step(reply)[1] for reply in ("le zorp est rouge ?", "le zorp est rouge .", "the zorp is red .")
+    ]
+    assert rewards == ([0.0, 1.0, 0.0] if on else [1.0, 1.0, 0.0])
+    assert env.unasked == ((QUESTION,) if on else ())
 
 
 def test_turn_level_advantages_reach_exactly_their_turns_tokens(policy, tokenizers):

@@ -24,7 +24,11 @@ turn) and ``step(reply) -> (next user turn or None when done, reward for this re
 :class:`RoleplayEnv` is the role-play one: an instruction given once (a character card, or a checkable
 instruction), the user's turns listed, every reply scored by the instruction's check. With :class:`Unasked`
 as its check it is a control episode: no instruction, and a reply passes when it does none of what the
-instructions ask (rewarding checks alone teaches a model to obey instructions nobody gave).
+instructions ask (rewarding checks alone teaches a model to obey instructions nobody gave). With
+``guided=True`` it is a *guided* episode: the policy samples each reply with the instruction attached to every
+user turn (GAtt's sampling: :func:`llm.data.gatt.sampling_conversation`), and the tokens trained on are those
+of the conversation with the instruction given once. That is how RL finds a behaviour the policy never shows
+on its own (a model that obeys only the turn that asks never samples an instruction kept for eight turns).
 
 How the tokens are kept (:func:`run_episodes`): the first prompt is the template's render of the opening with
 the generation prompt. Each reply's *generated* token ids are appended as they came (they are the policy's
@@ -32,7 +36,9 @@ tokens: the only trained ones), up to and including the end-of-turn token; a rep
 gets the end-of-turn token appended, untrained. Then the template scaffolding and the next user turn are
 appended, untrained: the ids of the render of the conversation with the next user turn, after the position
 of the reply's end-of-turn token in the render of the conversation so far (every inference prompt is a
-token prefix of its training render: :mod:`llm.data.encode`).
+token prefix of its training render: :mod:`llm.data.encode`). A guided episode keeps a second sequence the
+same way, the one it samples from (``Episode.sampled_ids``): the same reply ids, its own scaffolding and
+user turns.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ import torch
 from llm.data.collate import pad
 from llm.data.conversation import Conversation, Message
 from llm.data.encode import IGNORE_INDEX, Encoder
-from llm.data.gatt import Placement, place_instruction
+from llm.data.gatt import Placement, place_instruction, sampling_conversation
 from llm.eval.checks import SHOWN_KINDS, Check
 from llm.eval.simulate import NO_NAME, UserSide, UserView, given_to
 from llm.inference.stops import turn_ends
@@ -92,12 +98,27 @@ class Unasked:
         return not any(c.passed(reply) for c in self.checks if c.kind in SHOWN_KINDS)
 
 
+def exclusive(check: Check, checks: Sequence[Check]) -> tuple[Check, ...]:
+    """The other behaviours of ``checks`` that a reply obeying ``check`` must not show: those of the kinds a
+    plain reply fails (a language, an ending) other than ``check``'s own. Without them, a policy rewarded for
+    French and, elsewhere, for ending with "?" is free to do both whichever it was told.
+
+    >>> french = Check("language", "Always answer in French.", "language", "french")
+    >>> question = Check("format", "End with a question.", "ending", "?")
+    >>> [c.family for c in exclusive(french, [french, question])], exclusive(question, [question])
+    (['format'], ())
+    """
+    return tuple(
+        c for c in checks if c.kind in SHOWN_KINDS and (c.kind, c.value) != (check.kind, check.value)
+    )
+
+
 @dataclass
 class RoleplayEnv:
     """A role-play episode as ``llm-train eval roleplay`` simulates one: the check's instruction (a card, or
     a checkable instruction) given once, the user side writing the user's turns (listed turns, held-out
     chats, or a model: :mod:`llm.eval.simulate`), ``turns`` replies, each scored 1.0 when it passes the
-    check, else 0.
+    check (and shows none of the ``unasked`` behaviours), else 0.
 
     >>> from llm.eval.simulate import ListedUserTurns
     >>> env = RoleplayEnv(Check("format", "End with a question.", "ending", "?"), ListedUserTurns([["hi", "so?"]]), 2)
@@ -105,6 +126,8 @@ class RoleplayEnv:
     ['End with a question.\\n\\nhi']
     >>> env.step("Hello?"), env.step("Bye.")
     (('so?', 1.0), (None, 0.0))
+    >>> env.guided = True; [m.content for m in env.guide().messages]  # what a guided episode samples from
+    ['End with a question.\\n\\nhi', 'Hello?', 'End with a question.\\n\\nso?', 'Bye.']
     """
 
     check: Check | Unasked
@@ -113,6 +136,8 @@ class RoleplayEnv:
     seat: int = 0
     placement: Placement = "first_user"
     user_name: str = "User"
+    guided: bool = False
+    unasked: tuple[Check, ...] = ()  # behaviours a passing reply must not show (see ``exclusive``)
     history: list[Message] = field(default_factory=list)
 
     @property
@@ -130,9 +155,17 @@ class RoleplayEnv:
         given = given_to(self.check, self.user_name)
         return place_instruction(Conversation(tuple(self.history)), given, self.placement)
 
+    def guide(self) -> Conversation | None:
+        """The conversation so far as a guided episode samples from it (the instruction attached to every user
+        turn), or None when the policy samples from the conversation it is trained on."""
+        if not self.guided or isinstance(self.check, Unasked):
+            return None
+        return sampling_conversation(Conversation(tuple(self.history)), given_to(self.check, self.user_name))
+
     def _answered(self, reply: str) -> tuple[bool, float]:
         self.history.append(Message("assistant", reply))
-        return len(self.history) // 2 >= self.turns, float(self.check.passed(reply))
+        passed = self.check.passed(reply) and not any(other.passed(reply) for other in self.unasked)
+        return len(self.history) // 2 >= self.turns, float(passed)
 
     def step(self, reply: str) -> tuple[str | None, float]:
         return self.step_batch([self], [reply])[0]
@@ -158,12 +191,14 @@ class RoleplayEnv:
 class Episode:
     """One conversation as the policy lived it: its token ids, which turn wrote each of them (−1: not the
     policy), the conversation before each reply and the reply, each turn's reward and whether the reply
-    ended by itself."""
+    ended by itself. A guided episode also keeps the ids it sampled from (``sampled_ids``, whose replies are
+    the same ids); the trained ids are ``ids``."""
 
     env: Any
     ids: list[int]
     turn_of: list[int]
     conversation: Conversation
+    sampled_ids: list[int] | None = None
     contexts: list[Conversation] = field(default_factory=list)
     replies: list[str] = field(default_factory=list)
     rewards: list[float] = field(default_factory=list)
@@ -208,7 +243,8 @@ def run_episodes(
     temperature: float,
     top_p: float = 1.0,
 ) -> list[Episode]:
-    """Play every environment to its end, all episodes' turn *k* in one batched ``generate``."""
+    """Play every environment to its end, all episodes' turn *k* in one batched ``generate``. An environment
+    whose ``guide()`` returns a conversation is sampled from that one's render instead (a guided episode)."""
     tokenizer = encoder.tokenizer
     _, end_ids = turn_ends(encoder.template, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else end_ids[0]
@@ -216,12 +252,15 @@ def run_episodes(
     for env in envs:
         conv = env.reset()
         ids = encoder.encode_prompt(conv)
-        episodes.append(Episode(env, ids, [-1] * len(ids), conv))
+        seen = guide_of(env)
+        sampled = encoder.encode_prompt(seen) if seen is not None else None
+        episodes.append(Episode(env, ids, [-1] * len(ids), conv, sampled))
     was_training = model.training
     model.eval()
     try:
         while live := [e for e in episodes if not e.done]:
-            input_ids, mask = pad([e.ids for e in live], pad_id, side="left")
+            prompts = [e.ids if e.sampled_ids is None else e.sampled_ids for e in live]
+            input_ids, mask = pad(prompts, pad_id, side="left")
             out = model.generate(
                 input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device), max_new_tokens=max_new_tokens,
                 do_sample=True, temperature=temperature, top_p=top_p, top_k=0, eos_token_id=end_ids, pad_token_id=pad_id,
@@ -237,6 +276,8 @@ def run_episodes(
                 if stop is None:  # ran out of tokens: close the turn, untrained
                     episode.ids.append(end_ids[0])
                     episode.turn_of.append(-1)
+                if episode.sampled_ids is not None:
+                    episode.sampled_ids += generated if stop is not None else [*generated, end_ids[0]]
                 text = tokenizer.decode([t for t in generated if t not in end_ids], skip_special_tokens=True)
                 replies.append(text.strip())
                 episode.contexts.append(episode.conversation)
@@ -256,9 +297,22 @@ def run_episodes(
                 episode.ids += more
                 episode.turn_of += [-1] * len(more)
                 episode.conversation = asked
+                if (
+                    episode.sampled_ids is not None
+                ):  # the guided view: the same turn, the instruction attached
+                    seen = guide_of(episode.env)
+                    seen_answered = replace(seen, messages=seen.messages[:-1])
+                    episode.sampled_ids += continuation_ids(encoder, seen_answered, seen)
     finally:
         model.train(was_training)
     return episodes
+
+
+def guide_of(env: Environment) -> Conversation | None:
+    """The conversation ``env`` has its next reply sampled from, when not the one trained on (see
+    :meth:`RoleplayEnv.guide`; environments without ``guide`` are never guided)."""
+    guide = getattr(env, "guide", None)
+    return guide() if guide is not None else None
 
 
 def sequence_logprobs(

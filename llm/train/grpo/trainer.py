@@ -9,7 +9,9 @@ mean the same; the math is :mod:`llm.train.grpo.core`):
     rollout    ``rollout_batch_size / num_generations`` prompts, ``num_generations`` completions each
                (sampled at ``temperature``; ``model.generate``, or a colocated vLLM engine with ``--use_vllm``),
                cut after the first EOS. With ``--env roleplay`` a prompt is an episode instead: an instruction
-               given once, ``--turns`` replies to a simulated user (:mod:`llm.train.grpo.episodes`)
+               given once, ``--turns`` replies to a simulated user (:mod:`llm.train.grpo.episodes`);
+               ``--env_guided k`` of each group sample with the instruction at every turn (GAtt's sampling)
+               and are trained as if it was given once: off-policy guidance for a behaviour never sampled
     reward     the weighted sum of the reward sources (:mod:`llm.train.rewards`): functions, checks, a reward
                server, a reward model; a completion that never ended can be left out (``--mask_truncated_completions``)
                or scored ``--missing_eos_penalty``; episodes add the instruction's check per turn and combine
@@ -23,6 +25,12 @@ mean the same; the math is :mod:`llm.train.grpo.core`):
     log        metrics.jsonl (reward mean and std, each source's mean, KL, clip fraction, completion length,
                share of groups with zero reward variance, time split; sums over all processes, so N processes
                log what one would), a few samples; PNG curves at the end (reward against KL among them)
+
+Guided episodes are trained with the same clipped loss and no importance weight: their ratio's denominator
+is the policy's own probability of the guided reply in the unguided conversation (1 on the first pass), so
+a guided reply with a positive advantage is learnt as a GAtt sample would be, weighted by its advantage. The
+bias is deliberate: the true weight (the reply's probability without the reminder over its probability with
+it) is about 0 for exactly the replies worth learning.
 
 There is no value model: the group of completions of the same prompt is the baseline. The reference model is
 the starting policy, frozen; the KL to it is reported every iteration whether or not it is in the loss.
@@ -44,7 +52,7 @@ from llm.data.collate import pad
 from llm.data.conversation import Message
 from llm.data.encode import Encoder
 from llm.errors import UserError
-from llm.eval.checks import DEFAULT_CHECKS, SHOWN_KINDS
+from llm.eval.checks import DEFAULT_CHECKS, SHOWN_KINDS, Check
 from llm.eval.instructions import load_checks
 from llm.eval.simulate import ListedUserTurns, ModelUserSide, UserSide
 from llm.inference.repliers import LocalReplier, Sampling
@@ -59,6 +67,7 @@ from llm.train.grpo.episodes import (
     RoleplayEnv,
     Unasked,
     batch_of,
+    exclusive,
     run_episodes,
     sequence_logprobs,
     turn_reward,
@@ -147,6 +156,21 @@ class GRPOArguments(PromptArguments):
             "what the instructions ask (language, ending): without them RL can win by always obeying"
         },
     )
+    env_guided: int = field(
+        default=0,
+        metadata={
+            "help": "roleplay: episodes per group (of --num_generations) sampled with the instruction attached to "
+            "every user turn (GAtt's sampling) and trained as if given once: how RL finds an instruction kept "
+            "for many turns when the policy never samples one; the rest of the group is the on-policy baseline"
+        },
+    )
+    env_exclusive: bool = field(
+        default=False,
+        metadata={
+            "help": "roleplay: a reply passes its check only when it also shows none of the other checks' "
+            "behaviours (languages, endings): told to answer in French, a French reply ending in '?' fails"
+        },
+    )
     env_reward: Literal["sum", "gated"] = field(
         default="sum",
         metadata={
@@ -231,6 +255,11 @@ class GRPOArguments(PromptArguments):
                 raise UserError(f"--turns {self.turns}: must be 1 or more")
             if self.turn_reward not in ("mean", "min", "last", "turn"):
                 raise UserError(f"--turn_reward {self.turn_reward!r}: choose mean, min, last or turn")
+            if not 0 <= self.env_guided < self.num_generations:
+                raise UserError(
+                    f"--env_guided {self.env_guided}: between 0 and --num_generations − 1 "
+                    f"({self.num_generations - 1}); a group needs on-policy episodes to be the guided ones' baseline"
+                )
             if self.env_reward not in ("sum", "gated"):
                 raise UserError(f"--env_reward {self.env_reward!r}: choose sum or gated")
             if self.env_reward == "gated" and not (
@@ -528,14 +557,25 @@ class RoleplayEpisodes:
 
     def environments(self, draw: Callable[[int], list[int]]) -> list[RoleplayEnv]:
         """One group per drawn instruction, each with a drawn seat of the user side; a drawn share of the groups
-        (``--env_controls``) are controls instead."""
+        (``--env_controls``) are controls instead. The first ``--env_guided`` episodes of a group are guided
+        (controls have nothing to be guided by)."""
         args, envs = self.args, []
         coins = draw(_COIN)  # drawn even without controls: the same seats and checks whatever the share
         for c, seat, coin in zip(draw(len(self.checks)), draw(self.seats), coins, strict=True):
             check = self.control if self.control and coin < args.env_controls * _COIN else self.checks[c]
+            unasked = exclusive(check, self.checks) if args.env_exclusive and isinstance(check, Check) else ()
             envs += [
-                RoleplayEnv(check, self.user_side, args.turns, seat, args.env_placement, args.user_name)
-                for _ in range(args.num_generations)
+                RoleplayEnv(
+                    check,
+                    self.user_side,
+                    args.turns,
+                    seat,
+                    args.env_placement,
+                    args.user_name,
+                    guided=g < args.env_guided,
+                    unasked=unasked,
+                )  # fmt: skip
+                for g in range(args.num_generations)
             ]
         return envs
 
@@ -555,6 +595,10 @@ class RoleplayEpisodes:
             parts[f"check/{family}"] = [
                 r for e in episodes if e.env.check.family == family for r in e.rewards
             ]
+        if args.env_guided:  # the guided episodes' checks, and the others' (the policy on its own)
+            given = [e for e in episodes if not isinstance(e.env.check, Unasked)]
+            parts["check/guided"] = [r for e in given if e.sampled_ids is not None for r in e.rewards]
+            parts["check/on_policy"] = [r for e in given if e.sampled_ids is None for r in e.rewards]
         if self.rewards is not None:  # every reply of every episode in one call per source
             where = [(b, k) for b, e in enumerate(episodes) for k in range(len(e.replies))]
             contexts = [episodes[b].contexts[k] for b, k in where]
