@@ -6,8 +6,8 @@ data recipe, its seed): a tiny Llama trained from random init on plain multi-tur
 one-reply request, and single-turn chats that start with "Always answer in French." or "Always end your reply
 with a question." and obey it once. The start model obeys an instruction only in the turn that carries it.
 
-Four models, one evaluation (the instruction once, in the first user turn; held-out user turns; greedy replies;
-adherence at turns 1–8, and the no-instruction control that must stay at 0):
+Five models, one evaluation (the instruction once, in the first user turn; held-out user turns; greedy replies;
+adherence at turns 1–8, the no-instruction control and the other-rule leak that must stay at 0):
 
 1. **start**: the start model.
 2. **GAtt**: the start model fine-tuned ``--steps`` steps on base data plus GAtt samples (as the ablation).
@@ -15,20 +15,30 @@ adherence at turns 1–8, and the no-instruction control that must stay at 0):
    instruction given once, user turns from training chats (not the evaluation's), each reply rewarded by the
    instruction's check plus 1 when it answers the user in the world's grammar (``--judge``:
    ``gatt_ablation:well_formed``, without which β 0 passed the checks with word salad), each turn's tokens by
-   their own turn's advantage (``--turn_reward turn``); a third
-   of the groups are controls (``--env_controls``: no instruction, a reply rewarded for obeying none), without
-   which RL teaches "always answer in French" instead of "keep what you were told"; ``--iterations`` updates,
-   sampled at temperature 1.5 (the start model writes a French reply after turn 1 about 1.6% of the time
-   at 1.5 and never at 1.0: RL can only reinforce what it samples), and no KL term (``--beta 0``, as DAPO
-   and Dr. GRPO): with β 0.04 the pull back to a start model that never answers in French after turn 1
-   outweighed those rare samples: French stayed at 0 after 120 iterations, with 4 turns per episode and
-   with 8 (measured), while the question-mark rule, one token to find, was learnt in 20; with β 0 French
-   is learnt in about 40.
-4. **GAtt then RL**: the GAtt model, then the same RL.
+   their own turn's advantage (``--turn_reward turn``); half of the groups are controls (``--controls``,
+   ``grpo --env_controls``: no instruction, a reply rewarded for obeying none), without which RL teaches
+   "always answer in French" instead of "keep what you were told"; a reply that also obeys the other rule
+   fails its check (``--exclusive``, ``grpo --env_exclusive``: without it, told French, the guided run
+   below ended its French replies with "?" too); ``--iterations`` updates, sampled at temperature 1.5, and
+   no KL term (``--beta 0``, as DAPO and Dr. GRPO): with β 0.04 the pull back to the start model outweighed
+   the rare French samples (measured).
+4. **RL guided**: the same, with ``--guided`` of the G episodes of each group sampled with the instruction at
+   every user turn and trained with it given once (``grpo --env_guided``): GAtt's sampling inside the RL
+   loop, the rest of the group the on-policy baseline.
+5. **GAtt then RL**: the GAtt model, then the same RL as 3.
 
-What else was tried for French from the start model, each in dev runs on this world and start model (8-turn
-episodes, 64 per iteration, G 8, 40 to 120 iterations each), none reaching French after turn 1 (the README
-lists them with figures):
+In dev runs (same world and start model, 8-turn episodes, 64 per iteration, G 8, learning rate 5e-4 unless
+said): 2 guided per group with a third of the groups controls taught French and "?" at every turn within
+60 iterations, but "?" spread to the controls (1.00 at every turn) and, told French, to the French replies
+(1.00); with half the groups controls the controls held (0 at every turn) and French came by about
+iteration 60, but told French the replies still ended in "?" (1.00); with ``--exclusive`` too, French came
+later (about iteration 70; 0.79 over turns 2–8 after 80) and without the leak (0). Learning rate 2e-4
+with 1 guided per group kept the controls but had not found French after 60 iterations; β 0.04 with 1
+guided had not after 49; 4 guided per group with ``--exclusive`` was no faster than 2 by iteration 60.
+
+What else was tried for French from the start model without guidance, each in dev runs on this world and
+start model (8-turn episodes, 64 per iteration, G 8, 40 to 120 iterations each), none reaching French after
+turn 1 (the README lists them with figures):
 ``--env_reward gated`` (``--env_reward``: the answer reward paid only to replies that pass their check, so an
 English answer to a French instruction earns nothing) at temperature 2.0 (French answers after turn 1: 0.6%
 of the start model's samples against 0.1% at 1.5), learning rate 5e-4 or 1e-3, β 0, 0.02, 0.05 or 0.1, an
@@ -40,7 +50,7 @@ with it). The failure is exploration: as the answers sharpen, the model stops sa
 turn 1 at all (0 of 1,400 at temperature 2.0 after 120 gated iterations, from 1.6%) before the rare French
 answers have taught it anything.
 
-    .venv/bin/python bench/rl_roleplay.py                          # about 20 minutes on 2 CPU cores
+    .venv/bin/python bench/rl_roleplay.py                          # about 35 minutes on 2 CPU cores
     .venv/bin/python bench/rl_roleplay.py --iterations 40 --turns 4
 
 Prints a table (model × family × turn) and writes ``rl_roleplay.json`` and ``rl_roleplay.png`` to
@@ -66,11 +76,14 @@ from machine import cpu_model  # noqa: E402
 
 from llm.train.rl_metrics import smooth  # noqa: E402
 
-FAMILIES = [*world.ALWAYS, "all", "unasked", "answers"]
+FAMILIES = [*world.ALWAYS, "all", "unasked", "other", "answers"]
 
 
-def reinforce(init: Path, checks: Path, user_chats: Path, out: Path, args) -> tuple[Path, list[dict]]:
-    """``llm-train grpo --env roleplay`` from ``init``: the ablation's instructions as checks, given once."""
+def reinforce(
+    init: Path, checks: Path, user_chats: Path, out: Path, args, guided: int = 0
+) -> tuple[Path, list[dict]]:
+    """``llm-train grpo --env roleplay`` from ``init``: the ablation's instructions as checks, given once;
+    ``guided`` episodes of each group sampled with the instruction at every turn (``--env_guided``)."""
     from llm.train.grpo.trainer import GRPOArguments, train
 
     history = train(
@@ -82,38 +95,52 @@ def reinforce(init: Path, checks: Path, user_chats: Path, out: Path, args) -> tu
             learning_rate=args.rl_lr, beta=args.beta, seed=args.seed, sample_rows=0, env_controls=args.controls,
             reward_fn=["gatt_ablation:well_formed"] if args.judge else None, env_reward=args.env_reward,
             reward_weights=[args.judge_weight] if args.judge else None, entropy_coef=args.entropy_coef,
+            env_guided=guided, env_exclusive=bool(args.exclusive),
         )
     )  # fmt: skip
     return out / "policy", history
 
 
-def answer_rates(model_dir: Path, eval_users: Path, args) -> dict[int, float]:
-    """Share of greedy replies at each turn that are answers of the world to the user's turn (any form: see
-    ``gatt_ablation.is_answer``), over the evaluation's chats with each instruction and without one. Adherence
-    alone would pass word salad made of French function words; this would not."""
+def reply_rates(model_dir: Path, eval_users: Path, args) -> tuple[dict[int, float], dict[int, float]]:
+    """Two shares of greedy replies at each turn, over the evaluation's chats:
+
+    - *answers*: replies that answer the user's turn in the world's grammar (any form: see
+      ``gatt_ablation.is_answer``), chats with each instruction and without one. Adherence alone would pass
+      word salad made of French function words; this would not.
+    - *other*: in the chats given an instruction, replies that also show the *other* instruction's behaviour
+      (told French, ending with "?"; told "?", in French): obeying what nobody asked, as the control does
+      without any instruction."""
     from llm.data.conversation import Conversation, Message
     from llm.data.encode import Encoder
+    from llm.eval.checks import Check
     from llm.eval.simulate import ListedUserTurns, UserView
     from llm.inference.repliers import LocalReplier, Sampling
     from llm.models.loading import load_for_inference
 
+    behaviours = {family: Check(family, text, *world.CHECKS[family]) for family, text in world.ALWAYS.items()}
+
     model, tokenizer = load_for_inference(model_dir)
     replier = LocalReplier(model, Encoder(tokenizer, "chatml"), Sampling(max_new_tokens=24), batch_size=64)
     users = ListedUserTurns.from_chats([str(eval_users)], seats=args.conversations, turns=args.turns)
-    openings = [None, *world.ALWAYS.values()]
-    chats = [(opening, seat) for opening in openings for seat in range(args.conversations)]
+    families = [None, *world.ALWAYS]
+    chats = [(family, seat) for family in families for seat in range(args.conversations)]
     histories: list[list[Message]] = [[] for _ in chats]
-    rates = {}
+    answers, other = {}, {}
     for turn in range(1, args.turns + 1):
         views = [UserView(seat, tuple(h), "Assistant", "User") for (_, seat), h in zip(chats, histories)]
         asked = users(views, turn)
-        for (opening, _), h, text in zip(chats, histories, asked):
-            h.append(Message("user", world._with(opening, text) if opening and turn == 1 else text))
+        for (family, _), h, text in zip(chats, histories, asked):
+            given = family is not None and turn == 1
+            h.append(Message("user", world._with(world.ALWAYS[family], text) if given else text))
         replies = replier([Conversation(tuple(h)) for h in histories])
         for h, r in zip(histories, replies):
             h.append(Message("assistant", r.text))
-        rates[turn] = sum(world.is_answer(r.text, text) for r, text in zip(replies, asked)) / len(replies)
-    return rates
+        answers[turn] = sum(world.is_answer(r.text, text) for r, text in zip(replies, asked)) / len(replies)
+        told = [(family, r.text) for (family, _), r in zip(chats, replies) if family is not None]
+        other[turn] = sum(
+            any(check.passed(text) for f, check in behaviours.items() if f != family) for family, text in told
+        ) / len(told)
+    return answers, other
 
 
 def print_table(results: dict, turns: int, report: dict) -> None:
@@ -125,13 +152,15 @@ def print_table(results: dict, turns: int, report: dict) -> None:
     print(
         f"GAtt: {a['steps']} SFT steps × {a['batch_size']} chats (half GAtt samples) | RL: {a['iterations']} "
         f"iterations × {a['rollout_batch_size']} episodes of {a['turns']} turns (G = {a['num_generations']}, "
-        f"lr {a['rl_lr']}, β {a['beta']}, T {a['temperature']}, reward {a.get('env_reward', 'sum')})"
+        f"lr {a['rl_lr']}, β {a['beta']}, T {a['temperature']}, reward {a.get('env_reward', 'sum')}, controls "
+        f"{a['controls']}, exclusive {a.get('exclusive', 0)}; RL guided: {a.get('guided', 0)} of G guided)"
     )
     print(
         f"instruction given once, in the first user turn; {a['conversations']} held-out chats per instruction; "
         "greedy replies"
     )
     print("unasked: no instruction at all, share of replies in French or ending with '?' (should stay 0)")
+    print("other: told one rule, share of replies that obey the other one too (should stay 0)")
     print(
         "answers: share of replies that answer the user's turn in the world's grammar, any instruction or none\n"
     )
@@ -140,7 +169,7 @@ def print_table(results: dict, turns: int, report: dict) -> None:
     print("-" * len(header))
     for name, curves in results.items():
         for family in FAMILIES:
-            row = "".join(f"{curves[family].get(t, float('nan')):7.2f}" for t in range(1, turns + 1))
+            row = "".join(f"{curves.get(family, {}).get(t, float('nan')):7.2f}" for t in range(1, turns + 1))
             print(f"{name:<15}{family:<12}{row}")
 
 
@@ -151,17 +180,17 @@ def plot(results: dict, histories: dict, turns: int, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     styles = {"start": ("#555555", ":"), "GAtt": ("#4C72B0", "-"), "RL": ("#DD8452", "-"),
-              "GAtt then RL": ("#55A868", "--")}  # fmt: skip
+              "RL guided": ("#C44E52", "-"), "GAtt then RL": ("#55A868", "--")}  # fmt: skip
     panels = {**{f: f"{f}: {world.ALWAYS[f]!r}" for f in world.ALWAYS}, "unasked": "control: no instruction",
-              "answers": "replies that answer the user (all chats)"}  # fmt: skip
-    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(21, 3.6), dpi=110)
+              "other": "told one rule, obeys the other too", "answers": "replies that answer the user (all chats)"}  # fmt: skip
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(25, 3.6), dpi=110)
     xs = list(range(1, turns + 1))
     for ax, (family, title) in zip(axes, panels.items(), strict=False):
         for name, curves in results.items():
             color, line = styles.get(name, ("black", "-"))
             ax.plot(
                 xs,
-                [curves[family].get(t) for t in xs],
+                [curves.get(family, {}).get(t) for t in xs],
                 line,
                 color=color,
                 label=name,
@@ -173,18 +202,29 @@ def plot(results: dict, histories: dict, turns: int, path: Path) -> None:
         ax.set_xticks(xs)
         ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("replies that obey (control: French or '?')")
+    axes[0].set_ylabel("replies that obey (control, other: French or '?')")
     axes[len(panels) - 1].legend(loc="center right", fontsize=8)
     ax = axes[-1]
     families = {"language": "#DD8452", "format": "#4C72B0", "unasked": "#55A868"}
+    lines = {"RL": "-", "RL guided": "-."}
     for name, history in histories.items():
-        line = "-" if name == "RL" else "--"
+        line = lines.get(name, "--")
         for family, color in families.items():
             key = f"reward/check/{family}"  # the share of that family's replies that passed (all turns)
             drawn = [h for h in history if key in h]  # iterations whose batch had that family
             if drawn:
                 values = smooth([h[key] for h in drawn], 5)
                 ax.plot([h["iteration"] for h in drawn], values, line, color=color, label=f"{name}: {family}")
+        drawn = [h for h in history if "reward/check/on_policy" in h]  # guided runs: the unguided episodes
+        if drawn:
+            values = smooth([h["reward/check/on_policy"] for h in drawn], 5)
+            ax.plot(
+                [h["iteration"] for h in drawn],
+                values,
+                ":",
+                color="black",
+                label=f"{name}: unguided episodes",
+            )
         if not any(f"reward/check/{family}" in h for h in history for family in families):  # older runs
             values = smooth([h["reward_mean"] for h in history], 5)
             ax.plot([h["iteration"] for h in history], values, line, color="black", label=f"{name}: reward")
@@ -223,7 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--env_reward", default="sum", help="sum: check + answer reward; gated: check × answer reward"
     )
-    p.add_argument("--controls", type=float, default=0.33, help="share of RL episodes with no instruction")
+    p.add_argument("--controls", type=float, default=0.5, help="share of RL episodes with no instruction")
+    p.add_argument(
+        "--guided", type=int, default=2, help="RL guided: episodes per group sampled with reminders"
+    )
+    p.add_argument("--exclusive", type=int, default=1, help="1: a reply that also obeys the other rule fails")
     p.add_argument("--conversations", type=int, default=24, help="held-out chats per instruction")
     p.add_argument("--eval_turns", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
@@ -278,16 +322,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     rl, histories["RL"] = reinforce(start, pool, rl_users, work / "rl", args)
     print(
+        f"[{time.perf_counter() - t0:5.0f}s] RL from the start model, {args.guided} of each group guided "
+        f"({args.iterations} iterations)",
+        flush=True,
+    )
+    rl_guided, histories["RL guided"] = reinforce(
+        start, pool, rl_users, work / "rl_guided", args, args.guided
+    )
+    print(
         f"[{time.perf_counter() - t0:5.0f}s] RL from the GAtt model ({args.iterations} iterations)",
         flush=True,
     )
     gatt_rl, histories["GAtt then RL"] = reinforce(gatt, pool, rl_users, work / "gatt_rl", args)
 
     print(f"[{time.perf_counter() - t0:5.0f}s] evaluating", flush=True)
-    models = {"start": start, "GAtt": gatt, "RL": rl, "GAtt then RL": gatt_rl}
+    models = {"start": start, "GAtt": gatt, "RL": rl, "RL guided": rl_guided, "GAtt then RL": gatt_rl}
     results = {name: world.evaluate(path, eval_users, eval_args) for name, path in models.items()}
     for name, path in models.items():
-        results[name]["answers"] = answer_rates(path, eval_users, eval_args)
+        results[name]["answers"], results[name]["other"] = reply_rates(path, eval_users, eval_args)
     report = {
         "machine": cpu_model(),
         "date": time.strftime("%Y-%m-%d"),
