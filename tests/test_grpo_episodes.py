@@ -23,7 +23,7 @@ from llm.eval.simulate import ListedUserTurns, ModelUserSide, given_to
 from llm.inference.repliers import Reply
 from llm.models.tiny import build_llama
 from llm.train.grpo.episodes import RoleplayEnv, Unasked, batch_of, run_episodes, turn_reward
-from llm.train.grpo.trainer import _COIN, GRPOArguments, RoleplayEpisodes, train
+from llm.train.grpo.trainer import _COIN, GRPOArguments, RoleplayEpisodes, exact_means, train
 from llm.train.rewards import Rewards, RewardSource
 
 REPO = Path(__file__).resolve().parent.parent
@@ -355,6 +355,27 @@ def test_env_exclusive_fails_a_reply_that_also_obeys_an_instruction_not_given(tm
     ]
     assert rewards == ([0.0, 1.0, 0.0] if on else [1.0, 1.0, 0.0])
     assert env.unasked == ((QUESTION,) if on else ())
+
+
+def test_every_process_logs_the_same_metric_names_whatever_instructions_it_drew(policy, tokenizers, tmp_path):
+    """Processes draw different instructions, yet all present the same names to the one reduce call (else it
+    fails or hangs); an instruction nobody drew is left out of the log rather than logged as 0."""
+    french = Check("language", "Always answer in French.", "language", "french")
+    checks = tmp_path / "checks.json"
+    checks.write_text(json.dumps([QUESTION.to_dict(), french.to_dict()]))
+    args = GRPOArguments(model_name_or_path="x", env="roleplay", env_checks=str(checks), turns=2, num_generations=2,
+                         response_length=4, env_controls=0.5)  # fmt: skip
+    source = RoleplayEpisodes(args, ListedUserTurns(USERS), 2, None)
+    encoder = Encoder(tokenizers["bytelevel"], "chatml")
+    names = []
+    for coin, check in ((_COIN - 1, 0), (_COIN - 1, 1), (0, 0)):  # format; French; a control
+        draws = iter([[coin], [check], [0]])
+        names.append(list(source.rollout(policy, encoder, lambda n, d=draws: next(d), "cpu").parts))
+    assert names[0] == names[1] == names[2]
+    assert {"check/format", "check/language", "check/unasked"} <= set(names[0])
+    tallies = {f"reward/{n}": (1.0, 0) if n == "check/language" else (1.0, 2) for n in names[0]}
+    logged = exact_means(tallies, lambda t: t, optional=set(tallies))
+    assert "reward/check/language" not in logged and logged["reward/check/format"] == 0.5
 
 
 def test_turn_level_advantages_reach_exactly_their_turns_tokens(policy, tokenizers):

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -313,19 +313,27 @@ def _part_metric(name: str) -> str:
     return name if name.startswith("held_out/") else f"reward/{name}"
 
 
-def exact_means(tallies: dict[str, tuple[Any, Any]], reduce: core.Reduce) -> dict[str, float]:
+def exact_means(
+    tallies: dict[str, tuple[Any, Any]], reduce: core.Reduce, optional: Collection[str] = ()
+) -> dict[str, float]:
     """``{name: (sum, count)}`` of this process → ``{name: Σ sums ÷ Σ counts}`` over all processes, in one
-    collective call (a mean of per-process means would weigh a process with fewer tokens as much).
+    collective call (a mean of per-process means would weigh a process with fewer tokens as much). Every
+    process must pass the same names in the same order; a name in ``optional`` that no process counted
+    (an instruction nobody drew this iteration) is left out rather than logged as 0.
 
     >>> exact_means({"kl": (torch.tensor(3.0), 4), "empty": (0.0, 0)}, lambda t: t)
     {'kl': 0.75, 'empty': 0.0}
+    >>> exact_means({"kl": (torch.tensor(3.0), 4), "empty": (0.0, 0)}, lambda t: t, optional={"empty"})
+    {'kl': 0.75}
     """
     pairs = torch.tensor(
         [[float(total), float(count)] for total, count in tallies.values()], dtype=torch.float64
     )
     summed = reduce(pairs).tolist()
     return {
-        name: (total / count if count else 0.0) for name, (total, count) in zip(tallies, summed, strict=True)
+        name: (total / count if count else 0.0)
+        for name, (total, count) in zip(tallies, summed, strict=True)
+        if count or name not in optional
     }
 
 
@@ -442,7 +450,7 @@ def train(
             **{_part_metric(name): (sum(values), len(values)) for name, values in batch.parts.items()},
             **stats,
         }  # fmt: skip
-        metrics = exact_means(tallies, reduce)
+        metrics = exact_means(tallies, reduce, optional={_part_metric(name) for name in batch.parts})
         metrics["reward_std"] = float(core.masked_std(scores, torch.ones_like(scores), reduce))
         metrics.update(
             iteration=iteration,
@@ -555,6 +563,12 @@ class RoleplayEpisodes:
                 )
             self.control = Unasked(tuple(self.checks))
 
+    @property
+    def families(self) -> list[str]:
+        """Every instruction family an episode can have (the controls' too), drawn this iteration or not."""
+        controls = [self.control.family] if self.control else []
+        return list(dict.fromkeys([c.family for c in self.checks] + controls))
+
     def environments(self, draw: Callable[[int], list[int]]) -> list[RoleplayEnv]:
         """One group per drawn instruction, each with a drawn seat of the user side; a drawn share of the groups
         (``--env_controls``) are controls instead. The first ``--env_guided`` episodes of a group are guided
@@ -589,9 +603,9 @@ class RoleplayEpisodes:
         self.last_episodes = episodes  # for a look at them (tests, debugging)
         per_turn = [list(e.rewards) for e in episodes]  # the checks
         parts = {f"check/turn_{k + 1}": [e.rewards[k] for e in episodes] for k in range(args.turns)}
-        for family in dict.fromkeys(
-            e.env.check.family for e in episodes
-        ):  # each instruction's mean over turns
+        # Each instruction's mean over turns. Every family is listed, drawn or not, so that all processes
+        # present the same metrics to the one reduce call; one nobody drew is left out of the log.
+        for family in self.families:
             parts[f"check/{family}"] = [
                 r for e in episodes if e.env.check.family == family for r in e.rewards
             ]
