@@ -7,6 +7,8 @@ template, with the instruction in the system slot or in the first user turn, wit
 """
 
 import json
+import os
+import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -23,7 +25,14 @@ from llm.eval.simulate import ListedUserTurns, ModelUserSide, given_to
 from llm.inference.repliers import Reply
 from llm.models.tiny import build_llama
 from llm.train.grpo.episodes import RoleplayEnv, Unasked, batch_of, run_episodes, turn_reward
-from llm.train.grpo.trainer import _COIN, GRPOArguments, RoleplayEpisodes, exact_means, train
+from llm.train.grpo.trainer import (
+    _COIN,
+    GRPOArguments,
+    RoleplayEpisodes,
+    exact_means,
+    roleplay_user_side,
+    train,
+)
 from llm.train.rewards import Rewards, RewardSource
 
 REPO = Path(__file__).resolve().parent.parent
@@ -426,3 +435,39 @@ def test_llm_train_grpo_env_roleplay_starts_at_ratio_one_and_logs_every_turn(tmp
     assert {"reward/check/turn_1", "reward/check/turn_2", "reward/check:max_words=3"} <= set(first)
     assert (tmp_path / "out" / "grpo_curves.png").exists()
     assert json.loads((tmp_path / "out" / "policy" / "llm_train.json").read_text())["stage"] == "grpo"
+
+
+@pytest.mark.slow
+def test_two_processes_that_draw_different_instructions_log_the_same_metrics(tmp_path, checkpoint):
+    """Two CPU processes of ``--env roleplay`` with two instructions: where they drew different ones (checked
+    below with the trainer's own draw), they still agree on every logged name and number, and finish."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from ports import free_port
+
+    french = Check("language", "Always answer in French.", "language", "french")
+    checks = tmp_path / "checks.json"
+    checks.write_text(json.dumps([QUESTION.to_dict(), french.to_dict()]))
+    flags = dict(model_name_or_path=str(checkpoint), env="roleplay", env_checks=str(checks), turns=2,
+                 num_generations=2, rollout_batch_size=2, response_length=6, max_steps=3, learning_rate=1e-3,
+                 output_dir=str(tmp_path / "two"), sample_rows=0, seed=0)  # fmt: skip
+    # The draw of train(): one shared generator, each process taking its share (here one group each).
+    args = GRPOArguments(**flags)
+    source = RoleplayEpisodes(args, *roleplay_user_side(args), None)
+    shared = torch.Generator().manual_seed(0)
+    drawn = []
+    for _ in range(flags["max_steps"]):
+        envs = source.environments(lambda n: torch.randint(n, (2,), generator=shared).tolist())
+        drawn.append((envs[0].check.family, envs[2].check.family))  # process 0's group, process 1's
+    assert any(a != b for a, b in drawn), drawn  # the case this test is about
+    argv = [f"--{k}={v}" for k, v in flags.items()]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+           str(REPO / "tests" / "grpo_scripted.py"), *argv]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [(tmp_path / "two" / f"metrics-rank{r}.jsonl").read_text().splitlines() for r in (0, 1)]
+    untimed = [[{k: v for k, v in json.loads(line).items() if not k.startswith("time_")} for line in rank] for rank in ranks]  # fmt: skip
+    assert untimed[0] == untimed[1] and len(untimed[0]) == 3
+    for line, (a, b) in zip(untimed[0], drawn, strict=True):  # both drawn families logged, no other
+        families = {k.removeprefix("reward/check/") for k in line if k.startswith("reward/check/")}
+        assert families - {"turn_1", "turn_2"} == {a, b}
