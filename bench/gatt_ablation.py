@@ -63,6 +63,13 @@ ONCE = {"language": "Answer this one in French.", "format": "End this one with a
 CHECKS = {"language": ("language", "french"), "format": ("ending", "?")}
 
 
+def always_checks() -> dict:
+    """Each family's "Always …" instruction as a :class:`llm.eval.checks.Check` (family → check)."""
+    from llm.eval.checks import Check
+
+    return {family: Check(family, text, *CHECKS[family]) for family, text in ALWAYS.items()}
+
+
 def reply(noun: str, adjective: str, rules: set[str]) -> str:
     """The assistant's answer about ``noun`` under the active rules ({"language", "format"})."""
     words = ["le", noun, "est", adjective] if "language" in rules else ["the", noun, "is", adjective]
@@ -265,7 +272,6 @@ def gatt_samples(
 def evaluate(model_dir: Path, eval_users: Path, args) -> dict[str, dict[int, float]]:
     """Adherence by family and turn: the instruction once in the first user turn, held-out user turns after."""
     from llm.data.encode import Encoder
-    from llm.eval.checks import Check
     from llm.eval.roleplay import evaluate as adherence
     from llm.eval.simulate import ListedUserTurns
     from llm.inference.repliers import LocalReplier, Sampling
@@ -273,7 +279,7 @@ def evaluate(model_dir: Path, eval_users: Path, args) -> dict[str, dict[int, flo
 
     model, tokenizer = load_model(model_dir)
     replier = LocalReplier(model, Encoder(tokenizer, "chatml"), Sampling(max_new_tokens=24), batch_size=64)
-    checks = [Check(family, text, *CHECKS[family]) for family, text in ALWAYS.items()]
+    checks = list(always_checks().values())
     users = ListedUserTurns.from_chats([str(eval_users)], seats=args.conversations, turns=args.turns)
     turns = range(1, args.turns + 1)
     result = adherence(
@@ -288,9 +294,9 @@ def unasked(replier, users, args) -> dict[int, float]:
     """The control: with no instruction at all, the share of replies in French or ending with "?" — a
     model that simply always did so would score 1.0 on adherence, and here too."""
     from llm.data.conversation import Conversation, Message
-    from llm.eval.checks import ends_with, in_language
     from llm.eval.simulate import UserView
 
+    checks = always_checks().values()
     histories: list[list[Message]] = [[] for _ in range(args.conversations)]
     rates = {}
     for turn in range(1, args.turns + 1):
@@ -300,20 +306,18 @@ def unasked(replier, users, args) -> dict[int, float]:
         replies = replier([Conversation(tuple(h)) for h in histories])
         for h, r in zip(histories, replies):
             h.append(Message("assistant", r.text))
-        obeyed = [in_language(r.text, "french") or ends_with(r.text, "?") for r in replies]
+        obeyed = [any(check.passed(r.text) for check in checks) for r in replies]
         rates[turn] = sum(obeyed) / len(replies)
     return rates
 
 
 def sampled_compliance(records: list[dict]) -> float:
     """Share of GAtt samples whose trained (final) reply obeys its instruction: the quality of the data."""
-    from llm.eval.checks import Check
-
     family_of = {text: family for family, text in ALWAYS.items()}
+    checks = always_checks()
     ok = 0
     for r in records:
-        family = family_of[r["gatt"]["instruction"]]
-        ok += Check(family, ALWAYS[family], *CHECKS[family]).passed(r["messages"][-1]["content"])
+        ok += checks[family_of[r["gatt"]["instruction"]]].passed(r["messages"][-1]["content"])
     return ok / len(records)
 
 

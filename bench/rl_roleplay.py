@@ -112,12 +112,11 @@ def reply_rates(model_dir: Path, eval_users: Path, args) -> tuple[dict[int, floa
       without any instruction."""
     from llm.data.conversation import Conversation, Message
     from llm.data.encode import Encoder
-    from llm.eval.checks import Check
     from llm.eval.simulate import ListedUserTurns, UserView
     from llm.inference.repliers import LocalReplier, Sampling
     from llm.models.loading import load_for_inference
 
-    behaviours = {family: Check(family, text, *world.CHECKS[family]) for family, text in world.ALWAYS.items()}
+    behaviours = world.always_checks()
 
     model, tokenizer = load_for_inference(model_dir)
     replier = LocalReplier(model, Encoder(tokenizer, "chatml"), Sampling(max_new_tokens=24), batch_size=64)

@@ -297,10 +297,8 @@ def run_episodes(
                 episode.ids += more
                 episode.turn_of += [-1] * len(more)
                 episode.conversation = asked
-                if (
-                    episode.sampled_ids is not None
-                ):  # the guided view: the same turn, the instruction attached
-                    seen = guide_of(episode.env)
+                if episode.sampled_ids is not None:
+                    seen = guide_of(episode.env)  # the same turn, the instruction attached to every user turn
                     seen_answered = replace(seen, messages=seen.messages[:-1])
                     episode.sampled_ids += continuation_ids(encoder, seen_answered, seen)
     finally:

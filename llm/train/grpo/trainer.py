@@ -578,17 +578,9 @@ class RoleplayEpisodes:
         for c, seat, coin in zip(draw(len(self.checks)), draw(self.seats), coins, strict=True):
             check = self.control if self.control and coin < args.env_controls * _COIN else self.checks[c]
             unasked = exclusive(check, self.checks) if args.env_exclusive and isinstance(check, Check) else ()
+            play = (check, self.user_side, args.turns, seat, args.env_placement, args.user_name)
             envs += [
-                RoleplayEnv(
-                    check,
-                    self.user_side,
-                    args.turns,
-                    seat,
-                    args.env_placement,
-                    args.user_name,
-                    guided=g < args.env_guided,
-                    unasked=unasked,
-                )  # fmt: skip
+                RoleplayEnv(*play, guided=g < args.env_guided, unasked=unasked)
                 for g in range(args.num_generations)
             ]
         return envs
