@@ -24,6 +24,9 @@ from typing import Any
 from llm.errors import UserError
 
 INFO_FILE = "llm_train.json"
+# Present in a run folder while its final model is being swapped in (llm.train.saving): the files at the top
+# may be half old, half new, so nothing may load them until the next stage run restores the previous model.
+SAVING = ".llm-train-saving"
 STAGES = ("pretrain", "sft", "rm", "dpo", "ppo", "grpo", "gatt")
 
 
@@ -57,8 +60,27 @@ def write_info(
     return info
 
 
+def require_complete(model_dir: str | Path, flag: str = "--model") -> None:
+    """Refuse a checkpoint whose final save was interrupted (it holds :data:`SAVING`).
+
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp()); _ = (out / SAVING).write_text("{}")
+    >>> require_complete(out)
+    Traceback (most recent call last):
+    ...
+    llm.errors.UserError: --model ...: its last save was interrupted ...
+    """
+    if (Path(model_dir) / SAVING).exists():
+        raise UserError(
+            f"{flag} {model_dir}: its last save was interrupted (it holds {SAVING}), so its files may be half "
+            "old, half new; run the stage that wrote it again (its previous model is restored first), or "
+            "resume it with --resume_from_checkpoint"
+        )
+
+
 def read_info(model_dir: str | Path) -> CheckpointInfo:
     """``model_dir/llm_train.json``; a clear error naming the file (and key) when it is missing or wrong."""
+    require_complete(model_dir)
     path = Path(model_dir) / INFO_FILE
     if not path.is_file():
         raise UserError(f"{model_dir}: no {INFO_FILE} (not a checkpoint written by llm-train)")

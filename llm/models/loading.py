@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from llm.errors import UserError
+from llm.models.checkpoint import require_complete
 from llm.models.resolve import resolve_model
 
 ATTENTION_CHOICES = ("auto", "sdpa", "eager", "flash_attention_2", "flex_attention")
@@ -109,6 +110,7 @@ def check_model_source(
             raise UserError(f"{flag} {name}: a file, not a checkpoint directory")
         if not (path / "config.json").is_file():
             raise UserError(f"{flag} {name}: no config.json here; not a Hugging Face checkpoint directory")
+        require_complete(path, flag)
         return
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise FileNotFoundError(f"{flag} {name}: no such directory")
@@ -209,6 +211,7 @@ def load_for_inference(model_dir: str | Path, flag: str = "--model") -> tuple[An
     path = Path(resolve_model(str(model_dir), flag))
     if not path.is_dir():
         raise FileNotFoundError(f"{flag} {model_dir}: no such directory")
+    require_complete(path, flag)
     logging.disable_progress_bar()  # a loading bar has no place in a chat transcript
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path), use_fast=True)

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from llm.data.collate import pad
+from llm.models.checkpoint import require_complete
 from llm.models.loading import MODEL_CONFIGS
 
 
@@ -116,6 +117,7 @@ def load_reward_model(
     """A trained reward model and its tokenizer, ready to score (eval mode, on ``device``)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    require_complete(path)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForSequenceClassification.from_pretrained(path, dtype=dtype)
     disable_dropout(model)

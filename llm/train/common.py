@@ -20,6 +20,7 @@ from llm.errors import UserError
 from llm.models.checkpoint import write_info
 from llm.models.loading import ModelArguments
 from llm.train.args import StageArguments
+from llm.train.saving import save_final
 
 
 def validate(
@@ -137,11 +138,18 @@ def save_run(
     trainer: Any, tokenizer: Any, out: Path, stats: dict, stage: str, metrics: dict, merge_lora: bool = False
 ) -> None:
     """A standard Hugging Face directory (weights, config, tokenizer with our template as its
-    ``chat_template``) plus the run files; LoRA adapters merged into the weights when ``merge_lora``."""
-    if merge_lora:
-        trainer.model.merge_and_unload().save_pretrained(str(out))
-    else:
-        trainer.save_model(str(out))
-    if trainer.is_world_process_zero():
-        tokenizer.save_pretrained(str(out))
-        write_run_files(out, stats, stage, metrics, trainer.state.log_history)
+    ``chat_template``) plus the run files; LoRA adapters merged into the weights when ``merge_lora``.
+
+    Written whole into a staging folder and swapped in, ``llm_train.json`` last (:func:`llm.train.saving.save_final`):
+    a kill leaves the previous complete model, never new weights beside the old run files."""
+
+    def write(staged: Path) -> None:
+        if merge_lora:
+            trainer.model.merge_and_unload().save_pretrained(str(staged))
+        else:
+            trainer.save_model(str(staged))
+        if trainer.is_world_process_zero():
+            tokenizer.save_pretrained(str(staged))
+            write_run_files(staged, stats, stage, metrics, trainer.state.log_history)
+
+    save_final(out, write, trainer.is_world_process_zero(), trainer.accelerator.wait_for_everyone)

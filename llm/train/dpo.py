@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from transformers import Trainer, set_seed
+from transformers import set_seed
 
 from llm.data.collate import PreferenceCollator
 from llm.data.process import DataArguments
@@ -58,6 +58,7 @@ from llm.train.preference_losses import (
     simpo_loss,
     target_logps,
 )
+from llm.train.saving import Trainer
 
 LOSS_TYPES = ("sigmoid", "ipo", "hinge", "simpo", "orpo", "kto")
 REFERENCE_FREE = ("simpo", "orpo")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import Trainer, set_seed
+from transformers import set_seed
 
 from llm.data.collate import pad
 from llm.data.process import DataArguments
@@ -31,7 +31,8 @@ from llm.models.loading import ModelArguments
 from llm.models.reward import build_reward_model, forward_rewards
 from llm.train.args import StageArguments
 from llm.train.callbacks import LossCurveCallback
-from llm.train.common import load_rows, prepare_data, require_validation, validate, write_run_files
+from llm.train.common import load_rows, prepare_data, require_validation, save_run, validate
+from llm.train.saving import Trainer
 
 RM_DEFAULTS = ["--dataset", "tldr_comparisons", "--template", "plain", "--max_length", "1024"]
 
@@ -217,10 +218,7 @@ def run(
             (out / "calibration.json").write_text(json.dumps(table, indent=2) + "\n")
             print_calibration(table)
         print(f"eval accuracy {metrics['eval_accuracy']:.3f} on {len(eval_rows)} held-out pairs")
-    trainer.save_model(str(out))
-    if trainer.is_world_process_zero():
-        tokenizer.save_pretrained(str(out))
-        write_run_files(out, stats, "rm", metrics, trainer.state.log_history)
+    save_run(trainer, tokenizer, out, stats, "rm", metrics)
     return metrics
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from transformers import Trainer, set_seed
+from transformers import set_seed
 
 from llm.data.collate import PaddedCollator, padding_free_for
 from llm.data.process import DataArguments
@@ -35,6 +35,7 @@ from llm.train.common import (
     set_chat_template,
     validate,
 )
+from llm.train.saving import Trainer
 
 # What `pretrain` means: the same loop, on plain text, every token trained (flags can still override).
 PRETRAIN_DEFAULTS = ["--dataset", "text", "--mask", "all", "--template", "plain"]

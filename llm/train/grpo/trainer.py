@@ -76,6 +76,7 @@ from llm.train.ppo.core import penalize_missing_eos, truncate_after_eos
 from llm.train.ppo.trainer import PromptArguments, load_prompts, response_logprobs
 from llm.train.rewards import HELD_OUT_HELP, Rewards, build_rewards
 from llm.train.rl_metrics import reward_vs_kl, start_accelerator
+from llm.train.saving import save_final
 
 
 @dataclass
@@ -466,9 +467,13 @@ def train(
     if accelerator.is_main_process:
         plot_curves(history, out / "grpo_curves.png", "GRPO" if args.advantage == "grpo" else args.advantage)
         unwrapped = accelerator.unwrap_model(policy)
-        unwrapped.save_pretrained(str(out / "policy"))
-        tokenizer.save_pretrained(str(out / "policy"))
-        write_info(out / "policy", "grpo", {"template": template_name})
+
+        def write(staged: Path) -> None:
+            unwrapped.save_pretrained(str(staged))
+            tokenizer.save_pretrained(str(staged))
+            write_info(staged, "grpo", {"template": template_name})
+
+        save_final(out / "policy", write)  # staged and swapped in: a kill never leaves a mix
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return history

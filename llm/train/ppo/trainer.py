@@ -39,6 +39,7 @@ from llm.train.ppo import core
 from llm.train.rewards import HELD_OUT_HELP, held_out_sources
 from llm.train.rl_metrics import record as record_metrics
 from llm.train.rl_metrics import reward_vs_kl, start_accelerator
+from llm.train.saving import save_final
 
 
 @dataclass
@@ -387,9 +388,13 @@ def train(args: PPOArguments, generator: Generator | None = None) -> list[dict]:
     if accelerator.is_main_process:
         _plot(history, out)
         unwrapped = accelerator.unwrap_model(model)
-        unwrapped.policy.save_pretrained(str(out / "policy"))
-        tokenizer.save_pretrained(str(out / "policy"))
-        write_info(out / "policy", "ppo", {"template": template_name})
+
+        def write(staged: Path) -> None:
+            unwrapped.policy.save_pretrained(str(staged))
+            tokenizer.save_pretrained(str(staged))
+            write_info(staged, "ppo", {"template": template_name})
+
+        save_final(out / "policy", write)  # staged and swapped in: a kill never leaves a mix
     accelerator.wait_for_everyone()
     accelerator.end_training()  # closes the trackers (and leaves the process group)
     return history

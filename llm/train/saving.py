@@ -1,0 +1,195 @@
+"""Saves that a kill cannot leave half-done: Trainer checkpoints and the final model of a run.
+
+A run folder holds the final model at its top level (a standard Hugging Face directory) and the Trainer's
+``checkpoint-N`` folders beside it. Both are written so that a process killed at any filesystem call leaves
+either the previous complete state or nothing that looks complete — never new weights beside an old
+``llm_train.json`` (whose template ``chat`` and ``grpo`` would then use):
+
+- **Checkpoints** (:class:`Trainer`): the Trainer writes ``checkpoint-N`` inside the hidden
+  staging folder :data:`CHECKPOINT_STAGING` of the run; once every rank is done, rank 0 renames it into
+  place (one atomic rename) and only then rotates old checkpoints away. ``checkpoint-N`` is complete or
+  absent, so ``--resume_from_checkpoint true`` always finds a complete one.
+- **The final model** (:func:`save_final`): every file is written into :data:`FINAL_STAGING` first. The
+  swap then runs under the sentinel :data:`~llm.models.checkpoint.SAVING` (loaders refuse a folder that
+  holds it): the old model's files are moved aside into :data:`FINAL_ASIDE`, the new ones moved in with
+  ``llm_train.json`` last, the sentinel removed, the old files deleted. :func:`recover_final` (run before a
+  stage writes the folder again) puts the old model back after a kill mid-swap.
+
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp())
+    >>> def write(tmp):  # what a stage's save writes
+    ...     (tmp / "model.bin").write_text("new")
+    ...     (tmp / INFO_FILE).write_text("{}")
+    >>> save_final(out, write)
+    >>> sorted(p.name for p in out.iterdir()), json.loads((out / INFO_FILE).read_text())
+    (['llm_train.json', 'model.bin'], {'files': ['llm_train.json', 'model.bin']})
+
+``llm_train.json`` lists the model's files, so the next save knows exactly which files to replace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import transformers
+from transformers.trainer_utils import rotate_checkpoints
+
+from llm.models.checkpoint import INFO_FILE, SAVING
+
+CHECKPOINT_STAGING = ".llm-train-checkpoint.tmp"
+FINAL_STAGING = ".llm-train-final.tmp"
+FINAL_ASIDE = ".llm-train-final.old"
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the renames in ``directory`` durable (a power cut must not undo the order they were made in)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def staging_for_final(out: Path) -> Path:
+    """The empty folder inside ``out`` that the new final model is written into (same filesystem as ``out``,
+    and the same path on every rank, since under ZeRO-3 every rank writes its part of the weights)."""
+    staged = out / FINAL_STAGING
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    return staged
+
+
+def swap_final(out: Path, staged: Path) -> None:
+    """Put the complete model in ``staged`` at the top level of ``out``, replacing the previous one.
+
+    Order (each step one rename or write; :func:`recover_final` undoes a kill between any two):
+    the sentinel → the old model's files aside (``llm_train.json`` first) → the new files in (``llm_train.json``
+    last) → sentinel removed → old files deleted.
+    """
+    new = sorted(p.name for p in staged.iterdir())
+    if INFO_FILE not in new:
+        raise RuntimeError(f"{staged}: no {INFO_FILE}; refusing to put an unmarked model in place")
+    old = set(final_files(out)) | {name for name in new if (out / name).exists()}
+    sentinel = out / SAVING
+    sentinel.write_text(json.dumps({"new": new, "old": sorted(old)}) + "\n")
+    aside = out / FINAL_ASIDE
+    shutil.rmtree(aside, ignore_errors=True)
+    aside.mkdir()
+    for name in sorted(old, key=lambda n: n != INFO_FILE):  # the old model stops looking complete first
+        if (out / name).exists():
+            os.replace(out / name, aside / name)
+    for name in sorted(new, key=lambda n: n == INFO_FILE):  # and the new one starts looking complete last
+        os.replace(staged / name, out / name)
+    _fsync_dir(out)
+    sentinel.unlink()
+    shutil.rmtree(aside, ignore_errors=True)
+    shutil.rmtree(staged, ignore_errors=True)
+
+
+def final_files(out: Path) -> list[str]:
+    """The files of the final model at the top of ``out``, as its ``llm_train.json`` lists them."""
+    try:
+        files = json.loads((out / INFO_FILE).read_text()).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [
+        name for name in files if isinstance(name, str) and "/" not in name and name not in ("", ".", "..")
+    ]
+
+
+def recover_final(out: Path) -> None:
+    """Undo a final save that was killed: the previous model back in place (or no model, when there was
+    none), the half-written new one gone. A no-op when the last save finished."""
+    sentinel = out / SAVING
+    if sentinel.is_file():
+        try:
+            swap = json.loads(sentinel.read_text())
+        except ValueError:  # killed while writing the sentinel itself: nothing was moved yet
+            swap = {"new": [], "old": []}
+        aside = out / FINAL_ASIDE
+        for name in swap.get("new", []):
+            if not (aside / name).exists() and (out / name).is_file():
+                (out / name).unlink()
+        if aside.is_dir():
+            for entry in sorted(aside.iterdir(), key=lambda p: p.name == INFO_FILE):
+                os.replace(entry, out / entry.name)
+        _fsync_dir(out)
+        sentinel.unlink()
+    for debris in (FINAL_ASIDE, FINAL_STAGING, CHECKPOINT_STAGING):
+        shutil.rmtree(out / debris, ignore_errors=True)
+
+
+def save_final(
+    out: Path, write: Callable[[Path], None], is_main: bool = True, barrier: Callable = lambda: None
+):
+    """Write the final model with ``write(staging_dir)`` (on every rank; it must write ``llm_train.json``)
+    and swap it into ``out`` on the main process."""
+    out.mkdir(parents=True, exist_ok=True)
+    staged = out / FINAL_STAGING
+    if is_main:
+        recover_final(out)
+        staging_for_final(out)
+    barrier()
+    write(staged)
+    barrier()
+    if is_main:
+        listed = json.loads((staged / INFO_FILE).read_text())
+        listed["files"] = sorted(p.name for p in staged.iterdir())
+        (staged / INFO_FILE).write_text(json.dumps(listed, indent=2) + "\n")
+        swap_final(out, staged)
+    barrier()
+
+
+class Trainer(transformers.Trainer):
+    """``transformers.Trainer`` (a drop-in: every stage uses this one) whose ``checkpoint-N`` folders appear whole or not at all.
+
+    The Trainer's own save runs unchanged, pointed at the staging folder (every rank writes there: model,
+    optimizer, DeepSpeed shards, RNG state, ``trainer_state.json``); rank 0 then renames the finished
+    ``checkpoint-N`` into the run folder and rotates old checkpoints — after the new one is in place, so a
+    kill never leaves fewer complete checkpoints than ``save_total_limit`` asks for.
+    """
+
+    _staging_run_dir: str | None = None
+
+    def _get_output_dir(self, trial: Any) -> str:
+        return self._staging_run_dir or super()._get_output_dir(trial)
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        run_dir = Path(super()._get_output_dir(trial))
+        staging = run_dir / CHECKPOINT_STAGING
+        name = f"checkpoint-{self.state.global_step}"
+        if self.args.should_save:
+            shutil.rmtree(staging, ignore_errors=True)  # debris of a killed save
+            staging.mkdir(parents=True)
+        self.accelerator.wait_for_everyone()
+        self._staging_run_dir = str(staging)
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            self._staging_run_dir = None
+        best = self.state.best_model_checkpoint
+        if best is not None and Path(best).parent == staging:
+            # The Trainer named the best checkpoint by where it was written; name it by where it will live.
+            self.state.best_model_checkpoint = str(run_dir / Path(best).name)
+            if self.args.should_save:
+                self.state.save_to_json(str(staging / name / "trainer_state.json"))
+        self.accelerator.wait_for_everyone()
+        if self.args.should_save:
+            target = run_dir / name
+            if target.exists():  # a checkpoint of the same step from an earlier, resumed attempt
+                shutil.rmtree(target)
+            os.replace(staging / name, target)
+            _fsync_dir(run_dir)
+            shutil.rmtree(staging, ignore_errors=True)
+            rotate_checkpoints(
+                output_dir=str(run_dir),
+                save_total_limit=self.args.save_total_limit,
+                best_model_checkpoint=self.state.best_model_checkpoint,
+                use_mtime=True,
+            )
+        self.accelerator.wait_for_everyone()
