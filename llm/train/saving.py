@@ -37,13 +37,14 @@ from pathlib import Path
 from typing import Any
 
 import transformers
-from transformers.trainer_utils import rotate_checkpoints
+from transformers.trainer_utils import sort_checkpoints
 
 from llm.models.checkpoint import INFO_FILE, SAVING
 
 CHECKPOINT_STAGING = ".llm-train-checkpoint.tmp"
 FINAL_STAGING = ".llm-train-final.tmp"
 FINAL_ASIDE = ".llm-train-final.old"
+DELETING = ".llm-train-deleting-"  # + the name of a checkpoint being rotated away
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -111,16 +112,21 @@ def recover_final(out: Path) -> None:
             swap = json.loads(sentinel.read_text())
         except ValueError:  # killed while writing the sentinel itself: nothing was moved yet
             swap = {"new": [], "old": []}
-        aside = out / FINAL_ASIDE
+        aside, staged = out / FINAL_ASIDE, out / FINAL_STAGING
         for name in swap.get("new", []):
-            if not (aside / name).exists() and (out / name).is_file():
+            if not (staged / name).exists() and (out / name).is_file():  # moved in already: it is new
                 (out / name).unlink()
         if aside.is_dir():
             for entry in sorted(aside.iterdir(), key=lambda p: p.name == INFO_FILE):
                 os.replace(entry, out / entry.name)
         _fsync_dir(out)
         sentinel.unlink()
-    for debris in (FINAL_ASIDE, FINAL_STAGING, CHECKPOINT_STAGING):
+    for debris in (
+        FINAL_ASIDE,
+        FINAL_STAGING,
+        CHECKPOINT_STAGING,
+        *(p.name for p in out.glob(f"{DELETING}*")),
+    ):
         shutil.rmtree(out / debris, ignore_errors=True)
 
 
@@ -143,6 +149,23 @@ def save_final(
         (staged / INFO_FILE).write_text(json.dumps(listed, indent=2) + "\n")
         swap_final(out, staged)
     barrier()
+
+
+def rotate(run_dir: Path, limit: int | None, best: str | None = None) -> None:
+    """Keep the ``limit`` newest checkpoints (and the best one), as the Trainer's ``save_total_limit`` does —
+    but each one is renamed out of the ``checkpoint-N`` namespace before it is deleted, so a kill mid-delete
+    leaves debris that nothing mistakes for a checkpoint (:func:`recover_final` clears it)."""
+    if not limit or limit <= 0:
+        return
+    checkpoints = sort_checkpoints(str(run_dir), use_mtime=True)  # oldest first
+    if not checkpoints:
+        return
+    protected = {checkpoints[-1], *([str(Path(best))] if best else [])}  # the newest, for resuming; the best
+    surplus = len(checkpoints) - max(limit, len(protected))
+    for old in [c for c in checkpoints if c not in protected][: max(surplus, 0)]:
+        trash = run_dir / f"{DELETING}{Path(old).name}"
+        os.replace(old, trash)
+        shutil.rmtree(trash)
 
 
 class Trainer(transformers.Trainer):
@@ -186,10 +209,5 @@ class Trainer(transformers.Trainer):
             os.replace(staging / name, target)
             _fsync_dir(run_dir)
             shutil.rmtree(staging, ignore_errors=True)
-            rotate_checkpoints(
-                output_dir=str(run_dir),
-                save_total_limit=self.args.save_total_limit,
-                best_model_checkpoint=self.state.best_model_checkpoint,
-                use_mtime=True,
-            )
+            rotate(run_dir, self.args.save_total_limit, self.state.best_model_checkpoint)
         self.accelerator.wait_for_everyone()
