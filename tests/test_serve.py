@@ -34,7 +34,7 @@ from ports import free_port
 from llm.commands.cli import parse
 from llm.commands.serve_reward import PROG, ServeRewardArguments, main
 from llm.data.tokenizer import build_tokenizer
-from llm.errors import ServiceError
+from llm.errors import ServiceError, UserError
 from llm.models.reward import build_reward_model, load_reward_model, score
 from llm.serve import RewardClient, RewardServerError
 from llm.serve.server import (
@@ -292,12 +292,22 @@ def test_worker_batches_what_is_queued_and_holds_what_does_not_fit():
     worker = BatchWorker(
         lambda texts: batches.append(len(texts)) or lengths(texts), max_batch=4, max_wait_s=0.0
     )
-    jobs = [worker.submit(t) for t in (["a"], ["bb", "c"], ["ddd", "e"], ["f"] * 9, ["g"])]
+    jobs = [
+        worker.submit(t) for t in (["a"], ["bb", "c"], ["ddd", "e"], ["f" * (i + 1) for i in range(9)], ["g"])
+    ]
     worker.start()  # everything is queued already: batches are decided by max_batch alone
     worker.stop()
-    assert batches == [3, 2, 9, 1]  # [a,bb,c]; [ddd,e] held over; 9 > max_batch alone; [g]
-    assert [job.rewards for job in jobs[:3]] == [[1.0], [2.0, 1.0], [3.0, 1.0]]
-    assert worker.stats()["max_requests_per_batch"] == 2 and worker.stats()["requests"] == 5
+    # Fewest texts left first: [a, g, bb, c]; [ddd, e], the 9-text job not fitting, held over; the 9-text
+    # job alone, in slices of max_batch. The later, smaller [g] did not wait for it.
+    assert batches == [4, 2, 4, 4, 1]
+    assert [job.rewards for job in jobs] == [
+        [1.0],
+        [2.0, 1.0],
+        [3.0, 1.0],
+        [float(i) for i in range(1, 10)],
+        [1.0],
+    ]
+    assert worker.stats()["max_requests_per_batch"] == 3 and worker.stats()["requests"] == 5
 
 
 def test_worker_waits_for_more_requests_up_to_max_wait():
@@ -427,15 +437,16 @@ def test_a_taken_port_fails_before_the_model_loads(checkpoint, capsys):
     assert "cannot listen on 127.0.0.1:" in capsys.readouterr().err
 
 
-def test_loopback_by_default_and_a_warning_without_a_token_elsewhere(caplog):
+def test_loopback_by_default_and_a_token_required_elsewhere(caplog, checkpoint, capsys):
     assert ServerConfig(model="m").host == "127.0.0.1" and ServeRewardArguments(model="m").host == "127.0.0.1"
     server = RewardServer(ServerConfig(model="m", port=0))
     server.close()
     assert not caplog.records
-    server = RewardServer(ServerConfig(model="m", host="0.0.0.0", port=0))
-    server.close()
-    assert "without --token_file" in caplog.text
-    caplog.clear()
+    for host in ("0.0.0.0", "::", "10.1.2.3", "example.org"):
+        with pytest.raises(UserError, match=f"--host {host}: .* needs --token_file"):
+            ServerConfig(model="m", host=host, port=0)
+    assert main(["--model", str(checkpoint), "--host", "0.0.0.0", "--port", "0"]) == 2  # before binding
+    assert "error: --host 0.0.0.0: a server reachable from other machines needs" in capsys.readouterr().err
     server = RewardServer(ServerConfig(model="m", host="0.0.0.0", port=0, token="t"))
     server.close()
     assert not caplog.records
@@ -529,7 +540,7 @@ def test_shutting_down_answers_503(fake, monkeypatch):
     finally:
         fake.stopping = False
 
-    def closed(texts, on_done=None):
+    def closed(texts, on_done=None, costs=None):
         raise WorkerClosed("the server is shutting down")
 
     monkeypatch.setattr(fake.worker, "submit", closed)
