@@ -16,6 +16,7 @@ import os
 import queue
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -44,6 +45,7 @@ from llm.serve.server import (
     RewardServer,
     ServerConfig,
     WorkerClosed,
+    load_scorer,
     parse_query,
     read_token,
 )
@@ -269,6 +271,7 @@ def fake():
         max_wait_ms=0,
         max_body_bytes=64 << 10,
         max_text_chars=2000,
+        max_request_tokens=5000,  # the fake scorer counts a character as a token
         socket_timeout=1.0,
         request_timeout=1.0,
     )
@@ -373,11 +376,18 @@ def test_scores_do_not_depend_on_batching(model, reference):
         (b'{"query": ["abcd"]}', 413, "over the limit of 3"),
         (b'{"query": ["a", ""]}', 400, '"query"[1] is empty'),
         (b"\xff\xfe{", 400, "malformed JSON"),
+        (
+            b'{"query": ["a\\ud800b"]}',
+            400,
+            "\"query\"[0] is not valid Unicode: a lone surrogate '\\ud800' at character 1",
+        ),
+        (b'{"query": ["ok", "\\udfff"]}', 400, '"query"[1] is not valid Unicode'),
+        (b'{"query": ["a", "b", "c"]}', 413, '"query" has 3 texts, over the limit of 2 per request'),
     ],
 )
 def test_parse_query_rejects(body, status, words):
     with pytest.raises(RequestError) as e:
-        parse_query(body, max_text_chars=3)
+        parse_query(body, max_text_chars=3, max_texts=2)
     assert e.value.status == status and words in e.value.reason
 
 
@@ -472,6 +482,18 @@ ERRORS = [
     ("/get_reward", b'{"query": ["slow"]}', 504, "scoring did not finish within 1 s"),
     ("/rewards", b'{"query": ["ok"]}', 404, "no such path: POST /rewards"),
     ("/health", b'{"query": ["ok"]}', 405, "method not allowed: POST /health"),
+    (
+        "/get_reward",
+        json.dumps({"query": ["a"] * 257}).encode(),
+        413,
+        '"query" has 257 texts, over the limit of 256',
+    ),
+    (
+        "/get_reward",
+        b'{"query": ["ok", "a\\ud800b"]}',
+        400,
+        '"query"[1] is not valid Unicode: a lone surrogate',
+    ),
 ]
 
 
@@ -744,3 +766,210 @@ def test_sigterm_finishes_in_flight_requests(servers, reference):
     expected = reference(texts)
     for i, (status, payload) in enumerate(answers):
         assert status == 200 and close(payload["rewards"], expected[2 * i : 2 * i + 2])
+
+
+# ------------------------------------------------- one request's cost is bounded; no client stalls others
+
+
+class Ticks:
+    """A fake scorer taking ``per_text`` seconds a text (a slow model); counts the texts it scored."""
+
+    def __init__(self, per_text: float = 0.05):
+        self.per_text = per_text
+        self.scored = 0
+
+    def __call__(self, texts: list[str]) -> list[float]:
+        time.sleep(self.per_text * len(texts))
+        self.scored += len(texts)
+        return lengths(texts)
+
+
+def ticking(**overrides) -> ServerConfig:
+    """One text per batch, so a request of n texts is n slices of work."""
+    return ServerConfig(**{"model": "ticks", "port": 0, "max_batch": 1, "max_wait_ms": 0, **overrides})
+
+
+def wait_until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)
+
+
+def test_parse_query_keeps_a_valid_surrogate_pair():
+    assert parse_query(b'{"query": ["\\ud83d\\ude42 ok"]}', max_text_chars=10) == ["🙂 ok"]
+
+
+def test_a_request_over_the_token_budget_is_refused(fake):
+    status, payload = get_reward(fake.url, ["x" * 2000] * 3)
+    assert (
+        status == 413
+        and '"query" holds 6000 tokens (after --max_length), over the limit of 5000' in (payload["error"])
+    )
+    assert get_reward(fake.url, ["x" * 2000] * 2)[0] == 200
+
+
+def test_a_big_request_does_not_hold_up_a_small_one():
+    ticks = Ticks(per_text=0.02)
+    with in_thread(ticking(), ticks) as server:
+        answers = []
+        big = threading.Thread(target=lambda: answers.append(get_reward(server.url, ["tick"] * 75)))  # 1.5 s
+        big.start()
+        wait_until(lambda: ticks.scored > 0)
+        started = time.monotonic()
+        assert get_reward(server.url, ["ok"]) == (200, {"rewards": [2.0]})
+        assert time.monotonic() - started < 0.6  # one slice of the big one at most, not all of it
+        assert ticks.scored < 50
+        big.join(20)
+    assert answers == [(200, {"rewards": [4.0] * 75})]
+
+
+def test_a_client_that_leaves_is_not_scored_and_is_counted():
+    ticks = Ticks()
+    with in_thread(ticking(), ticks) as server:
+        body = json.dumps({"query": ["tick"] * 40}).encode()  # 2 s of scoring
+        sock = raw_send(
+            server.url, f"POST /get_reward HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n", body
+        )
+        wait_until(lambda: ticks.scored >= 2)
+        sock.close()
+        wait_until(lambda: health(server.url)["abandoned"] == 1, timeout=2)
+        left_at = ticks.scored
+        time.sleep(0.3)
+        assert ticks.scored == left_at < 20  # dropped before the rest was scored
+        info = health(server.url)
+        assert info["in_flight"] == 0 and info["queue"] == 0 and info["requests"] == 0
+
+
+def test_stop_finishes_within_the_shutdown_timeout_and_answers_503():
+    ticks = Ticks()
+    server = RewardServer(ticking(shutdown_timeout=0.5))
+    server.load(ticks)
+    ready = threading.Event()
+    thread = threading.Thread(target=server.run, kwargs={"on_ready": lambda line: ready.set()}, daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(30)
+        answers = []
+        big = threading.Thread(target=lambda: answers.append(get_reward(server.url, ["tick"] * 200)))  # 10 s
+        big.start()
+        wait_until(lambda: ticks.scored > 0)
+        started = time.monotonic()
+        server.stop()  # what SIGTERM does
+        thread.join(10)
+        assert not thread.is_alive() and time.monotonic() - started < 2.0
+        big.join(10)
+        assert answers[0][0] == 503 and "not scored within --shutdown_timeout" in answers[0][1]["error"]
+        assert ticks.scored < 40
+    finally:
+        server.stop()
+        thread.join(10)
+        server.close()
+
+
+def test_health_names_the_model_not_its_path():
+    with in_thread(ticking(model="/home/someone/secret-project/runs/rm-final"), Ticks()) as server:
+        info = health(server.url)
+    assert info["model"] == "rm-final" and "secret" not in json.dumps(info)
+    assert (info["max_texts"], info["max_request_tokens"]) == (256, 262_144)
+
+
+def test_texts_are_cut_to_the_length_the_model_was_trained_with(checkpoint, model, tmp_path):
+    trained = tmp_path / "rm"
+    shutil.copytree(checkpoint, trained)
+    (trained / "llm_train.json").write_text(json.dumps({"stage": "rm", "max_length": 16}))
+    long = " ".join(WORDS * 4)
+    scorer = load_scorer(ServerConfig(model=str(trained), device="cpu"))
+    assert scorer.max_length == 16 and scorer.lengths([long, "a"]) == [16, 1]
+    assert close(scorer([long]), score(*model, [long], max_length=16))
+    assert not close(scorer([long]), score(*model, [long]))  # the cut matters for this text
+    # No llm_train.json: the model's positions; --max_length over them is refused.
+    assert load_scorer(ServerConfig(model=str(checkpoint), device="cpu")).max_length == 2048
+    assert load_scorer(ServerConfig(model=str(checkpoint), device="cpu", max_length=64)).max_length == 64
+    with pytest.raises(UserError, match="--max_length 4096: over the model's 2048 positions"):
+        load_scorer(ServerConfig(model=str(checkpoint), device="cpu", max_length=4096))
+
+
+# ------------------------------------------------------------------------------- the client's safety
+
+
+@contextlib.contextmanager
+def http_server(handler):
+    """A stdlib HTTP server on loopback answering with ``handler(request_handler)``; yields its URL."""
+    import http.server
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            handler(self)
+
+        do_GET = do_POST
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_client_follows_no_redirect_and_never_forwards_the_token(code):
+    seen = []
+
+    def elsewhere(h):  # another host: records what reaches it, and would hand out rewards
+        seen.append(dict(h.headers))
+        body = json.dumps({"rewards": [42.0]}).encode()
+        h.send_response(200)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    with http_server(elsewhere) as other:
+
+        def redirect(h):
+            h.send_response(code)
+            h.send_header("Location", f"{other}/get_reward")
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+
+        with http_server(redirect) as server:
+            client = RewardClient(server, token=TOKEN, retries=3, backoff=5.0)
+            with pytest.raises(RewardServerError) as e:
+                client.score(["hi"])
+    message = str(e.value)
+    assert f"{server}/get_reward: HTTP {code} redirect to {other}/get_reward refused" in message
+    assert not seen and client.retry_count == 0 and e.value.status == code
+
+
+# ------------------------------------------------------------------------------- the scripts' secrets
+
+
+@pytest.mark.parametrize("script", ["scripts/run_grpo.sh", "scripts/run_summarize_rlhf.sh"])
+def test_scripts_pass_the_token_to_curl_from_a_file(script):
+    text = (ROOT / script).read_text()
+    curls = [line for line in text.splitlines() if "curl " in line and not line.strip().startswith("#")]
+    assert curls and all('-H @"$HEADER"' in line and "Bearer" not in line for line in curls)
+    assert "HEADER=$(mktemp)" in text and 'rm -f "$HEADER"' in text
+
+
+def test_gpu_check_logs_to_a_folder_of_its_own():
+    text = (ROOT / "bench" / "gpu_check.sh").read_text()
+    assert 'OUT="${OUT:-$(mktemp -d' in text and "/tmp/gpu_check.log" not in text.replace("XXXXXX/", "")
+
+
+@pytest.mark.skipif(not shutil.which("curl"), reason="no curl")
+def test_curl_reads_the_bearer_header_from_a_file(tmp_path):
+    """The scripts' way of asking /health: the header from a file, accepted by the server."""
+    header = tmp_path / "header"
+    header.write_text(f"Authorization: Bearer {TOKEN}\n")
+    with in_thread(ticking(token=TOKEN), Ticks()) as server:
+        ok = subprocess.run(["curl", "-sf", "-H", f"@{header}", f"{server.url}/health"], capture_output=True)
+        without = subprocess.run(["curl", "-sf", f"{server.url}/health"], capture_output=True)
+    assert ok.returncode == 0 and json.loads(ok.stdout)["model"] == "ticks"
+    assert without.returncode != 0
