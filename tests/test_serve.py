@@ -672,12 +672,14 @@ def test_client_shards_across_servers_in_order(urls, token_server, reference):
     texts = make_texts(random.Random(1), 45)
     good = {"Authorization": f"Bearer {TOKEN}"}  # "a" has no token and ignores the header
     bases = [urls["a"], token_server.url]
-    before = [health(base, good)["texts"] for base in bases]
+    before = [health(base, good) for base in bases]
     client = RewardClient([bases[0], bases[1] + "/get_reward"], token=TOKEN, max_batch=4)
     assert close(client.score(texts), reference(texts))
     after = [health(base, good) for base in bases]
-    assert [y["texts"] - x for x, y in zip(before, after)] == [23, 22]  # contiguous halves, one per server
-    assert after[1]["forwards"] > after[1]["batches"]  # the token server cuts batches into ≤ 64 tokens
+    assert [y["texts"] - x["texts"] for x, y in zip(before, after)] == [23, 22]  # contiguous halves
+    # The token server cuts its 6 requests into batches (and forwards) of ≤ 64 padded tokens.
+    assert after[1]["requests"] - before[1]["requests"] == 6
+    assert after[1]["forwards"] - before[1]["forwards"] >= after[1]["batches"] - before[1]["batches"] > 6
     assert client.score([]) == []
 
 
