@@ -313,6 +313,21 @@ def test_worker_batches_what_is_queued_and_holds_what_does_not_fit():
     assert worker.stats()["max_requests_per_batch"] == 3 and worker.stats()["requests"] == 5
 
 
+def test_worker_scores_a_big_job_in_slices_shortest_first_and_answers_in_order():
+    for max_tokens, expected in (
+        (None, [["a", "bb"], ["ccc", "dddd"]]),
+        (4, [["a", "bb"], ["ccc"], ["dddd"]]),
+    ):
+        seen = []
+        worker = BatchWorker(
+            lambda t: seen.append(list(t)) or lengths(t), max_batch=2, max_wait_s=0.0, max_tokens=max_tokens
+        )
+        job = worker.submit(["ccc", "a", "bb", "dddd"], costs=[3, 1, 2, 4])
+        worker.start()
+        worker.stop()
+        assert seen == expected and job.rewards == [3.0, 1.0, 2.0, 4.0]  # padded tokens: texts × longest
+
+
 def test_worker_waits_for_more_requests_up_to_max_wait():
     worker = BatchWorker(lengths, max_batch=8, max_wait_s=0.5)
     worker.start()

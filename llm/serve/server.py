@@ -101,6 +101,7 @@ DEFAULT_BATCH_TOKENS_GPU = 65536
 
 # Past this, the body of a refused request is not read at all (the client may see a reset, not the answer).
 DRAIN_LIMIT = 16 << 20
+PREPARE_THREADS = 4
 BACKLOG = 1024  # a burst of clients waits in the backlog instead of retrying dropped SYNs
 ROUTES = "try POST /get_reward or GET /health"
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # a valid pair decodes to one character: any left is alone
@@ -115,7 +116,8 @@ class Job:
 
     ``costs`` are the texts' tokens (after truncation to ``--max_length``): what scoring them costs, and
     what orders the work (fewest tokens left first). The worker scores a job in slices, possibly over
-    several batches; ``scored`` texts have their rewards in ``partial``. ``on_done`` is called (from the
+    several batches, shortest texts first (``order``: similar lengths share a forward, little is padding);
+    the first ``scored`` texts of ``order`` have their rewards in ``partial``. ``on_done`` is called (from the
     worker thread) once ``done`` is set; ``abandoned`` tells the worker that nobody waits for the answer any
     more (the request timed out, or its client left), so the rest is not scored.
     """
@@ -132,6 +134,7 @@ class Job:
     partial: list[float] = field(default_factory=list)
     left: int = 0  # tokens not yet scored
     seq: int = 0  # arrival order, to break ties
+    order: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.costs is None:
@@ -139,6 +142,12 @@ class Job:
         if len(self.costs) != len(self.texts):
             raise ValueError(f"{len(self.costs)} costs for {len(self.texts)} texts")
         self.left = sum(self.costs)
+        self.order = sorted(range(len(self.texts)), key=self.costs.__getitem__)
+        self.partial = [0.0] * len(self.texts)
+
+    def cost(self, position: int) -> int:
+        """The cost of the text at ``position`` in scoring order."""
+        return self.costs[self.order[position]]
 
     def finish(self, rewards: list[float] | None = None, error: str | None = None, status: int = 500) -> None:
         self.rewards, self.error, self.status = rewards, error, status
@@ -154,13 +163,14 @@ class WorkerClosed(RuntimeError):
     """The worker takes no more jobs: the server is shutting down."""
 
 
-Slice = tuple[Job, int, int]  # texts [start, end) of a job
+Slice = tuple[Job, int, int]  # texts order[start:end] of a job
 
 
 def plan_batch(jobs: Sequence[Job], max_texts: int, max_tokens: int | None) -> list[Slice]:
     """The next batch: jobs with the fewest tokens left first (ties: arrival order), each whole while it
     fits in ``max_texts`` texts and ``max_tokens`` padded tokens (texts × longest); the first job that does
-    not fit ends the batch, unless the batch is empty: then it gives a slice that fits (one text at least).
+    not fit ends the batch, unless the batch is empty: then it gives a slice that fits (one text at least;
+    a job's texts go shortest first, see :class:`Job`).
 
     So a request is never held up by more than one slice of a bigger one: a client sending the largest
     request the server accepts, again and again, delays an ordinary request by one forward at most.
@@ -178,16 +188,17 @@ def plan_batch(jobs: Sequence[Job], max_texts: int, max_tokens: int | None) -> l
         return n <= max_texts and (max_tokens is None or n * length <= max_tokens)
 
     for job in sorted(jobs, key=lambda j: (j.left, j.seq)):
-        rest = job.costs[job.scored :]
-        if fits(texts + len(rest), max(longest, *rest)):
+        rest, biggest = (
+            len(job.texts) - job.scored,
+            job.cost(len(job.texts) - 1),
+        )  # sorted: the last is longest
+        if fits(texts + rest, max(longest, biggest)):
             batch.append((job, job.scored, len(job.texts)))
-            texts, longest = texts + len(rest), max(longest, *rest)
+            texts, longest = texts + rest, max(longest, biggest)
             continue
         if not batch:
             end = job.scored + 1
-            longest = rest[0]
-            while end < len(job.texts) and fits(end - job.scored + 1, max(longest, job.costs[end])):
-                longest = max(longest, job.costs[end])
+            while end < len(job.texts) and fits(end - job.scored + 1, job.cost(end)):
                 end += 1
             batch.append((job, job.scored, end))
         break
@@ -340,7 +351,7 @@ class BatchWorker:
                 )
 
     def _score(self, batch: list[Slice]) -> None:
-        texts = [text for job, start, end in batch for text in job.texts[start:end]]
+        texts = [job.texts[i] for job, start, end in batch for i in job.order[start:end]]
         started = time.perf_counter()
         try:
             rewards = self._run_scorer(texts)
@@ -372,8 +383,9 @@ class BatchWorker:
         )
 
     def _advance(self, job: Job, end: int, rewards: list[float]) -> None:
-        job.partial += rewards
-        job.left -= sum(job.costs[job.scored : end])
+        for i, reward in zip(job.order[job.scored : end], rewards, strict=True):
+            job.partial[i] = reward
+            job.left -= job.costs[i]
         job.scored = end
         if job.scored == len(job.texts):
             self._active.remove(job)
@@ -384,7 +396,7 @@ class BatchWorker:
     def _score_alone(self, piece: Slice) -> None:
         job, start, end = piece
         try:
-            self._advance(job, end, self._run_scorer(job.texts[start:end]))
+            self._advance(job, end, self._run_scorer([job.texts[i] for i in job.order[start:end]]))
         except Exception:
             self._fail(job)
 
@@ -846,8 +858,9 @@ class RewardServer:
         self.socket = bind(config.host, config.port)
         self.worker: BatchWorker | None = None
         self.scorer: Scorer | None = None
-        # Parsing and measuring a request (JSON, tokenizing) off the event loop, one request at a time.
-        self._prepare_pool = ThreadPoolExecutor(1, "reward-prepare")
+        # Parsing and measuring requests (JSON, tokenizing) off the event loop; several at once, so a small
+        # request is not queued behind the tokenizing of a big one.
+        self._prepare_pool = ThreadPoolExecutor(PREPARE_THREADS, "reward-prepare")
         self.stopping = False
         self.in_flight = 0  # /get_reward requests not yet answered (changed on the event loop only)
         self.arriving = 0  # ... of which not yet queued for scoring (being received or parsed)
