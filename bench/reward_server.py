@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tables", nargs="+", choices=["batching", "hostile"], default=["batching", "hostile"]
     )
-    parser.add_argument("--window", type=float, default=8.0, help="seconds of each hostile-table setting")
+    parser.add_argument("--window", type=float, default=5.0, help="seconds of each hostile-table setting")
     parser.add_argument("--before", default=BEFORE, help="commit of the 'before' server ('none': skip it)")
     args = parser.parse_args(argv)
     texts = load_texts()

@@ -13,35 +13,52 @@ The protocol is OpenRLHF's ``--remote_rm_url`` one, so their PPO can use this se
 - ``POST /get_reward`` ``{"query": ["full text", ...], "prompts": [...], "labels": [...]}`` answers
   ``{"rewards": [float, ...]}``, one normalised reward per text, in order. ``query`` holds prompt + response
   as rendered for training; ``prompts`` and ``labels`` are accepted and ignored.
-- ``GET /health`` answers ``{"status": "ok", "model": DIR, "queue": n, "in_flight": n, ...counters}``.
+- ``GET /health`` answers ``{"status": "ok", "model": NAME, "queue": n, "in_flight": n, ...limits and
+  counters}``: the model's folder name, never its path; ``abandoned`` counts requests dropped unscored
+  because their client left or they timed out.
 - Every error answers ``{"error": reason}`` (FastAPI's own 404, 405 and validation errors too, and uvicorn's
   answer to malformed HTTP): 400 malformed JSON, ``query`` or HTTP, 401 missing or wrong bearer token,
   404 unknown path, 405 wrong method, 408 body not received in time, 411 no ``Content-Length`` (or a
-  chunked body), 413 body or a text over the limits, 500 scoring failed, 503 shutting down, 504 scoring
-  took over ``--request_timeout``. A failed request never stops the server.
+  chunked body), 413 body, a text, the number of texts or the tokens of a request over the limits, 500
+  scoring failed, 503 shutting down, 504 scoring took over ``--request_timeout``. A failed request never
+  stops the server.
 
-**Dynamic batching.** Request handlers are coroutines on uvicorn's event loop: they only read, parse and
-validate, then queue their texts. One worker thread (:class:`BatchWorker`) owns the model: it takes the
-first queued request, keeps collecting requests until ``--max_batch`` texts or ``--max_wait_ms`` after the
-first (waiting only while more requests are being received, so a lone client pays no wait), scores them
-together and hands every request its slice. The worker wakes each handler through an asyncio future that it
+**What one request may cost.** Each text is cut to its last ``--max_length`` tokens — by default the length
+the reward model was trained with (``llm_train.json``, as its Trainer saw the texts), else the model's
+positions; never more than its positions. A request holds at most ``--max_texts`` texts (256) and
+``--max_request_tokens`` tokens after the cut (262,144), besides ``--max_body_bytes`` and
+``--max_text_chars``: beyond, 413 naming the limit, before anything is queued.
+
+**Dynamic batching, and no client can stall the others.** Request handlers are coroutines on uvicorn's
+event loop: they read the body, have it parsed and measured in tokens on a small thread pool (off the loop),
+then queue their texts. One worker thread (:class:`BatchWorker`) owns the model. When idle it takes the
+first queued request and keeps collecting requests until ``--max_batch`` texts or ``--max_wait_ms`` after
+the first (waiting only while more requests are being received, so a lone client pays no wait). Each batch
+is planned afresh from every request received (:func:`plan_batch`): fewest tokens left first, whole
+requests while they fit in ``--max_batch`` texts and ``--max_batch_tokens`` padded tokens, and a request
+too big for that scored in slices, its shortest texts first. So a client sending the largest request
+allowed, again and again, delays an ordinary request by the forward under way at most (one slice: ≤
+``--max_batch_tokens`` tokens, or one text of ``--max_length``); ``bench/reward_server.py`` measures it. A
+request whose client closes its connection, or that times out, is dropped before the rest of it is scored.
+The worker wakes each handler through an asyncio future that it
 resolves with ``loop.call_soon_threadsafe``: a waiting request holds no thread and never blocks the loop.
 The scorer (:class:`ModelScorer`) sorts a batch by token length and cuts it into forwards of at most
 ``--max_batch_tokens`` padded tokens (:func:`plan_forwards`), so similar lengths share a forward; a text's
 reward does not depend on its batch-mates. If a batch fails, its requests are scored one by one, so a bad
 request fails alone. ``--max_batch 1 --max_wait_ms 0`` is one text per forward.
 
-**Safety.** Binds 127.0.0.1 unless ``--host`` says otherwise (a warning when a non-loopback address has no
-token). With ``--token_file`` every path, ``/health`` included, needs ``Authorization: Bearer <token>``
+**Safety.** Binds 127.0.0.1 unless ``--host`` says otherwise; a server bound beyond loopback refuses to
+start without ``--token_file``. With ``--token_file`` every path, ``/health`` included, needs ``Authorization: Bearer <token>``
 (constant-time compare; a 401 carries ``WWW-Authenticate``). ``Content-Length`` is checked before the body
 is read; the body, and the first request's headers, must arrive within ``--socket_timeout`` seconds, so a
 slow or trickling client cannot hold the server. An answer given before the body was read (401, 404, 413
 …) first reads and drops a body of up to 16 MiB, unless the client asked ``Expect: 100-continue``: closing
 a socket with unread data sends a reset, and the client would lose the answer.
 
-**Shutdown.** SIGTERM or SIGINT stops accepting connections; requests already received run to the end (a
-request arriving meanwhile gets 503), then the worker scores whatever is still queued and the process exits
-0. A second signal exits at once.
+**Shutdown.** SIGTERM or SIGINT stops accepting connections; requests already received are scored for up
+to ``--shutdown_timeout`` seconds (10), the rest answered 503 (our client retries those on another server),
+and the process exits 0 — within the timeout plus the forward under way. A request arriving meanwhile gets
+503; uvicorn's own ``timeout_graceful_shutdown`` (2 s later) is the backstop. A second signal exits at once.
 
 Only the ready line goes to stdout (``serving reward model DIR on http://HOST:PORT (batch ≤ N, wait ≤ M
 ms)``, flushed once the socket is listening: scripts wait for it; ``--port 0`` picks a free port and the line
