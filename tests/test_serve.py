@@ -443,6 +443,9 @@ def test_main_refuses_bad_setup(tmp_path, checkpoint, capsys):
         (["--port", "70000"], "--port 70000: not a port"),
         (["--max_body_bytes", "4 lots"], "--max_body_bytes: not a size"),
         (["--request_timeout", "0"], "--request_timeout 0: must be more than 0"),
+        (["--shutdown_timeout", "-1"], "--shutdown_timeout -1: must be more than 0"),
+        (["--max_texts", "0"], "--max_texts 0: must be 1 or more"),
+        (["--max_request_tokens", "0"], "--max_request_tokens 0: must be 1 or more"),
         (["--max_batch", "8", "--bogus", "1"], "unknown arguments: --bogus 1"),
     ]
     for argv, words in bad:
