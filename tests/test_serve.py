@@ -300,9 +300,9 @@ def test_worker_batches_what_is_queued_and_holds_what_does_not_fit():
     ]
     worker.start()  # everything is queued already: batches are decided by max_batch alone
     worker.stop()
-    # Fewest texts left first: [a, g, bb, c]; [ddd, e], the 9-text job not fitting, held over; the 9-text
-    # job alone, in slices of max_batch. The later, smaller [g] did not wait for it.
-    assert batches == [4, 2, 4, 4, 1]
+    # In arrival order: [a, bb, c]; [ddd, e] held over; the 9-text job cut into slices of max_batch: after
+    # its first slice it yields to [g], which has had nothing yet: g waits for one slice, not for all of it.
+    assert batches == [3, 2, 4, 1, 4, 1]
     assert [job.rewards for job in jobs] == [
         [1.0],
         [2.0, 1.0],
@@ -310,7 +310,7 @@ def test_worker_batches_what_is_queued_and_holds_what_does_not_fit():
         [float(i) for i in range(1, 10)],
         [1.0],
     ]
-    assert worker.stats()["max_requests_per_batch"] == 3 and worker.stats()["requests"] == 5
+    assert worker.stats()["max_requests_per_batch"] == 2 and worker.stats()["requests"] == 5
 
 
 def test_worker_scores_a_big_job_in_slices_shortest_first_and_answers_in_order():
@@ -326,6 +326,17 @@ def test_worker_scores_a_big_job_in_slices_shortest_first_and_answers_in_order()
         worker.start()
         worker.stop()
         assert seen == expected and job.rewards == [3.0, 1.0, 2.0, 4.0]  # padded tokens: texts × longest
+
+
+def test_worker_serves_whole_requests_in_arrival_order_whatever_their_size():
+    seen = []
+    worker = BatchWorker(lambda t: seen.append(t[0]) or lengths(t), max_batch=1, max_wait_s=0.0)
+    worker.submit(["long"], costs=[600])
+    for i in range(5):
+        worker.submit([f"s{i}"], costs=[10])
+    worker.start()
+    worker.stop()
+    assert seen == ["long", "s0", "s1", "s2", "s3", "s4"]  # a long text is not starved by shorter ones
 
 
 def test_worker_waits_for_more_requests_up_to_max_wait():

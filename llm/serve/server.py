@@ -34,8 +34,10 @@ event loop: they read the body, have it parsed and measured in tokens on a small
 then queue their texts. One worker thread (:class:`BatchWorker`) owns the model. When idle it takes the
 first queued request and keeps collecting requests until ``--max_batch`` texts or ``--max_wait_ms`` after
 the first (waiting only while more requests are being received, so a lone client pays no wait). Each batch
-is planned afresh from every request received (:func:`plan_batch`): fewest tokens left first, whole
-requests while they fit in ``--max_batch`` texts and ``--max_batch_tokens`` padded tokens, and a request
+is planned afresh from every request received (:func:`plan_batch`): the requests that have had the fewest
+tokens scored so far first, then in arrival order (so requests that fit in a batch are served first come
+first served, and a big request being scored in slices yields to every newer one), whole requests while
+they fit in ``--max_batch`` texts and ``--max_batch_tokens`` padded tokens, and a request
 too big for that scored in slices, its shortest texts first. So a client sending the largest request
 allowed, again and again, delays an ordinary request by the forward under way at most (one slice: ≤
 ``--max_batch_tokens`` tokens, or one text of ``--max_length``); ``bench/reward_server.py`` measures it. A
@@ -131,8 +133,9 @@ LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # a valid pair decodes to one ch
 class Job:
     """One request's texts, and where the worker leaves its rewards (or why it has none).
 
-    ``costs`` are the texts' tokens (after truncation to ``--max_length``): what scoring them costs, and
-    what orders the work (fewest tokens left first). The worker scores a job in slices, possibly over
+    ``costs`` are the texts' tokens (after truncation to ``--max_length``): what scoring them costs;
+    ``served`` counts the tokens scored so far, and ``turn`` is the arrival order: together they order the
+    work (:func:`plan_batch`). The worker scores a job in slices, possibly over
     several batches, shortest texts first (``order``: similar lengths share a forward, little is padding);
     the first ``scored`` texts of ``order`` have their rewards in ``partial``. ``on_done`` is called (from the
     worker thread) once ``done`` is set; ``abandoned`` tells the worker that nobody waits for the answer any
@@ -149,8 +152,8 @@ class Job:
     abandoned: bool = False
     scored: int = 0
     partial: list[float] = field(default_factory=list)
-    left: int = 0  # tokens not yet scored
-    seq: int = 0  # arrival order, to break ties
+    turn: int = 0
+    served: int = 0
     order: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -158,7 +161,6 @@ class Job:
             self.costs = [1] * len(self.texts)
         if len(self.costs) != len(self.texts):
             raise ValueError(f"{len(self.costs)} costs for {len(self.texts)} texts")
-        self.left = sum(self.costs)
         self.order = sorted(range(len(self.texts)), key=self.costs.__getitem__)
         self.partial = [0.0] * len(self.texts)
 
@@ -184,18 +186,22 @@ Slice = tuple[Job, int, int]  # texts order[start:end] of a job
 
 
 def plan_batch(jobs: Sequence[Job], max_texts: int, max_tokens: int | None) -> list[Slice]:
-    """The next batch: jobs with the fewest tokens left first (ties: arrival order), each whole while it
-    fits in ``max_texts`` texts and ``max_tokens`` padded tokens (texts × longest); the first job that does
-    not fit ends the batch, unless the batch is empty: then it gives a slice that fits (one text at least;
-    a job's texts go shortest first, see :class:`Job`).
+    """The next batch: the jobs with the fewest tokens scored so far first, then by arrival (``turn``), each
+    whole while it fits in ``max_texts`` texts and ``max_tokens`` padded tokens (texts × longest); the first
+    job that does not fit ends the batch, unless the batch is empty: then it gives a slice that fits (one
+    text at least; a job's texts go shortest first, see :class:`Job`).
 
-    So a request is never held up by more than one slice of a bigger one: a client sending the largest
-    request the server accepts, again and again, delays an ordinary request by one forward at most.
+    Requests that fit in a batch are thus served in arrival order (none has been served), and a request
+    being scored in slices yields to every request that has had less: a client sending the largest request
+    the server accepts, again and again, delays an ordinary request by about the forward under way.
 
-    >>> big, small = Job(["x"] * 5, costs=[4] * 5, seq=0), Job(["y", "z"], costs=[1, 2], seq=1)
+    >>> big, small = Job(["x"] * 5, costs=[4] * 5, turn=1), Job(["y", "z"], costs=[1, 2], turn=2)
+    >>> [(job.texts[0], s, e) for job, s, e in plan_batch([big, small], max_texts=3, max_tokens=None)]
+    [('x', 0, 3)]
+    >>> big.scored, big.served = 3, 12    # what the worker does after scoring that slice
     >>> [(job.texts[0], s, e) for job, s, e in plan_batch([big, small], max_texts=3, max_tokens=None)]
     [('y', 0, 2)]
-    >>> [(job.texts[0], s, e) for job, s, e in plan_batch([big], max_texts=3, max_tokens=8)]
+    >>> [(job.texts[0], s, e) for job, s, e in plan_batch([Job(["x"] * 5, costs=[4] * 5)], 3, max_tokens=8)]
     [('x', 0, 2)]
     """
     batch: list[Slice] = []
@@ -204,7 +210,7 @@ def plan_batch(jobs: Sequence[Job], max_texts: int, max_tokens: int | None) -> l
     def fits(n: int, length: int) -> bool:
         return n <= max_texts and (max_tokens is None or n * length <= max_tokens)
 
-    for job in sorted(jobs, key=lambda j: (j.left, j.seq)):
+    for job in sorted(jobs, key=lambda j: (j.served, j.turn)):
         rest, biggest = (
             len(job.texts) - job.scored,
             job.cost(len(job.texts) - 1),
@@ -224,7 +230,8 @@ def plan_batch(jobs: Sequence[Job], max_texts: int, max_tokens: int | None) -> l
 
 class BatchWorker:
     """The one thread that scores: batches of ≤ ``max_batch`` texts (and ≤ ``max_tokens`` padded tokens)
-    from the jobs received (:func:`plan_batch`: fewest tokens left first, a big job in slices).
+    from the jobs received (:func:`plan_batch`: fewest tokens scored so far first, then arrival order; a big
+    job in slices).
 
     When idle, a batch starts with the next job and takes the jobs queued after it; if they hold fewer than
     ``max_batch`` texts it waits for more up to ``max_wait_s`` — only while ``more_coming()`` says a
@@ -260,7 +267,7 @@ class BatchWorker:
         self._stopping = False
         self._closed = False
         self._deadline: float | None = None  # monotonic: fail what is left after it (shutting down)
-        self._seq = 0
+        self._turns = 0  # the last turn given
         self._lock = threading.Lock()
         self._stats = {
             "requests": 0,
@@ -285,8 +292,8 @@ class BatchWorker:
         with self._lock:  # with stop()'s lock: no job can land behind the stop marker and wait for ever
             if self._closed:
                 raise WorkerClosed("the server is shutting down")
-            self._seq += 1
-            job.seq = self._seq
+            self._turns += 1
+            job.turn = self._turns
             self._queue.put(job)
         return job
 
@@ -402,13 +409,14 @@ class BatchWorker:
     def _advance(self, job: Job, end: int, rewards: list[float]) -> None:
         for i, reward in zip(job.order[job.scored : end], rewards, strict=True):
             job.partial[i] = reward
-            job.left -= job.costs[i]
+            job.served += job.costs[i]
         job.scored = end
-        if job.scored == len(job.texts):
-            self._active.remove(job)
-            with self._lock:
-                self._stats["requests"] += 1
-            job.finish(rewards=job.partial)
+        if job.scored < len(job.texts):
+            return
+        self._active.remove(job)
+        with self._lock:
+            self._stats["requests"] += 1
+        job.finish(rewards=job.partial)
 
     def _score_alone(self, piece: Slice) -> None:
         job, start, end = piece
