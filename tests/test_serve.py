@@ -320,7 +320,10 @@ def test_worker_scores_a_big_job_in_slices_shortest_first_and_answers_in_order()
     ):
         seen = []
         worker = BatchWorker(
-            lambda t: seen.append(list(t)) or lengths(t), max_batch=2, max_wait_s=0.0, max_tokens=max_tokens
+            lambda t, seen=seen: seen.append(list(t)) or lengths(t),
+            max_batch=2,
+            max_wait_s=0.0,
+            max_tokens=max_tokens,
         )
         job = worker.submit(["ccc", "a", "bb", "dddd"], costs=[3, 1, 2, 4])
         worker.start()

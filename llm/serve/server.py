@@ -36,14 +36,13 @@ first queued request and keeps collecting requests until ``--max_batch`` texts o
 the first (waiting only while more requests are being received, so a lone client pays no wait). Each batch
 is planned afresh from every request received (:func:`plan_batch`): the requests that have had the fewest
 tokens scored so far first, then in arrival order (so requests that fit in a batch are served first come
-first served, and a big request being scored in slices yields to every newer one), whole requests while
-they fit in ``--max_batch`` texts and ``--max_batch_tokens`` padded tokens, and a request
-too big for that scored in slices, its shortest texts first. So a client sending the largest request
-allowed, again and again, delays an ordinary request by the forward under way at most (one slice: ≤
-``--max_batch_tokens`` tokens, or one text of ``--max_length``); ``bench/reward_server.py`` measures it. A
-request whose client closes its connection, or that times out, is dropped before the rest of it is scored.
-The worker wakes each handler through an asyncio future that it
-resolves with ``loop.call_soon_threadsafe``: a waiting request holds no thread and never blocks the loop.
+first served, and a request scored in slices gives way to any request that has had less), whole requests
+while they fit in ``--max_batch`` texts and ``--max_batch_tokens`` padded tokens, and a request too big for
+that scored in slices, its shortest texts first. So a client sending the largest request allowed, again
+and again, delays an ordinary request by about the forward under way (one slice: ≤ ``--max_batch_tokens``
+tokens, or one text of ``--max_length``); ``bench/reward_server.py`` measures it. A request whose client
+closes its connection, or that times out, is dropped before the rest of it is scored. The worker wakes
+each handler through an asyncio future that it resolves with ``loop.call_soon_threadsafe``: a waiting request holds no thread and never blocks the loop.
 The scorer (:class:`ModelScorer`) sorts a batch by token length and cuts it into forwards of at most
 ``--max_batch_tokens`` padded tokens (:func:`plan_forwards`), so similar lengths share a forward; a text's
 reward does not depend on its batch-mates. If a batch fails, its requests are scored one by one, so a bad
