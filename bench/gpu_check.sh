@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # GPU check for a machine with ONE NVIDIA GPU; finishes in under 8 minutes.
 #
-#   bash bench/gpu_check.sh                 # log in /tmp/gpu_check.log
+#   bash bench/gpu_check.sh                 # log in a new private folder: /tmp/gpu_check.XXXXXX/gpu_check.log
 #   OUT=results bash bench/gpu_check.sh     # log and gpu_check.py's files in results/
 #
-# Everything measured goes to stdout and to ${OUT:-/tmp}/gpu_check.log. Extra arguments are passed to
-# bench/gpu_check.py, which is expected to measure, in one run:
+# Everything measured goes to stdout and to $OUT/gpu_check.log (without OUT, a folder made by mktemp -d:
+# no fixed name in the shared temp folder, where another user could have put a file or link first).
+# Extra arguments are passed to bench/gpu_check.py, which is expected to measure, in one run:
 #   1. correctness: FlashAttention-2 on packed rows (position_ids restarting per sample) gives the same
 #      logits/loss as the same samples run unpacked, in bf16 (within bf16 tolerance);
 #   2. speed: SFT of a ~1B-parameter randomly initialised Llama on 4,096-token packed rows with FA2 +
@@ -18,7 +19,7 @@
 #   4. DPO pairs/s of `llm-train dpo` against TRL's DPOTrainer (~1B Llama, bf16; bench/dpo_throughput.py).
 set -euo pipefail
 
-OUT="${OUT:-/tmp}"
+OUT="${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/gpu_check.XXXXXX")}"
 PYTHON="${PYTHON:-python}"
 TIME_LIMIT="${TIME_LIMIT:-450}"   # seconds for gpu_check.py, so the whole script stays under 8 minutes
 mkdir -p "$OUT"

@@ -1,6 +1,7 @@
-"""Reward server throughput and latency: dynamic batching versus one text per forward.
+"""Reward server throughput and latency: dynamic batching versus one text per forward; an ordinary client's
+latency beside a hostile one, before and after the server scored requests in slices (issue 22).
 
-Two ``llm-train serve-reward`` processes on loopback serve the same model on the same machine:
+**Table 1, batching.** Two ``llm-train serve-reward`` processes on loopback serve the same model on the same machine:
 
 - ``batched``: ``--max_batch 32 --max_wait_ms 10`` (the defaults);
 - ``one per forward``: ``--max_batch 1 --max_wait_ms 0``.
@@ -34,6 +35,18 @@ Reading the table: on CPU a forward of one ~250-token text already keeps a core 
 buy much throughput there, and padding plus attention that grows with the longest text make big
 batches slower; the server therefore cuts each batch into forwards of ≤ 1024 padded tokens of similar
 lengths on CPU (65536 on GPU, where large forwards are what keeps the device busy).
+
+**Table 2, a hostile client** (``--tables hostile``, about a minute). One server at a time, the same
+checkpoint but the ``tiny`` shape (hidden 64, 2 layers: a loaded 2-core machine scores it fast enough to
+measure in seconds) with a 2,048-position context: "before" is the server as it was at commit
+``--before`` (default ``ac75bfa``, extracted with ``git archive``: whole requests first come first served,
+no default ``--max_length``, no caps per request), "after" is this checkout's, both with default flags. An
+ordinary client sends requests back to back — of 1 text, and of 32 texts (what the trainer's
+:class:`RewardClient` sends by default) — for ``--window`` seconds quiet, then for ``--window`` seconds
+while a hostile client sends, again and again, the largest request the new server accepts: 128 texts of
+16,000 characters (each over 2,048 tokens: 128 × 2,048 = the 262,144-token budget per request, 2 MB of
+JSON; the old server accepted larger ones still). A request unanswered within the window counts as
+``> window``. ``hostile texts/s`` is what the hostile client got scored meanwhile (``GET /health``).
 """
 
 from __future__ import annotations
@@ -83,8 +96,9 @@ def load_texts() -> list[str]:
     return texts
 
 
-def build_checkpoint(texts: list[str], path: Path) -> dict:
-    """The small random reward model and its tokenizer, saved to ``path``; token statistics of ``texts``."""
+def build_checkpoint(texts: list[str], path: Path, config: str = MODEL_CONFIG) -> dict:
+    """A random reward model (``MODEL_CONFIGS[config]``) and its tokenizer, saved to ``path``; token
+    statistics of ``texts``."""
     import torch
 
     from llm.data.tokenizer import build_tokenizer
@@ -92,7 +106,7 @@ def build_checkpoint(texts: list[str], path: Path) -> dict:
 
     torch.manual_seed(0)
     tokenizer = build_tokenizer("bytelevel", vocab_size=VOCAB, corpus=texts)
-    model = build_reward_model(None, tokenizer, config_name=MODEL_CONFIG)
+    model = build_reward_model(None, tokenizer, config_name=config)
     model.save_pretrained(str(path))
     tokenizer.save_pretrained(str(path))
     lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
@@ -175,8 +189,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--threads", type=int, default=1, help="servers' OMP_NUM_THREADS (default 1)")
     parser.add_argument("--device", default="cpu", help="the servers' --device (default cpu)")
+    parser.add_argument(
+        "--tables", nargs="+", choices=["batching", "hostile"], default=["batching", "hostile"]
+    )
+    parser.add_argument("--window", type=float, default=5.0, help="seconds of each hostile-table setting")
+    parser.add_argument("--before", default=BEFORE, help="commit of the 'before' server ('none': skip it)")
     args = parser.parse_args(argv)
     texts = load_texts()
+    if "hostile" in args.tables:
+        hostile_table(args, texts)
+    if "batching" not in args.tables:
+        return 0
     started, load_before = time.perf_counter(), os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "rm-small"
@@ -225,6 +248,159 @@ def report(args: argparse.Namespace, meta: dict, texts: list[str], rows: list, s
         print(
             f"| {clients:>7} | {name:<21} | {r['rps']:>6.1f} | {r['p50']:>6.0f} | {r['p99']:>6.0f} "
             f"| {r['per_batch']:>11.1f} | {r['per_forward']:>13.1f} |"
+        )
+    print(f"\n({seconds:.0f} s in all)")
+
+
+# --------------------------------------------------------------------------------- the hostile client
+
+BEFORE = "ac75bfa"  # the last commit before requests were scored in slices with caps (issue 22)
+HOSTILE_TEXTS, HOSTILE_CHARS = 128, 16_000
+ORDINARY_SIZES = (1, 32)
+
+
+def old_tree(rev: str, into: Path) -> Path:
+    """The package as it was at ``rev`` (``git archive``), to run the "before" server from."""
+    archive = subprocess.run(["git", "archive", rev, "llm"], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def start_at(tree: Path, model: Path, threads: int, device: str) -> tuple[subprocess.Popen, str]:
+    """A server run from ``tree`` (this checkout, or an old one)."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
+    env["PYTHONPATH"] = str(tree)
+    cmd = [sys.executable, "-c", SERVE, "--model", str(model), "--port", "0", "--device", device]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=tree, env=env
+    )
+    match = re.search(r" on (http://\S+) ", proc.stdout.readline())
+    if not match:
+        proc.kill()
+        raise RuntimeError(f"the server from {tree} did not start")
+    return proc, match.group(1)
+
+
+def ordinary(url: str, texts: list[str], size: int, seconds: float) -> tuple[list[float], int]:
+    """Requests of ``size`` texts back to back for ``seconds``: (latencies of the answered, unanswered)."""
+    client = RewardClient(url, retries=0, timeout=seconds, max_batch=size)
+    latencies, unanswered, i = [], 0, 0
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        batch = [texts[(i + k) % len(texts)] for k in range(size)]
+        i += size
+        sent = time.perf_counter()
+        try:
+            client.score(batch)
+            latencies.append(time.perf_counter() - sent)
+        except Exception:  # timed out: it waited the whole window
+            unanswered += 1
+    return latencies, unanswered
+
+
+class Hostile(threading.Thread):
+    """Sends the same big request again and again until :meth:`stop` (or the server goes away)."""
+
+    def __init__(self, url: str, texts: list[str]):
+        super().__init__(daemon=True)
+        long = " ".join(texts)
+        chunks = [(long[i * 997 :] + long)[:HOSTILE_CHARS] for i in range(HOSTILE_TEXTS)]
+        self.body = json.dumps({"query": chunks}).encode()
+        self.url = url + "/get_reward"
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        while not self.stopped.is_set():
+            request = urllib.request.Request(self.url, self.body, {"Content-Type": "application/json"})
+            try:
+                with opener.open(request, timeout=3600) as response:
+                    response.read()
+            except Exception:
+                if not self.stopped.is_set():
+                    time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def hostile_table(args: argparse.Namespace, texts: list[str]) -> None:
+    started, load_before = time.perf_counter(), os.getloadavg()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "rm-tiny"
+        meta = build_checkpoint(texts, model, config="tiny")
+        trees = {"after": ROOT}
+        if args.before != "none":
+            trees = {"before": old_tree(args.before, Path(tmp)), **trees}
+        for name, tree in trees.items():
+            proc, url = start_at(tree, model, args.threads, args.device)
+            hostile = Hostile(url, texts)
+            try:
+                ordinary(url, texts, 8, 1.0)  # warm-up
+                quiet = {size: ordinary(url, texts, size, args.window) for size in ORDINARY_SIZES}
+                hostile.start()
+                deadline = time.monotonic() + 60
+                while health(url)["in_flight"] == 0 and time.monotonic() < deadline:
+                    time.sleep(0.05)  # the hostile request is received and queued
+                for size in ORDINARY_SIZES:
+                    before = health(url)["texts"]
+                    got = ordinary(url, texts, size, args.window)
+                    scored = health(url)["texts"] - before - size * len(got[0])
+                    rows.append((name, size, quiet[size], got, scored / args.window))
+                    print(f"  {name}, {size} text(s): done", file=sys.stderr)
+            finally:
+                hostile.stop()
+                proc.kill()
+                proc.wait(60)
+    report_hostile(args, meta, rows, (load_before, os.getloadavg()), time.perf_counter() - started)
+
+
+def summary(latencies: list[float], unanswered: int, window: float) -> tuple[str, str, str]:
+    """p50, p99 in ms (``> window`` when a request went unanswered in the window), and the count."""
+    n = len(latencies) + unanswered
+    if not n:
+        return "–", "–", "0"
+    ordered = sorted(latencies) + [float("inf")] * unanswered
+
+    def show(q: float) -> str:
+        value = ordered[min(n - 1, round(q * (n - 1)))]
+        return f"> {window * 1e3:.0f}" if value == float("inf") else f"{1e3 * value:.0f}"
+
+    return (
+        show(0.50),
+        show(0.99),
+        f"{len(latencies)}" + (f" (+{unanswered} unanswered)" if unanswered else ""),
+    )
+
+
+def report_hostile(args: argparse.Namespace, meta: dict, rows: list, load: tuple, seconds: float) -> None:
+    now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    print(f"\nReward server with a hostile client, {now}")
+    print(
+        f"machine: {cpu_model()}, {os.cpu_count()} CPUs, server OMP_NUM_THREADS={args.threads}; "
+        f"1-min load average {load[0][0]:.1f} before, {load[1][0]:.1f} after; model tiny (hidden 64, 2 layers, "
+        f"vocab {meta['vocab']}), 2,048 positions, random init, fp32, {args.device}; ordinary texts: TL;DR "
+        f"prompt + summary, mean {meta['mean_tokens']:.0f} tokens; hostile: {HOSTILE_TEXTS} texts of "
+        f"{HOSTILE_CHARS:,} characters a request, back to back; {args.window:g} s per cell"
+    )
+    print()
+    print(
+        "| server | ordinary request | quiet p50 ms | quiet p99 ms | hostile p50 ms | hostile p99 ms "
+        "| p99 ratio | requests quiet / hostile | hostile texts/s |"
+    )
+    print("|:--|--:|--:|--:|--:|--:|--:|--:|--:|")
+    for name, size, quiet, hostile, rate in rows:
+        q50, q99, qn = summary(*quiet, args.window)
+        h50, h99, hn = summary(*hostile, args.window)
+        ratio = "–"
+        if quiet[0] and hostile[0] and not hostile[1]:
+            ratio = f"{percentile(hostile[0], 0.99) / percentile(quiet[0], 0.99):.1f}×"
+        elif hostile[1]:
+            ratio = f"> {args.window / percentile(quiet[0], 0.99):.0f}×" if quiet[0] else "–"
+        text = "text" if size == 1 else "texts"
+        print(
+            f"| {name} | {size} {text} | {q50} | {q99} | {h50} | {h99} | {ratio} | {qn} / {hn} | {rate:.1f} |"
         )
     print(f"\n({seconds:.0f} s in all)")
 

@@ -33,8 +33,11 @@ if [ "$REWARD" = server ] && [ "$NUM_GPUS" -ge 2 ]; then
   CUDA_VISIBLE_DEVICES=$((NUM_GPUS - 1)) llm-train serve-reward --model "$RM" --port "$PORT" \
     --token_file "$TOKEN_FILE" --device cuda:0 --max_batch 64 &
   SERVER=$!
-  trap 'kill $SERVER 2>/dev/null || true' EXIT
-  until curl -sf -H "Authorization: Bearer $(cat "$TOKEN_FILE")" "http://127.0.0.1:$PORT/health" >/dev/null; do
+  # curl reads the header from a private file: a token on its command line would show in `ps`.
+  HEADER=$(mktemp)
+  trap 'kill $SERVER 2>/dev/null || true; rm -f "$HEADER"' EXIT
+  printf 'Authorization: Bearer %s\n' "$(<"$TOKEN_FILE")" >"$HEADER"
+  until curl -sf -H @"$HEADER" "http://127.0.0.1:$PORT/health" >/dev/null; do
     sleep 2
   done
   GPUS=$(seq -s, 0 $((NUM_GPUS - 2)))

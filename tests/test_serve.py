@@ -16,6 +16,7 @@ import os
 import queue
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -34,7 +35,7 @@ from ports import free_port
 from llm.commands.cli import parse
 from llm.commands.serve_reward import PROG, ServeRewardArguments, main
 from llm.data.tokenizer import build_tokenizer
-from llm.errors import ServiceError
+from llm.errors import ServiceError, UserError
 from llm.models.reward import build_reward_model, load_reward_model, score
 from llm.serve import RewardClient, RewardServerError
 from llm.serve.server import (
@@ -44,6 +45,7 @@ from llm.serve.server import (
     RewardServer,
     ServerConfig,
     WorkerClosed,
+    load_scorer,
     parse_query,
     read_token,
 )
@@ -269,6 +271,7 @@ def fake():
         max_wait_ms=0,
         max_body_bytes=64 << 10,
         max_text_chars=2000,
+        max_request_tokens=5000,  # the fake scorer counts a character as a token
         socket_timeout=1.0,
         request_timeout=1.0,
     )
@@ -292,12 +295,51 @@ def test_worker_batches_what_is_queued_and_holds_what_does_not_fit():
     worker = BatchWorker(
         lambda texts: batches.append(len(texts)) or lengths(texts), max_batch=4, max_wait_s=0.0
     )
-    jobs = [worker.submit(t) for t in (["a"], ["bb", "c"], ["ddd", "e"], ["f"] * 9, ["g"])]
+    jobs = [
+        worker.submit(t) for t in (["a"], ["bb", "c"], ["ddd", "e"], ["f" * (i + 1) for i in range(9)], ["g"])
+    ]
     worker.start()  # everything is queued already: batches are decided by max_batch alone
     worker.stop()
-    assert batches == [3, 2, 9, 1]  # [a,bb,c]; [ddd,e] held over; 9 > max_batch alone; [g]
-    assert [job.rewards for job in jobs[:3]] == [[1.0], [2.0, 1.0], [3.0, 1.0]]
+    # In arrival order: [a, bb, c]; [ddd, e] held over; the 9-text job cut into slices of max_batch: after
+    # its first slice it yields to [g], which has had nothing yet: g waits for one slice, not for all of it.
+    assert batches == [3, 2, 4, 1, 4, 1]
+    assert [job.rewards for job in jobs] == [
+        [1.0],
+        [2.0, 1.0],
+        [3.0, 1.0],
+        [float(i) for i in range(1, 10)],
+        [1.0],
+    ]
     assert worker.stats()["max_requests_per_batch"] == 2 and worker.stats()["requests"] == 5
+
+
+def test_worker_scores_a_big_job_in_slices_shortest_first_and_answers_in_order():
+    for max_tokens, expected in (
+        (None, [["a", "bb"], ["ccc", "dddd"]]),
+        (4, [["a", "bb"], ["ccc"], ["dddd"]]),
+    ):
+        seen = []
+        worker = BatchWorker(
+            lambda t, seen=seen: seen.append(list(t)) or lengths(t),
+            max_batch=2,
+            max_wait_s=0.0,
+            max_tokens=max_tokens,
+        )
+        job = worker.submit(["ccc", "a", "bb", "dddd"], costs=[3, 1, 2, 4])
+        worker.start()
+        worker.stop()
+        assert seen == expected and job.rewards == [3.0, 1.0, 2.0, 4.0]  # padded tokens: texts × longest
+
+
+def test_worker_serves_whole_requests_in_arrival_order_whatever_their_size():
+    seen = []
+    worker = BatchWorker(lambda t: seen.append(t[0]) or lengths(t), max_batch=1, max_wait_s=0.0)
+    worker.submit(["long"], costs=[600])
+    for i in range(5):
+        worker.submit([f"s{i}"], costs=[10])
+    worker.start()
+    worker.stop()
+    assert seen == ["long", "s0", "s1", "s2", "s3", "s4"]  # a long text is not starved by shorter ones
 
 
 def test_worker_waits_for_more_requests_up_to_max_wait():
@@ -363,11 +405,18 @@ def test_scores_do_not_depend_on_batching(model, reference):
         (b'{"query": ["abcd"]}', 413, "over the limit of 3"),
         (b'{"query": ["a", ""]}', 400, '"query"[1] is empty'),
         (b"\xff\xfe{", 400, "malformed JSON"),
+        (
+            b'{"query": ["a\\ud800b"]}',
+            400,
+            "\"query\"[0] is not valid Unicode: a lone surrogate '\\ud800' at character 1",
+        ),
+        (b'{"query": ["ok", "\\udfff"]}', 400, '"query"[1] is not valid Unicode'),
+        (b'{"query": ["a", "b", "c"]}', 413, '"query" has 3 texts, over the limit of 2 per request'),
     ],
 )
 def test_parse_query_rejects(body, status, words):
     with pytest.raises(RequestError) as e:
-        parse_query(body, max_text_chars=3)
+        parse_query(body, max_text_chars=3, max_texts=2)
     assert e.value.status == status and words in e.value.reason
 
 
@@ -408,6 +457,9 @@ def test_main_refuses_bad_setup(tmp_path, checkpoint, capsys):
         (["--port", "70000"], "--port 70000: not a port"),
         (["--max_body_bytes", "4 lots"], "--max_body_bytes: not a size"),
         (["--request_timeout", "0"], "--request_timeout 0: must be more than 0"),
+        (["--shutdown_timeout", "-1"], "--shutdown_timeout -1: must be more than 0"),
+        (["--max_texts", "0"], "--max_texts 0: must be 1 or more"),
+        (["--max_request_tokens", "0"], "--max_request_tokens 0: must be 1 or more"),
         (["--max_batch", "8", "--bogus", "1"], "unknown arguments: --bogus 1"),
     ]
     for argv, words in bad:
@@ -427,15 +479,16 @@ def test_a_taken_port_fails_before_the_model_loads(checkpoint, capsys):
     assert "cannot listen on 127.0.0.1:" in capsys.readouterr().err
 
 
-def test_loopback_by_default_and_a_warning_without_a_token_elsewhere(caplog):
+def test_loopback_by_default_and_a_token_required_elsewhere(caplog, checkpoint, capsys):
     assert ServerConfig(model="m").host == "127.0.0.1" and ServeRewardArguments(model="m").host == "127.0.0.1"
     server = RewardServer(ServerConfig(model="m", port=0))
     server.close()
     assert not caplog.records
-    server = RewardServer(ServerConfig(model="m", host="0.0.0.0", port=0))
-    server.close()
-    assert "without --token_file" in caplog.text
-    caplog.clear()
+    for host in ("0.0.0.0", "::", "10.1.2.3", "example.org"):
+        with pytest.raises(UserError, match=f"--host {host}: .* needs --token_file"):
+            ServerConfig(model="m", host=host, port=0)
+    assert main(["--model", str(checkpoint), "--host", "0.0.0.0", "--port", "0"]) == 2  # before binding
+    assert "error: --host 0.0.0.0: a server reachable from other machines needs" in capsys.readouterr().err
     server = RewardServer(ServerConfig(model="m", host="0.0.0.0", port=0, token="t"))
     server.close()
     assert not caplog.records
@@ -461,6 +514,18 @@ ERRORS = [
     ("/get_reward", b'{"query": ["slow"]}', 504, "scoring did not finish within 1 s"),
     ("/rewards", b'{"query": ["ok"]}', 404, "no such path: POST /rewards"),
     ("/health", b'{"query": ["ok"]}', 405, "method not allowed: POST /health"),
+    (
+        "/get_reward",
+        json.dumps({"query": ["a"] * 257}).encode(),
+        413,
+        '"query" has 257 texts, over the limit of 256',
+    ),
+    (
+        "/get_reward",
+        b'{"query": ["ok", "a\\ud800b"]}',
+        400,
+        '"query"[1] is not valid Unicode: a lone surrogate',
+    ),
 ]
 
 
@@ -529,7 +594,7 @@ def test_shutting_down_answers_503(fake, monkeypatch):
     finally:
         fake.stopping = False
 
-    def closed(texts, on_done=None):
+    def closed(texts, on_done=None, costs=None):
         raise WorkerClosed("the server is shutting down")
 
     monkeypatch.setattr(fake.worker, "submit", closed)
@@ -639,12 +704,14 @@ def test_client_shards_across_servers_in_order(urls, token_server, reference):
     texts = make_texts(random.Random(1), 45)
     good = {"Authorization": f"Bearer {TOKEN}"}  # "a" has no token and ignores the header
     bases = [urls["a"], token_server.url]
-    before = [health(base, good)["texts"] for base in bases]
+    before = [health(base, good) for base in bases]
     client = RewardClient([bases[0], bases[1] + "/get_reward"], token=TOKEN, max_batch=4)
     assert close(client.score(texts), reference(texts))
     after = [health(base, good) for base in bases]
-    assert [y["texts"] - x for x, y in zip(before, after)] == [23, 22]  # contiguous halves, one per server
-    assert after[1]["forwards"] > after[1]["batches"]  # the token server cuts batches into ≤ 64 tokens
+    assert [y["texts"] - x["texts"] for x, y in zip(before, after)] == [23, 22]  # contiguous halves
+    # The token server cuts its 6 requests into batches (and forwards) of ≤ 64 padded tokens.
+    assert after[1]["requests"] - before[1]["requests"] == 6
+    assert after[1]["forwards"] - before[1]["forwards"] >= after[1]["batches"] - before[1]["batches"] > 6
     assert client.score([]) == []
 
 
@@ -733,3 +800,210 @@ def test_sigterm_finishes_in_flight_requests(servers, reference):
     expected = reference(texts)
     for i, (status, payload) in enumerate(answers):
         assert status == 200 and close(payload["rewards"], expected[2 * i : 2 * i + 2])
+
+
+# ------------------------------------------------- one request's cost is bounded; no client stalls others
+
+
+class Ticks:
+    """A fake scorer taking ``per_text`` seconds a text (a slow model); counts the texts it scored."""
+
+    def __init__(self, per_text: float = 0.05):
+        self.per_text = per_text
+        self.scored = 0
+
+    def __call__(self, texts: list[str]) -> list[float]:
+        time.sleep(self.per_text * len(texts))
+        self.scored += len(texts)
+        return lengths(texts)
+
+
+def ticking(**overrides) -> ServerConfig:
+    """One text per batch, so a request of n texts is n slices of work."""
+    return ServerConfig(**{"model": "ticks", "port": 0, "max_batch": 1, "max_wait_ms": 0, **overrides})
+
+
+def wait_until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)
+
+
+def test_parse_query_keeps_a_valid_surrogate_pair():
+    assert parse_query(b'{"query": ["\\ud83d\\ude42 ok"]}', max_text_chars=10) == ["🙂 ok"]
+
+
+def test_a_request_over_the_token_budget_is_refused(fake):
+    status, payload = get_reward(fake.url, ["x" * 2000] * 3)
+    assert (
+        status == 413
+        and '"query" holds 6000 tokens (after --max_length), over the limit of 5000' in (payload["error"])
+    )
+    assert get_reward(fake.url, ["x" * 2000] * 2)[0] == 200
+
+
+def test_a_big_request_does_not_hold_up_a_small_one():
+    ticks = Ticks(per_text=0.02)
+    with in_thread(ticking(), ticks) as server:
+        answers = []
+        big = threading.Thread(target=lambda: answers.append(get_reward(server.url, ["tick"] * 75)))  # 1.5 s
+        big.start()
+        wait_until(lambda: ticks.scored > 0)
+        started = time.monotonic()
+        assert get_reward(server.url, ["ok"]) == (200, {"rewards": [2.0]})
+        assert time.monotonic() - started < 0.6  # one slice of the big one at most, not all of it
+        assert ticks.scored < 50
+        big.join(20)
+    assert answers == [(200, {"rewards": [4.0] * 75})]
+
+
+def test_a_client_that_leaves_is_not_scored_and_is_counted():
+    ticks = Ticks()
+    with in_thread(ticking(), ticks) as server:
+        body = json.dumps({"query": ["tick"] * 40}).encode()  # 2 s of scoring
+        sock = raw_send(
+            server.url, f"POST /get_reward HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n", body
+        )
+        wait_until(lambda: ticks.scored >= 2)
+        sock.close()
+        wait_until(lambda: health(server.url)["abandoned"] == 1, timeout=2)
+        left_at = ticks.scored
+        time.sleep(0.3)
+        assert ticks.scored == left_at < 20  # dropped before the rest was scored
+        info = health(server.url)
+        assert info["in_flight"] == 0 and info["queue"] == 0 and info["requests"] == 0
+
+
+def test_stop_finishes_within_the_shutdown_timeout_and_answers_503():
+    ticks = Ticks()
+    server = RewardServer(ticking(shutdown_timeout=0.5))
+    server.load(ticks)
+    ready = threading.Event()
+    thread = threading.Thread(target=server.run, kwargs={"on_ready": lambda line: ready.set()}, daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(30)
+        answers = []
+        big = threading.Thread(target=lambda: answers.append(get_reward(server.url, ["tick"] * 200)))  # 10 s
+        big.start()
+        wait_until(lambda: ticks.scored > 0)
+        started = time.monotonic()
+        server.stop()  # what SIGTERM does
+        thread.join(10)
+        assert not thread.is_alive() and time.monotonic() - started < 2.0
+        big.join(10)
+        assert answers[0][0] == 503 and "not scored within --shutdown_timeout" in answers[0][1]["error"]
+        assert ticks.scored < 40
+    finally:
+        server.stop()
+        thread.join(10)
+        server.close()
+
+
+def test_health_names_the_model_not_its_path():
+    with in_thread(ticking(model="/home/someone/secret-project/runs/rm-final"), Ticks()) as server:
+        info = health(server.url)
+    assert info["model"] == "rm-final" and "secret" not in json.dumps(info)
+    assert (info["max_texts"], info["max_request_tokens"]) == (256, 262_144)
+
+
+def test_texts_are_cut_to_the_length_the_model_was_trained_with(checkpoint, model, tmp_path):
+    trained = tmp_path / "rm"
+    shutil.copytree(checkpoint, trained)
+    (trained / "llm_train.json").write_text(json.dumps({"stage": "rm", "max_length": 16}))
+    long = " ".join(WORDS * 4)
+    scorer = load_scorer(ServerConfig(model=str(trained), device="cpu"))
+    assert scorer.max_length == 16 and scorer.lengths([long, "a"]) == [16, 1]
+    assert close(scorer([long]), score(*model, [long], max_length=16))
+    assert not close(scorer([long]), score(*model, [long]))  # the cut matters for this text
+    # No llm_train.json: the model's positions; --max_length over them is refused.
+    assert load_scorer(ServerConfig(model=str(checkpoint), device="cpu")).max_length == 2048
+    assert load_scorer(ServerConfig(model=str(checkpoint), device="cpu", max_length=64)).max_length == 64
+    with pytest.raises(UserError, match="--max_length 4096: over the model's 2048 positions"):
+        load_scorer(ServerConfig(model=str(checkpoint), device="cpu", max_length=4096))
+
+
+# ------------------------------------------------------------------------------- the client's safety
+
+
+@contextlib.contextmanager
+def http_server(handler):
+    """A stdlib HTTP server on loopback answering with ``handler(request_handler)``; yields its URL."""
+    import http.server
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            handler(self)
+
+        do_GET = do_POST
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_client_follows_no_redirect_and_never_forwards_the_token(code):
+    seen = []
+
+    def elsewhere(h):  # another host: records what reaches it, and would hand out rewards
+        seen.append(dict(h.headers))
+        body = json.dumps({"rewards": [42.0]}).encode()
+        h.send_response(200)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    with http_server(elsewhere) as other:
+
+        def redirect(h):
+            h.send_response(code)
+            h.send_header("Location", f"{other}/get_reward")
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+
+        with http_server(redirect) as server:
+            client = RewardClient(server, token=TOKEN, retries=3, backoff=5.0)
+            with pytest.raises(RewardServerError) as e:
+                client.score(["hi"])
+    message = str(e.value)
+    assert f"{server}/get_reward: HTTP {code} redirect to {other}/get_reward refused" in message
+    assert not seen and client.retry_count == 0 and e.value.status == code
+
+
+# ------------------------------------------------------------------------------- the scripts' secrets
+
+
+@pytest.mark.parametrize("script", ["scripts/run_grpo.sh", "scripts/run_summarize_rlhf.sh"])
+def test_scripts_pass_the_token_to_curl_from_a_file(script):
+    text = (ROOT / script).read_text()
+    curls = [line for line in text.splitlines() if "curl " in line and not line.strip().startswith("#")]
+    assert curls and all('-H @"$HEADER"' in line and "Bearer" not in line for line in curls)
+    assert "HEADER=$(mktemp)" in text and 'rm -f "$HEADER"' in text
+
+
+def test_gpu_check_logs_to_a_folder_of_its_own():
+    text = (ROOT / "bench" / "gpu_check.sh").read_text()
+    assert 'OUT="${OUT:-$(mktemp -d' in text and "/tmp/gpu_check.log" not in text.replace("XXXXXX/", "")
+
+
+@pytest.mark.skipif(not shutil.which("curl"), reason="no curl")
+def test_curl_reads_the_bearer_header_from_a_file(tmp_path):
+    """The scripts' way of asking /health: the header from a file, accepted by the server."""
+    header = tmp_path / "header"
+    header.write_text(f"Authorization: Bearer {TOKEN}\n")
+    with in_thread(ticking(token=TOKEN), Ticks()) as server:
+        ok = subprocess.run(["curl", "-sf", "-H", f"@{header}", f"{server.url}/health"], capture_output=True)
+        without = subprocess.run(["curl", "-sf", f"{server.url}/health"], capture_output=True)
+    assert ok.returncode == 0 and json.loads(ok.stdout)["model"] == "ticks"
+    assert without.returncode != 0

@@ -73,13 +73,28 @@ class ServeRewardArguments:
         default=DEFAULTS.max_text_chars, metadata={"help": "limit on each text's length, in characters"}
     )
     max_length: int | None = field(
-        default=None, metadata={"help": "keep each text's last TOKENS tokens (default: all)"}
+        default=None,
+        metadata={
+            "help": "keep each text's last TOKENS tokens (default: the length the reward model was trained "
+            "with, from its llm_train.json, else the model's positions)"
+        },
+    )
+    max_texts: int = field(
+        default=DEFAULTS.max_texts, metadata={"help": "texts per request at most (413 beyond)"}
+    )
+    max_request_tokens: int = field(
+        default=DEFAULTS.max_request_tokens,
+        metadata={"help": "tokens per request at most, after --max_length (413 beyond)"},
     )
     socket_timeout: float = field(
         default=DEFAULTS.socket_timeout, metadata={"help": "seconds a client may take to send a request"}
     )
     request_timeout: float = field(
         default=DEFAULTS.request_timeout, metadata={"help": "seconds a request may wait for scoring"}
+    )
+    shutdown_timeout: float = field(
+        default=DEFAULTS.shutdown_timeout,
+        metadata={"help": "after SIGTERM, seconds to finish the requests received (the rest get 503)"},
     )
     verbose: bool = field(default=False, metadata={"help": "log every batch and request (to stderr)"})
 
@@ -106,8 +121,11 @@ class ServeRewardArguments:
             max_body_bytes=body_bytes,
             max_text_chars=self.max_text_chars,
             max_length=self.max_length,
+            max_texts=self.max_texts,
+            max_request_tokens=self.max_request_tokens,
             socket_timeout=self.socket_timeout,
             request_timeout=self.request_timeout,
+            shutdown_timeout=self.shutdown_timeout,
         )
 
 

@@ -15,7 +15,12 @@ server's reason: retrying would not help. When a request's retries are spent, :c
 names the URLs tried and the last error, and the other requests of the call stop retrying.
 
 Environment proxies are ignored: reward servers sit next to the trainer, and an ``http_proxy`` meant for
-the internet would otherwise catch ``127.0.0.1`` too.
+the internet would otherwise catch ``127.0.0.1`` too. Redirects are not followed: a reward server answers
+itself, and following one would hand the bearer token, and the choice of rewards, to another host; a
+``3xx`` raises :class:`RewardServerError` naming both URLs.
+
+By default a call sends at most ``max_batch=32`` texts per request (the server's default batch, well under
+its per-request caps of 256 texts and 262,144 tokens); the server batches concurrent requests together.
 """
 
 from __future__ import annotations
@@ -94,7 +99,7 @@ class RewardClient:
         timeout: float = 30.0,
         retries: int = 5,
         backoff: float = 0.5,
-        max_batch: int | None = None,
+        max_batch: int | None = 32,
     ):
         urls = [urls] if isinstance(urls, str) else list(urls)
         if not urls:
@@ -111,7 +116,7 @@ class RewardClient:
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _RefuseRedirects)
 
     def score(self, texts: Sequence[str]) -> list[float]:
         """One reward per text, in order; :class:`RewardServerError` if some texts could not be scored."""
@@ -180,6 +185,18 @@ class RewardClient:
         except (OSError, http.client.HTTPException) as e:  # refused, reset, timed out, cut short
             raise _Retryable(f"{url}: {_describe(e)}") from None
         return _rewards(payload, n, url)
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """Every redirect is an error: the request (and its token) goes nowhere else."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001 (urllib's signature)
+        raise RewardServerError(
+            f"{req.full_url}: HTTP {code} redirect to {newurl} refused: a reward server must answer "
+            "itself (the request and its token are not sent elsewhere)",
+            status=code,
+            urls=[req.full_url],
+        )
 
 
 def _rewards(payload: bytes, n: int, url: str) -> list[float]:

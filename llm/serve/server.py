@@ -13,35 +13,53 @@ The protocol is OpenRLHF's ``--remote_rm_url`` one, so their PPO can use this se
 - ``POST /get_reward`` ``{"query": ["full text", ...], "prompts": [...], "labels": [...]}`` answers
   ``{"rewards": [float, ...]}``, one normalised reward per text, in order. ``query`` holds prompt + response
   as rendered for training; ``prompts`` and ``labels`` are accepted and ignored.
-- ``GET /health`` answers ``{"status": "ok", "model": DIR, "queue": n, "in_flight": n, ...counters}``.
+- ``GET /health`` answers ``{"status": "ok", "model": NAME, "queue": n, "in_flight": n, ...limits and
+  counters}``: the model's folder name, never its path; ``abandoned`` counts requests dropped unscored
+  because their client left or they timed out.
 - Every error answers ``{"error": reason}`` (FastAPI's own 404, 405 and validation errors too, and uvicorn's
   answer to malformed HTTP): 400 malformed JSON, ``query`` or HTTP, 401 missing or wrong bearer token,
   404 unknown path, 405 wrong method, 408 body not received in time, 411 no ``Content-Length`` (or a
-  chunked body), 413 body or a text over the limits, 500 scoring failed, 503 shutting down, 504 scoring
-  took over ``--request_timeout``. A failed request never stops the server.
+  chunked body), 413 body, a text, the number of texts or the tokens of a request over the limits, 500
+  scoring failed, 503 shutting down, 504 scoring took over ``--request_timeout``. A failed request never
+  stops the server.
 
-**Dynamic batching.** Request handlers are coroutines on uvicorn's event loop: they only read, parse and
-validate, then queue their texts. One worker thread (:class:`BatchWorker`) owns the model: it takes the
-first queued request, keeps collecting requests until ``--max_batch`` texts or ``--max_wait_ms`` after the
-first (waiting only while more requests are being received, so a lone client pays no wait), scores them
-together and hands every request its slice. The worker wakes each handler through an asyncio future that it
-resolves with ``loop.call_soon_threadsafe``: a waiting request holds no thread and never blocks the loop.
+**What one request may cost.** Each text is cut to its last ``--max_length`` tokens — by default the length
+the reward model was trained with (``llm_train.json``, as its Trainer saw the texts), else the model's
+positions; never more than its positions. A request holds at most ``--max_texts`` texts (256) and
+``--max_request_tokens`` tokens after the cut (262,144), besides ``--max_body_bytes`` and
+``--max_text_chars``: beyond, 413 naming the limit, before anything is queued.
+
+**Dynamic batching, and no client can stall the others.** Request handlers are coroutines on uvicorn's
+event loop: they read the body, have it parsed and measured in tokens on a small thread pool (off the loop),
+then queue their texts. One worker thread (:class:`BatchWorker`) owns the model. When idle it takes the
+first queued request and keeps collecting requests until ``--max_batch`` texts or ``--max_wait_ms`` after
+the first (waiting only while more requests are being received, so a lone client pays no wait). Each batch
+is planned afresh from every request received (:func:`plan_batch`): the requests that have had the fewest
+tokens scored so far first, then in arrival order (so requests that fit in a batch are served first come
+first served, and a request scored in slices gives way to any request that has had less), whole requests
+while they fit in ``--max_batch`` texts and ``--max_batch_tokens`` padded tokens, and a request too big for
+that scored in slices, its shortest texts first. So a client sending the largest request allowed, again
+and again, delays an ordinary request by about the forward under way (one slice: ≤ ``--max_batch_tokens``
+tokens, or one text of ``--max_length``); ``bench/reward_server.py`` measures it. A request whose client
+closes its connection, or that times out, is dropped before the rest of it is scored. The worker wakes
+each handler through an asyncio future that it resolves with ``loop.call_soon_threadsafe``: a waiting request holds no thread and never blocks the loop.
 The scorer (:class:`ModelScorer`) sorts a batch by token length and cuts it into forwards of at most
 ``--max_batch_tokens`` padded tokens (:func:`plan_forwards`), so similar lengths share a forward; a text's
 reward does not depend on its batch-mates. If a batch fails, its requests are scored one by one, so a bad
 request fails alone. ``--max_batch 1 --max_wait_ms 0`` is one text per forward.
 
-**Safety.** Binds 127.0.0.1 unless ``--host`` says otherwise (a warning when a non-loopback address has no
-token). With ``--token_file`` every path, ``/health`` included, needs ``Authorization: Bearer <token>``
+**Safety.** Binds 127.0.0.1 unless ``--host`` says otherwise; a server bound beyond loopback refuses to
+start without ``--token_file``. With ``--token_file`` every path, ``/health`` included, needs ``Authorization: Bearer <token>``
 (constant-time compare; a 401 carries ``WWW-Authenticate``). ``Content-Length`` is checked before the body
 is read; the body, and the first request's headers, must arrive within ``--socket_timeout`` seconds, so a
 slow or trickling client cannot hold the server. An answer given before the body was read (401, 404, 413
 …) first reads and drops a body of up to 16 MiB, unless the client asked ``Expect: 100-continue``: closing
 a socket with unread data sends a reset, and the client would lose the answer.
 
-**Shutdown.** SIGTERM or SIGINT stops accepting connections; requests already received run to the end (a
-request arriving meanwhile gets 503), then the worker scores whatever is still queued and the process exits
-0. A second signal exits at once.
+**Shutdown.** SIGTERM or SIGINT stops accepting connections; requests already received are scored for up
+to ``--shutdown_timeout`` seconds (10), the rest answered 503 (our client retries those on another server),
+and the process exits 0 — within the timeout plus the forward under way. A request arriving meanwhile gets
+503; uvicorn's own ``timeout_graceful_shutdown`` (2 s later) is the backstop. A second signal exits at once.
 
 Only the ready line goes to stdout (``serving reward model DIR on http://HOST:PORT (batch ≤ N, wait ≤ M
 ms)``, flushed once the socket is listening: scripts wait for it; ``--port 0`` picks a free port and the line
@@ -53,6 +71,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import hmac
 import ipaddress
 import json
@@ -66,11 +85,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from llm.errors import UserError
+from llm.models.checkpoint import INFO_FILE, read_info
 from llm.models.reward import load_reward_model, score
 
 try:
@@ -98,8 +119,10 @@ DEFAULT_BATCH_TOKENS_GPU = 65536
 
 # Past this, the body of a refused request is not read at all (the client may see a reset, not the answer).
 DRAIN_LIMIT = 16 << 20
+PREPARE_THREADS = 4
 BACKLOG = 1024  # a burst of clients waits in the backlog instead of retrying dropped SYNs
 ROUTES = "try POST /get_reward or GET /health"
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # a valid pair decodes to one character: any left is alone
 
 
 # --------------------------------------------------------------------------------------------- batching
@@ -109,19 +132,43 @@ ROUTES = "try POST /get_reward or GET /health"
 class Job:
     """One request's texts, and where the worker leaves its rewards (or why it has none).
 
-    ``on_done`` is called (from the worker thread) once ``done`` is set; ``abandoned`` tells the worker
-    that nobody waits for the answer any more (the request timed out), so it is not scored.
+    ``costs`` are the texts' tokens (after truncation to ``--max_length``): what scoring them costs;
+    ``served`` counts the tokens scored so far, and ``turn`` is the arrival order: together they order the
+    work (:func:`plan_batch`). The worker scores a job in slices, possibly over
+    several batches, shortest texts first (``order``: similar lengths share a forward, little is padding);
+    the first ``scored`` texts of ``order`` have their rewards in ``partial``. ``on_done`` is called (from the
+    worker thread) once ``done`` is set; ``abandoned`` tells the worker that nobody waits for the answer any
+    more (the request timed out, or its client left), so the rest is not scored.
     """
 
     texts: list[str]
     on_done: Callable[[], None] | None = None
+    costs: list[int] | None = None
     done: threading.Event = field(default_factory=threading.Event)
     rewards: list[float] | None = None
     error: str | None = None
+    status: int = 500  # the HTTP status that goes with ``error``
     abandoned: bool = False
+    scored: int = 0
+    partial: list[float] = field(default_factory=list)
+    turn: int = 0
+    served: int = 0
+    order: list[int] = field(default_factory=list)
 
-    def finish(self, rewards: list[float] | None = None, error: str | None = None) -> None:
-        self.rewards, self.error = rewards, error
+    def __post_init__(self) -> None:
+        if self.costs is None:
+            self.costs = [1] * len(self.texts)
+        if len(self.costs) != len(self.texts):
+            raise ValueError(f"{len(self.costs)} costs for {len(self.texts)} texts")
+        self.order = sorted(range(len(self.texts)), key=self.costs.__getitem__)
+        self.partial = [0.0] * len(self.texts)
+
+    def cost(self, position: int) -> int:
+        """The cost of the text at ``position`` in scoring order."""
+        return self.costs[self.order[position]]
+
+    def finish(self, rewards: list[float] | None = None, error: str | None = None, status: int = 500) -> None:
+        self.rewards, self.error, self.status = rewards, error, status
         self.done.set()
         if self.on_done is not None:
             try:
@@ -134,16 +181,63 @@ class WorkerClosed(RuntimeError):
     """The worker takes no more jobs: the server is shutting down."""
 
 
-class BatchWorker:
-    """The one thread that scores: collects queued jobs into batches of ≤ ``max_batch`` texts.
+Slice = tuple[Job, int, int]  # texts order[start:end] of a job
 
-    A batch starts with the oldest job and takes the jobs queued after it until it holds ``max_batch``
-    texts or ``max_wait_s`` has passed since it started; jobs already queued are taken without waiting,
-    and the worker waits only while ``more_coming()`` says a request is on its way (the server counts
-    requests being received): a lone client pays no wait.
-    A job that would overflow the batch is held over to start the next one (arrival order is kept); a job
-    larger than ``max_batch`` is scored alone (the scorer splits a batch into forwards as it sees fit).
-    Abandoned jobs are dropped unscored.
+
+def plan_batch(jobs: Sequence[Job], max_texts: int, max_tokens: int | None) -> list[Slice]:
+    """The next batch: the jobs with the fewest tokens scored so far first, then by arrival (``turn``), each
+    whole while it fits in ``max_texts`` texts and ``max_tokens`` padded tokens (texts × longest); the first
+    job that does not fit ends the batch, unless the batch is empty: then it gives a slice that fits (one
+    text at least; a job's texts go shortest first, see :class:`Job`).
+
+    Requests that fit in a batch are thus served in arrival order (none has been served), and a request
+    being scored in slices yields to every request that has had less: a client sending the largest request
+    the server accepts, again and again, delays an ordinary request by about the forward under way.
+
+    >>> big, small = Job(["x"] * 5, costs=[4] * 5, turn=1), Job(["y", "z"], costs=[1, 2], turn=2)
+    >>> [(job.texts[0], s, e) for job, s, e in plan_batch([big, small], max_texts=3, max_tokens=None)]
+    [('x', 0, 3)]
+    >>> big.scored, big.served = 3, 12    # what the worker does after scoring that slice
+    >>> [(job.texts[0], s, e) for job, s, e in plan_batch([big, small], max_texts=3, max_tokens=None)]
+    [('y', 0, 2)]
+    >>> [(job.texts[0], s, e) for job, s, e in plan_batch([Job(["x"] * 5, costs=[4] * 5)], 3, max_tokens=8)]
+    [('x', 0, 2)]
+    """
+    batch: list[Slice] = []
+    texts = longest = 0
+
+    def fits(n: int, length: int) -> bool:
+        return n <= max_texts and (max_tokens is None or n * length <= max_tokens)
+
+    for job in sorted(jobs, key=lambda j: (j.served, j.turn)):
+        rest, biggest = (
+            len(job.texts) - job.scored,
+            job.cost(len(job.texts) - 1),
+        )  # sorted: the last is longest
+        if fits(texts + rest, max(longest, biggest)):
+            batch.append((job, job.scored, len(job.texts)))
+            texts, longest = texts + rest, max(longest, biggest)
+            continue
+        if not batch:
+            end = job.scored + 1
+            while end < len(job.texts) and fits(end - job.scored + 1, job.cost(end)):
+                end += 1
+            batch.append((job, job.scored, end))
+        break
+    return batch
+
+
+class BatchWorker:
+    """The one thread that scores: batches of ≤ ``max_batch`` texts (and ≤ ``max_tokens`` padded tokens)
+    from the jobs received (:func:`plan_batch`: fewest tokens scored so far first, then arrival order; a big
+    job in slices).
+
+    When idle, a batch starts with the next job and takes the jobs queued after it; if they hold fewer than
+    ``max_batch`` texts it waits for more up to ``max_wait_s`` — only while ``more_coming()`` says a
+    request is on its way (the server counts requests being received): a lone client pays no wait.
+    Between batches every job received joins the plan, so a new request never waits for a big one to end.
+    Abandoned jobs are dropped unscored (counted in ``abandoned``); after :meth:`drain_by`'s deadline the
+    jobs left are failed with status 503.
 
     >>> worker = BatchWorker(lambda texts: [float(len(t)) for t in texts], max_batch=4, max_wait_s=0.0)
     >>> jobs = [worker.submit(["a", "bb"]), worker.submit(["ccc"])]      # queued before the worker starts
@@ -158,17 +252,21 @@ class BatchWorker:
         max_batch: int,
         max_wait_s: float,
         more_coming: Callable[[], bool] = lambda: True,
+        max_tokens: int | None = None,
     ):
         if max_batch < 1 or max_wait_s < 0:
             raise ValueError(f"max_batch {max_batch} must be ≥ 1 and max_wait_s {max_wait_s} ≥ 0")
         self._scorer = scorer
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
+        self.max_tokens = max_tokens
         self._more_coming = more_coming
         self._queue: queue.Queue[Job | None] = queue.Queue()  # None: stop, after every job before it
-        self._held: Job | None = None
+        self._active: list[Job] = []  # received, not finished (worker thread only)
         self._stopping = False
         self._closed = False
+        self._deadline: float | None = None  # monotonic: fail what is left after it (shutting down)
+        self._turns = 0  # the last turn given
         self._lock = threading.Lock()
         self._stats = {
             "requests": 0,
@@ -183,16 +281,28 @@ class BatchWorker:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, texts: Sequence[str], on_done: Callable[[], None] | None = None) -> Job:
-        job = Job(list(texts), on_done)
+    def submit(
+        self,
+        texts: Sequence[str],
+        on_done: Callable[[], None] | None = None,
+        costs: Sequence[int] | None = None,
+    ) -> Job:
+        job = Job(list(texts), on_done, list(costs) if costs is not None else None)
         with self._lock:  # with stop()'s lock: no job can land behind the stop marker and wait for ever
             if self._closed:
                 raise WorkerClosed("the server is shutting down")
+            self._turns += 1
+            job.turn = self._turns
             self._queue.put(job)
         return job
 
+    def drain_by(self, deadline: float) -> None:
+        """Fail (503) the jobs still unfinished at ``deadline`` (``time.monotonic()``), between batches."""
+        self._deadline = deadline if self._deadline is None else min(self._deadline, deadline)
+
     def stop(self, timeout: float | None = None) -> None:
-        """Take no more jobs, score every job already queued, then end the thread."""
+        """Take no more jobs, score every job already received (until the :meth:`drain_by` deadline), then
+        end the thread; wait for it ``timeout`` seconds at most."""
         with self._lock:
             if not self._closed:
                 self._closed = True
@@ -201,9 +311,9 @@ class BatchWorker:
             self._thread.join(timeout)
 
     def queued(self) -> int:
-        """Jobs waiting for a batch (not counting the one being scored)."""
+        """Jobs received and not finished."""
         marker = self._closed and not self._stopping  # the stop marker is queued but is no job
-        return max(0, self._queue.qsize() - marker) + (self._held is not None)
+        return max(0, self._queue.qsize() - marker) + len(self._active)
 
     def stats(self) -> dict[str, int]:
         with self._lock:
@@ -213,52 +323,58 @@ class BatchWorker:
         return stats
 
     def _run(self) -> None:
-        while (first := self._next_job()) is not None:
-            self._score(self._collect(first))
+        while self._receive():
+            self._drop_unwanted()
+            if self._active:
+                self._score(plan_batch(self._active, self.max_batch, self.max_tokens))
 
-    def _next_job(self) -> Job | None:
-        """The held-over job, else the next queued one (blocking); None once stopped and drained."""
-        if self._held is not None:
-            job, self._held = self._held, None
-            return job
-        if self._stopping:
-            return None
-        job = self._queue.get()
-        if job is None:
-            self._stopping = True
-        return job
-
-    def _collect(self, first: Job) -> list[Job]:
-        batch, size = [first], len(first.texts)
-        deadline = time.monotonic() + self.max_wait_s
-        while size < self.max_batch and not self._stopping:
-            remaining = deadline - time.monotonic()
-            wait = remaining > 0 and self._more_coming()
+    def _receive(self) -> bool:
+        """Move queued jobs to the active ones: when idle, block for one and wait up to ``max_wait_s`` for
+        more (see the class docstring); else take what is queued. False once stopped with nothing left."""
+        if not self._active:
+            if self._stopping:
+                return False
+            if not self._take(self._queue.get()):
+                return False
+            deadline = time.monotonic() + self.max_wait_s
+            while sum(len(j.texts) - j.scored for j in self._active) < self.max_batch and not self._stopping:
+                remaining = deadline - time.monotonic()
+                wait = remaining > 0 and self._more_coming()
+                try:
+                    job = self._queue.get(timeout=remaining) if wait else self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                self._take(job)
+        while not self._stopping:
             try:
-                job = self._queue.get(timeout=remaining) if wait else self._queue.get_nowait()
+                self._take(self._queue.get_nowait())
             except queue.Empty:
                 break
-            if job is None:
-                self._stopping = True
-                break
-            if size + len(job.texts) > self.max_batch:
-                self._held = job
-                break
-            batch.append(job)
-            size += len(job.texts)
-        return batch
+        return True
 
-    def _score(self, batch: list[Job]) -> None:
-        if any(job.abandoned for job in batch):
-            with self._lock:
-                self._stats["abandoned"] += sum(job.abandoned for job in batch)
-            for job in batch:
-                if job.abandoned:
-                    job.finish(error="abandoned: the request timed out")
-            batch = [job for job in batch if not job.abandoned]
-            if not batch:
-                return
-        texts = [text for job in batch for text in job.texts]
+    def _take(self, job: Job | None) -> bool:
+        if job is None:
+            self._stopping = True
+            return False
+        self._active.append(job)
+        return True
+
+    def _drop_unwanted(self) -> None:
+        """Finish, unscored, the jobs nobody waits for, and every job once the shutdown deadline passed."""
+        late = self._deadline is not None and time.monotonic() >= self._deadline
+        for job in [j for j in self._active if j.abandoned or late]:
+            self._active.remove(job)
+            if job.abandoned:
+                with self._lock:
+                    self._stats["abandoned"] += 1
+                job.finish(error="abandoned: nobody waits for the answer any more")
+            else:
+                job.finish(
+                    error="the server is shutting down: not scored within --shutdown_timeout", status=503
+                )
+
+    def _score(self, batch: list[Slice]) -> None:
+        texts = [job.texts[i] for job, start, end in batch for i in job.order[start:end]]
         started = time.perf_counter()
         try:
             rewards = self._run_scorer(texts)
@@ -268,19 +384,18 @@ class BatchWorker:
                 self._stats["failed_batches"] += 1
             # Each request on its own: one bad request then fails alone, not its batch-mates.
             if len(batch) == 1:
-                batch[0].finish(error=_describe_failure())
+                self._fail(batch[0][0])
             else:
-                for job in batch:
-                    self._score_alone(job)
+                for piece in batch:
+                    self._score_alone(piece)
             return
-        start = 0
-        for job in batch:
-            job.finish(rewards=rewards[start : start + len(job.texts)])
-            start += len(job.texts)
+        offset = 0
+        for job, start, end in batch:
+            self._advance(job, end, rewards[offset : offset + end - start])
+            offset += end - start
         with self._lock:
             s = self._stats
             s["batches"] += 1
-            s["requests"] += len(batch)
             s["texts"] += len(texts)
             s["max_requests_per_batch"] = max(s["max_requests_per_batch"], len(batch))
         log.debug(
@@ -290,11 +405,28 @@ class BatchWorker:
             1e3 * (time.perf_counter() - started),
         )
 
-    def _score_alone(self, job: Job) -> None:
+    def _advance(self, job: Job, end: int, rewards: list[float]) -> None:
+        for i, reward in zip(job.order[job.scored : end], rewards, strict=True):
+            job.partial[i] = reward
+            job.served += job.costs[i]
+        job.scored = end
+        if job.scored < len(job.texts):
+            return
+        self._active.remove(job)
+        with self._lock:
+            self._stats["requests"] += 1
+        job.finish(rewards=job.partial)
+
+    def _score_alone(self, piece: Slice) -> None:
+        job, start, end = piece
         try:
-            job.finish(rewards=self._run_scorer(job.texts))
+            self._advance(job, end, self._run_scorer([job.texts[i] for i in job.order[start:end]]))
         except Exception:
-            job.finish(error=_describe_failure())
+            self._fail(job)
+
+    def _fail(self, job: Job) -> None:
+        self._active.remove(job)
+        job.finish(error=_describe_failure())
 
     def _run_scorer(self, texts: list[str]) -> list[float]:
         rewards = [float(r) for r in self._scorer(texts)]
@@ -331,12 +463,20 @@ def plan_forwards(lengths: Sequence[int], max_texts: int, max_tokens: int) -> li
 
 class ModelScorer:
     """Texts → normalised rewards with :func:`llm.models.reward.score`, in the forwards of
-    :func:`plan_forwards`. Only the worker thread calls it: it owns the model and the tokenizer."""
+    :func:`plan_forwards`. Only the worker thread calls it: it owns the model and the tokenizer.
+    :meth:`lengths` (what each text costs, for the request's checks) runs in another thread, on its own
+    copy of the tokenizer."""
 
     def __init__(self, model: Any, tokenizer: Any, max_texts: int, max_tokens: int, max_length: int | None):
         self.model, self.tokenizer = model, tokenizer
         self.max_texts, self.max_tokens, self.max_length = max_texts, max_tokens, max_length
         self.forwards = 0
+        self._measurer = copy.deepcopy(tokenizer)
+
+    def lengths(self, texts: list[str]) -> list[int]:
+        """Each text's tokens as scored: after keeping its last ``max_length``."""
+        lengths = [len(ids) for ids in self._measurer(texts, add_special_tokens=False)["input_ids"]]
+        return [min(n, self.max_length) for n in lengths] if self.max_length else lengths
 
     def __call__(self, texts: list[str]) -> list[float]:
         # Tokenized twice (here for lengths, in score() for ids): tokenizing is cheap next to a forward.
@@ -377,20 +517,36 @@ class ServerConfig:
     dtype: str = "float32"
     max_body_bytes: int = 4 << 20
     max_text_chars: int = 100_000
-    max_length: int | None = None
+    max_length: int | None = None  # None: the model's (see context_length)
+    max_texts: int = 256
+    max_request_tokens: int = 262_144
     socket_timeout: float = 30.0
     request_timeout: float = 600.0
+    shutdown_timeout: float = 10.0
 
     def __post_init__(self) -> None:
-        for name in ("max_batch", "max_batch_tokens", "max_text_chars", "max_length", "max_body_bytes"):
+        sizes = (
+            "max_batch",
+            "max_batch_tokens",
+            "max_text_chars",
+            "max_length",
+            "max_body_bytes",
+            "max_texts",
+        )
+        for name in (*sizes, "max_request_tokens"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise UserError(f"--{name} {value}: must be 1 or more")
         if self.max_wait_ms < 0:
             raise UserError(f"--max_wait_ms {self.max_wait_ms:g}: must be 0 or more")
-        for name in ("socket_timeout", "request_timeout"):
+        for name in ("socket_timeout", "request_timeout", "shutdown_timeout"):
             if not getattr(self, name) > 0:
                 raise UserError(f"--{name} {getattr(self, name):g}: must be more than 0 seconds")
+        if self.token is None and not is_loopback(self.host):
+            raise UserError(
+                f"--host {self.host}: a server reachable from other machines needs --token_file "
+                "(anyone who can reach it could use the model); or bind 127.0.0.1"
+            )
         if not 0 <= self.port <= 65535:
             raise UserError(f"--port {self.port}: not a port (0 to 65535; 0 picks a free one)")
         if self.dtype not in ("float32", "bfloat16", "float16"):
@@ -452,6 +608,33 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+POSITION_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
+
+
+def context_length(asked: int | None, trained: int | None, positions: int | None) -> int | None:
+    """Tokens kept of each text (its last ones): ``--max_length`` if given, else the length the reward model
+    was trained with (``llm_train.json``: the texts as its Trainer saw them), else the model's positions;
+    never more than its positions.
+
+    >>> context_length(None, 1024, 2048), context_length(None, None, 2048), context_length(512, 1024, 2048)
+    (1024, 2048, 512)
+    >>> context_length(4096, None, 2048)
+    Traceback (most recent call last):
+    ...
+    llm.errors.UserError: --max_length 4096: over the model's 2048 positions
+    """
+    if asked is not None and positions is not None and asked > positions:
+        raise UserError(f"--max_length {asked}: over the model's {positions} positions")
+    return asked or (min(trained, positions or trained) if trained else positions)
+
+
+def trained_length(model_dir: str) -> int | None:
+    """The ``max_length`` in the checkpoint's ``llm_train.json`` (None without one)."""
+    if not (Path(model_dir) / INFO_FILE).is_file():
+        return None
+    return read_info(model_dir).max_length
+
+
 def load_scorer(config: ServerConfig) -> ModelScorer:
     import torch
 
@@ -459,10 +642,14 @@ def load_scorer(config: ServerConfig) -> ModelScorer:
         raise FileNotFoundError(f"--model {config.model}: no such directory")
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model, tokenizer = load_reward_model(config.model, device=device, dtype=getattr(torch, config.dtype))
+    positions = next(
+        (getattr(model.config, k) for k in POSITION_KEYS if getattr(model.config, k, None)), None
+    )
+    max_length = context_length(config.max_length, trained_length(config.model), positions)
     max_tokens = config.max_batch_tokens or (
         DEFAULT_BATCH_TOKENS_GPU if device != "cpu" else DEFAULT_BATCH_TOKENS_CPU
     )
-    return ModelScorer(model, tokenizer, config.max_batch, max_tokens, config.max_length)
+    return ModelScorer(model, tokenizer, config.max_batch, max_tokens, max_length)
 
 
 # --------------------------------------------------------------------------------------------- requests
@@ -478,8 +665,10 @@ class RequestError(Exception):
         self.headers = headers
 
 
-def parse_query(body: bytes, max_text_chars: int) -> list[str]:
-    """The texts of a ``/get_reward`` body, or :class:`RequestError` saying what is wrong with it.
+def parse_query(body: bytes, max_text_chars: int, max_texts: int | None = None) -> list[str]:
+    """The texts of a ``/get_reward`` body, or :class:`RequestError` saying what is wrong with it: 400 for
+    what is not a list of non-empty strings of valid Unicode, 413 for over ``max_texts`` texts or a text over
+    ``max_text_chars`` characters.
 
     >>> parse_query(b'{"query": ["a b", "c"], "prompts": ["a"]}', max_text_chars=10)
     ['a b', 'c']
@@ -499,11 +688,20 @@ def parse_query(body: bytes, max_text_chars: int) -> list[str]:
     query = payload["query"]
     if not isinstance(query, list):
         raise RequestError(400, f'"query" must be a list of strings, not {type(query).__name__}')
+    if max_texts is not None and len(query) > max_texts:
+        raise RequestError(413, f'"query" has {len(query)} texts, over the limit of {max_texts} per request')
     for i, text in enumerate(query):
         if not isinstance(text, str):
             raise RequestError(400, f'"query"[{i}] must be a string, not {type(text).__name__}')
         if not text:
             raise RequestError(400, f'"query"[{i}] is empty: there is no last token to read a reward at')
+        surrogate = LONE_SURROGATE.search(text)
+        if surrogate:  # JSON's \ud800 escapes decode to a str no tokenizer can encode
+            raise RequestError(
+                400,
+                f'"query"[{i}] is not valid Unicode: a lone surrogate '
+                f"{surrogate.group()!a} at character {surrogate.start()}",
+            )
         if len(text) > max_text_chars:
             raise RequestError(
                 413, f'"query"[{i}] has {len(text)} characters, over the limit of {max_text_chars}'
@@ -682,12 +880,11 @@ class RewardServer:
     def __init__(self, config: ServerConfig):
         self.config = config
         self.socket = bind(config.host, config.port)
-        if config.token is None and not is_loopback(config.host):
-            log.warning(
-                "serving on %s without --token_file: anyone who can reach this address can use the model",
-                config.host,
-            )
         self.worker: BatchWorker | None = None
+        self.scorer: Scorer | None = None
+        # Parsing and measuring requests (JSON, tokenizing) off the event loop; several at once, so a small
+        # request is not queued behind the tokenizing of a big one.
+        self._prepare_pool = ThreadPoolExecutor(PREPARE_THREADS, "reward-prepare")
         self.stopping = False
         self.in_flight = 0  # /get_reward requests not yet answered (changed on the event loop only)
         self.arriving = 0  # ... of which not yet queued for scoring (being received or parsed)
@@ -706,6 +903,9 @@ class RewardServer:
                 server_header=False,
                 headers=[("server", "llm-reward")],
                 backlog=BACKLOG,
+                # A backstop only: the worker fails what is left at --shutdown_timeout (503), so the
+                # requests are answered before uvicorn would cancel them.
+                timeout_graceful_shutdown=config.shutdown_timeout + 2,
             ),
             on_started=self._announce,
         )
@@ -732,7 +932,11 @@ class RewardServer:
             except Exception as e:
                 raise UserError(f"cannot load {self.config.model}: {type(e).__name__}: {e}") from e
         wait_s = self.config.max_wait_ms / 1e3
-        self.worker = BatchWorker(scorer, self.config.max_batch, wait_s, lambda: self.arriving > 0)
+        self.scorer = scorer
+        max_tokens = getattr(scorer, "max_tokens", None)
+        self.worker = BatchWorker(
+            scorer, self.config.max_batch, wait_s, lambda: self.arriving > 0, max_tokens
+        )
 
     def ready_line(self) -> str:
         assert self.worker is not None
@@ -752,17 +956,23 @@ class RewardServer:
             self._uvicorn.run(sockets=[self.socket])
         finally:
             self.stopping = True
-            self.worker.stop()  # after uvicorn waited for every request: scores what is still queued
+            # uvicorn has answered every request (or given up on it): nobody waits for what is left.
+            self.worker.drain_by(time.monotonic())
+            self.worker.stop(self.config.shutdown_timeout)
+            self._prepare_pool.shutdown(wait=False, cancel_futures=True)
         log.info("stopped: %s", self.worker.stats())
 
     def stop(self) -> None:
-        """Stop accepting connections and finish the requests received (safe from a signal handler or
-        another thread)."""
+        """Stop accepting connections and finish the requests received within ``--shutdown_timeout`` (the
+        rest answer 503); safe from a signal handler or another thread."""
         self.stopping = True
+        if self.worker is not None:
+            self.worker.drain_by(time.monotonic() + self.config.shutdown_timeout)
         self._uvicorn.should_exit = True
 
     def close(self) -> None:
         self.socket.close()
+        self._prepare_pool.shutdown(wait=False, cancel_futures=True)
 
     def _announce(self) -> None:
         self._on_ready(self.ready_line())
@@ -778,11 +988,14 @@ class RewardServer:
         assert self.worker is not None
         return {
             "status": "ok",
-            "model": self.config.model,
+            "model": Path(self.config.model).name,  # its name, not where it lives on this machine
             "queue": self.worker.queued(),
             "in_flight": self.in_flight,
             "max_batch": self.worker.max_batch,
             "max_wait_ms": 1e3 * self.worker.max_wait_s,
+            "max_length": getattr(self.scorer, "max_length", None),
+            "max_texts": self.config.max_texts,
+            "max_request_tokens": self.config.max_request_tokens,
             **self.worker.stats(),
         }
 
@@ -791,15 +1004,38 @@ class RewardServer:
         try:
             self.arriving += 1
             try:
-                texts = parse_query(await self._read_body(request), self.config.max_text_chars)
+                body = await self._read_body(request)
+                loop = asyncio.get_running_loop()
+                texts, costs = await loop.run_in_executor(self._prepare_pool, self.prepare, body)
             finally:
                 self.arriving -= 1  # before submitting: a lone request must not make the worker wait
             if not texts:
                 return []
-            job, answered = self._submit(texts)
-            return await self._wait(job, answered)
+            job, answered = self._submit(texts, costs)
+            return await self._wait(job, answered, request)
         finally:
             self.in_flight -= 1
+
+    def prepare(self, body: bytes) -> tuple[list[str], list[int]]:
+        """A body's texts and their tokens (as scored), within the limits of one request (413 beyond)."""
+        config = self.config
+        texts = parse_query(body, config.max_text_chars, config.max_texts)
+        measure = getattr(self.scorer, "lengths", None)
+        costs = (
+            measure(texts) if measure and texts else [len(text) for text in texts]
+        )  # fakes: a char a token
+        empty = next((i for i, n in enumerate(costs) if n == 0), None)
+        if empty is not None:
+            raise RequestError(
+                400, f'"query"[{empty}] has no tokens: there is no last token to read a reward at'
+            )
+        if sum(costs) > config.max_request_tokens:
+            raise RequestError(
+                413,
+                f'"query" holds {sum(costs)} tokens (after --max_length), over the limit of '
+                f"{config.max_request_tokens} per request: send fewer texts per request",
+            )
+        return texts, costs
 
     async def _read_body(self, request: Request) -> bytes:
         """The body, once its declared length is known to be within the limit (413 without reading it);
@@ -819,7 +1055,7 @@ class RewardServer:
         except ClientDisconnect:
             raise RequestError(400, "the client closed the connection mid-body") from None
 
-    def _submit(self, texts: list[str]) -> tuple[Job, asyncio.Future]:
+    def _submit(self, texts: list[str], costs: list[int]) -> tuple[Job, asyncio.Future]:
         assert self.worker is not None
         loop = asyncio.get_running_loop()
         answered = loop.create_future()
@@ -829,23 +1065,40 @@ class RewardServer:
                 answered.set_result(None)
 
         try:
-            job = self.worker.submit(texts, on_done=lambda: loop.call_soon_threadsafe(resolve))
+            job = self.worker.submit(texts, on_done=lambda: loop.call_soon_threadsafe(resolve), costs=costs)
         except WorkerClosed as e:
             raise RequestError(503, str(e)) from None
         return job, answered
 
-    async def _wait(self, job: Job, answered: asyncio.Future) -> list[float]:
+    async def _wait(self, job: Job, answered: asyncio.Future, request: Request) -> list[float]:
+        """The job's rewards; a job whose client leaves, or that takes over ``--request_timeout``, is
+        abandoned: the worker drops what it has not scored yet."""
+        gone = asyncio.ensure_future(client_gone(request))
         try:
-            await asyncio.wait_for(answered, self.config.request_timeout)
-        except asyncio.TimeoutError:
+            done, _ = await asyncio.wait(
+                {answered, gone}, timeout=self.config.request_timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        except asyncio.CancelledError:
             job.abandoned = True
-            raise RequestError(
-                504, f"scoring did not finish within {self.config.request_timeout:g} s"
-            ) from None
+            raise
+        finally:
+            gone.cancel()
+        if answered not in done:
+            job.abandoned = True
+            if gone in done:
+                raise RequestError(400, "the client closed the connection before its rewards were ready")
+            raise RequestError(504, f"scoring did not finish within {self.config.request_timeout:g} s")
         if job.error is not None:
-            raise RequestError(500, job.error)
+            raise RequestError(job.status, job.error)
         assert job.rewards is not None
         return job.rewards
+
+
+async def client_gone(request: Request) -> None:
+    """Returns once the client has closed its connection (the body has been read: the next ASGI message
+    is ``http.disconnect``, sent when the connection is lost)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def build_app(server: RewardServer) -> FastAPI:
