@@ -232,6 +232,7 @@ class Kind:
     score: Callable[[str, Any, Conversation | None], float]
     value_type: type
     shown: bool  # a plain reply fails it: it passes only by doing what was asked
+    unit: str = ""  # what a whole-number value counts
 
 
 # The kinds of check, in one table. ``shown`` kinds fail on a plain reply; the others (a forbidden word, a
@@ -240,12 +241,12 @@ KIND_TABLE: dict[str, Kind] = {
     "language": Kind(lambda r, v, c: float(in_language(r, v)), str, True),
     "ending": Kind(lambda r, v, c: float(ends_with(r, v)), str, True),
     "forbidden": Kind(lambda r, v, c: float(forbids(r, v)), str, False),
-    "max_words": Kind(lambda r, v, c: float(within_words(r, v)), int, False),
+    "max_words": Kind(lambda r, v, c: float(within_words(r, v)), int, False, "words"),
     "persona": Kind(lambda r, v, c: float(persona_consistent(r, v)), str, False),
     "starts_with": Kind(lambda r, v, c: starts_with(r, v), str, True),
     "case": Kind(lambda r, v, c: case_share(r, v), str, True),
-    "sentences": Kind(lambda r, v, c: at_most_sentences(r, v), int, False),
-    "words_near": Kind(lambda r, v, c: words_near(r, v), int, False),
+    "sentences": Kind(lambda r, v, c: at_most_sentences(r, v), int, False, "sentences"),
+    "words_near": Kind(lambda r, v, c: words_near(r, v), int, False, "words"),
     "mentions": Kind(lambda r, v, c: mentions(r, v), str, True),
     "checker": Kind(lambda r, v, c: float(load_checker(v, "checker")(r, c)), str, False),
 }
@@ -352,7 +353,7 @@ def check_value_problem(kind: str, value: Any) -> str | None:
     """What is wrong with a check's ``value`` for its ``kind``, or None when it can be checked.
 
     >>> check_value_problem("max_words", "ten"), check_value_problem("language", "French")
-    ("a max_words check needs a whole number, got 'ten'", None)
+    ("a max_words check needs a whole number of words, got 'ten'", None)
     >>> check_value_problem("case", "title")
     "a case check needs 'upper' or 'lower', got 'title'"
     """
@@ -360,7 +361,7 @@ def check_value_problem(kind: str, value: Any) -> str | None:
         return f"unknown kind {kind!r} (known: {', '.join(KINDS)})"
     if KIND_TABLE[kind].value_type is int:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            return f"a {kind} check needs a whole number, got {value!r}"
+            return f"a {kind} check needs a whole number of {KIND_TABLE[kind].unit}, got {value!r}"
         return None
     if not isinstance(value, str) or not value.strip():
         return f"a {kind} check needs a non-empty string, got {value!r}"

@@ -57,6 +57,13 @@ from llm.inference.repliers import Replier, Reply
 
 BUNDLED_USER_TURNS = Path(__file__).with_name("user_turns.txt")
 NO_NAME = "Assistant"  # what the user calls a bot that was given no name
+# Who the model plays on the user's side in self-chat, unless a card is given (``--user_card``).
+SELF_CHAT_USER = Character(
+    "Sam",
+    persona="Sam is a friendly, curious traveller who likes to chat: asks questions, answers them, and tells "
+    "short stories about the day. Sam writes one short message at a time.",
+    scenario="Sam is chatting with {{user}}.",
+)
 
 
 @dataclass(frozen=True)
