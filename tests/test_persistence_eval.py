@@ -75,25 +75,25 @@ def test_a_probe_branch_never_enters_the_conversation(tiny):
     for name, checks in {"probed": probed, "plain": plain}.items():
         replier = Recording(local(tiny))
         transcripts = simulate(
-            replier, checks, ListedUserTurns(USERS), 2, 4, progress=False, probe_turns=(1, 2, 4)
+            replier, checks, ListedUserTurns(USERS), 2, 3, progress=False, probe_turns=(1, 3)
         )
         runs[name] = (replier.calls, transcripts)
     calls, transcripts = runs["probed"]
     probe_calls = [c for c in calls if all(conv.messages[-1].content == PROBE for conv, _ in c)]
     real_calls = [c for c in calls if c not in probe_calls]
-    assert len(probe_calls) == 3 and all(len(c) == 2 for c in probe_calls)  # 2 probed conversations, one call
+    assert len(probe_calls) == 2 and all(len(c) == 2 for c in probe_calls)  # 2 probed conversations, one call
     assert [[ids for _, ids in c] for c in real_calls] == [[ids for _, ids in c] for c in runs["plain"][0]]
     assert [r.text for t in transcripts for r in t.replies] == [
         r.text for t in runs["plain"][1] for r in t.replies
     ]
-    assert sorted(transcripts[0].probes) == [1, 2, 4] and not transcripts[2].probes
+    assert sorted(transcripts[0].probes) == [1, 3] and not transcripts[2].probes
     assert all(PROBE not in m.content for t in transcripts for m in t.conversation.messages)
-    # The branch at turn 2: the instruction, turn 1, then the probe.
+    # The branch at turn 3: the instruction, turns 1 and 2, then the probe.
     branch = probe_calls[1][0][0]
-    assert [m.role for m in branch.messages] == ["system", "user", "assistant", "user"]
-    assert branch.messages[1].content == "hello there"
-    text, conv = transcripts[0].measured(2)
-    assert text == transcripts[0].probes[2].text and conv.messages[-2].content == PROBE
+    assert [m.role for m in branch.messages] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert branch.messages[1].content == "hello there" and branch.messages[3].content == "nice day"
+    text, conv = transcripts[0].measured(3)
+    assert text == transcripts[0].probes[3].text and conv.messages[-2].content == PROBE
 
 
 def test_probe_answers_are_scored_and_the_turn_reply_without_a_probe():

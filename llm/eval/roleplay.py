@@ -7,18 +7,26 @@ twenty turns later?
     llm-train eval roleplay --model runs/gatt --user_model runs/sft      # a second model plays the user
 
 This is the measurement behind Ghost Attention (Llama 2 §3.3). For every check (a language, a format rule,
-a character card; :data:`~llm.eval.checks.DEFAULT_CHECKS` or ``--checks FILE``) it simulates
-``--conversations`` chats (:func:`~llm.eval.simulate.simulate`): the instruction once at the start, then
-user turns (bundled small talk, held-out chat data, or a second model) and the bot's replies, all the
-conversations of a turn in one batched generation. Then :func:`score` computes, at each measured turn:
+a character card; :data:`~llm.eval.checks.DEFAULT_CHECKS`, the persistence suite :mod:`llm.eval.suite`, or
+``--checks FILE``) it simulates ``--conversations`` chats (:func:`~llm.eval.simulate.simulate`): the
+instruction once at the start, then user turns (bundled small talk, held-out chat data, a second model, or
+self-chat) and the bot's replies, all the conversations of a turn in one batched generation; at a measured
+turn a check's probe is asked in a branch that is not kept. Then :func:`score` computes, at each measured turn:
 
-- **adherence**: the share of replies that obey their instruction, per family, per check, and overall;
+- **scores**: the mean checker score in [0, 1] per family and overall, with a 95% bootstrap interval over
+  conversations (:func:`bootstrap_ci`); **adherence**, the share that pass; the median turn of the **first
+  violation**; your ``--checker`` functions on every measured reply;
+- the **control** (:func:`evaluate` with ``control=True``): the same conversations and user turns with no
+  instruction, scored by the same checks;
 - **persona consistency**: for bots given a name, the share of replies that keep it (no "As an AI …",
   no other name);
 - **speaking for the user**: the share of replies that write the user's turn (a line opening with the
   user's name or a template's user marker, or a reply the generator cut where such a turn began);
 - unfinished replies (cut at ``--max_new_tokens``), replies whose prompt lost old turns to the context, and
   replies not generated at all because even the shortened prompt did not fit (they count as failures).
+
+:func:`compare` runs several models on the same conversations (the first model's user turns replayed to the
+others) and :func:`write_comparison` draws them in one plot.
 
 Output in ``--output_dir`` (default ``MODEL/eval_roleplay``): ``roleplay_eval.json``, ``adherence.png``
 (one curve per family; persona consistency dashed) and ``transcripts.jsonl``. During SFT the same
