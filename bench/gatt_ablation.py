@@ -4,7 +4,8 @@ A synthetic chat world small enough for a tiny Llama to learn in minutes, with i
 can check (the same checks as ``llm-train eval roleplay``):
 
 - the user asks about a thing: ``tell me about zorp``; the assistant answers ``the zorp is red .``
-- ``Always answer in French.`` → ``le zorp est red .`` (checked with ``in_language(reply, "french")``)
+- ``Always answer in French.`` → ``le zorp est rouge .`` (checked with ``in_language(reply, "french")``, a language
+  identifier: the adjective is French too, so that the reply reads as French and not as word salad)
 - ``Always end your reply with a question.`` → ``the zorp is red ?`` (checked with ``ends_with(reply, "?")``)
 
 The base data is what instruction data usually is: plain multi-turn chats; chats where *one* user turn
@@ -55,6 +56,7 @@ NOUNS = (
     "nard pell skiv torb yarr zell gant huff jorn krell moop"
 ).split()
 ADJECTIVES = "red big old new soft cold warm dark tall small".split()
+FRENCH = dict(zip(ADJECTIVES, "rouge grand vieux nouveau doux froid chaud sombre haut petit".split()))
 ASKS = ("tell me about {}", "what about {}", "and {} then", "describe {} please", "now {}")
 
 # Persistent instructions (what GAtt should keep alive) and their one-reply counterparts.
@@ -72,7 +74,8 @@ def always_checks() -> dict:
 
 def reply(noun: str, adjective: str, rules: set[str]) -> str:
     """The assistant's answer about ``noun`` under the active rules ({"language", "format"})."""
-    words = ["le", noun, "est", adjective] if "language" in rules else ["the", noun, "is", adjective]
+    french = "language" in rules
+    words = ["le", noun, "est", FRENCH[adjective]] if french else ["the", noun, "is", adjective]
     return " ".join(words) + (" ?" if "format" in rules else " .")
 
 
@@ -124,15 +127,10 @@ def is_answer(reply_text: str, user_text: str) -> bool:
     is|est ADJECTIVE .|?`` about the noun the user asked about (English or French throughout)."""
     asked = [w for w in user_text.split() if w in NOUNS]
     words = reply_text.split()
-    if (
-        len(words) != 5
-        or not asked
-        or words[1] != asked[-1]
-        or words[3] not in ADJECTIVES
-        or words[4] not in ".?"
-    ):
+    if len(words) != 5 or not asked or words[1] != asked[-1] or words[4] not in ".?":
         return False
-    return (words[0], words[2]) in (("the", "is"), ("le", "est"))
+    english = (words[0], words[2], words[3] in ADJECTIVES) == ("the", "is", True)
+    return english or (words[0], words[2], words[3] in FRENCH.values()) == ("le", "est", True)
 
 
 def well_formed(texts: list[str], conversations) -> list[float]:

@@ -4,9 +4,13 @@
     llm-train eval roleplay --model runs/gatt --turns 1 2 4 8 16 20 --conversations 8
     llm-train eval roleplay --model runs/gatt --checks my_checks.json --user_turns held_out.jsonl
     llm-train eval roleplay --model runs/gatt --user_model runs/sft      # a second model plays the user
+    llm-train eval roleplay --model runs/gatt --checks suite:held_out --user_model self   # self-chat
+    llm-train eval roleplay --model base --compare runs/gatt runs/rl --checks suite --turns 1 2 4 8
 
 What is measured, and how, is :mod:`llm.eval.roleplay`; the report goes to ``--output_dir`` (default
-``MODEL/eval_roleplay``): ``roleplay_eval.json``, ``adherence.png`` and ``transcripts.jsonl``.
+``MODEL/eval_roleplay``): ``roleplay_eval.json``, ``adherence.png`` and ``transcripts.jsonl`` (and the
+control's, ``control_transcripts.jsonl``); with ``--compare``, each model's report in a folder of its own
+beside ``comparison.json`` and ``comparison.png`` (one line per model).
 """
 
 from __future__ import annotations
@@ -18,14 +22,24 @@ from typing import Literal
 from transformers import set_seed
 
 from llm.commands.cli import argv_or_sys, parse, run_command
+from llm.data.cards import read_card
 from llm.data.encode import Encoder
 from llm.data.templates import TEMPLATES
 from llm.errors import UserError
-from llm.eval.checks import DEFAULT_CHECKS
+from llm.eval.checks import DEFAULT_CHECKS, Check, load_checker
 from llm.eval.instructions import load_checks
-from llm.eval.roleplay import DEFAULT_TURNS, evaluate, summary_table, validate_settings, write_report
-from llm.eval.simulate import ListedUserTurns, ModelUserSide, UserSide
-from llm.inference.repliers import LocalReplier, Sampling
+from llm.eval.roleplay import (
+    DEFAULT_TURNS,
+    compare,
+    comparison_table,
+    summary_table,
+    validate_settings,
+    write_comparison,
+    write_report,
+)
+from llm.eval.simulate import SELF_CHAT_USER, ListedUserTurns, ModelUserSide, UserSide
+from llm.eval.suite import SPLITS, suite_checks
+from llm.inference.repliers import LocalReplier, Replier, Sampling
 from llm.models.checkpoint import checkpoint_template
 from llm.models.loading import load_for_inference
 from llm.models.resolve import resolve_model
@@ -49,7 +63,23 @@ class RoleplayEvalArguments:
     checks: str | None = field(
         default=None,
         metadata={
-            "help": "a JSON list of checks {family, instruction, kind, value, character?} (default: bundled)"
+            "help": "a JSON list of checks {family, instruction, kind, value, character?, probe?, facts?}, or "
+            "the bundled persistence suite: suite, suite:train or suite:held_out (default: a small bundled set)"
+        },
+    )
+    checker: list[str] | None = field(
+        default=None,
+        metadata={"help": "your own checkers module:function ((text, conversation) → score in [0, 1]), scored "
+                  "on every measured reply beside the checks (in a checks file: kind checker)"},
+    )  # fmt: skip
+    compare: list[str] | None = field(
+        default=None,
+        metadata={"help": "more checkpoints evaluated on the same conversations and user turns as --model"},
+    )
+    control: bool = field(
+        default=True,
+        metadata={
+            "help": "also run the same conversations with no instruction (does it obey when not asked?)"
         },
     )
     user_turns: list[str] | None = field(
@@ -57,7 +87,14 @@ class RoleplayEvalArguments:
         metadata={"help": "held-out chat data files (any chat source) whose user turns the user says"},
     )
     user_model: str | None = field(
-        default=None, metadata={"help": "a checkpoint that plays the user (instead of listed user turns)"}
+        default=None,
+        metadata={"help": "a checkpoint that plays the user (instead of listed user turns); self: self-chat"},
+    )
+    user_card: str | None = field(
+        default=None,
+        metadata={
+            "help": "a card (JSON) the user model plays; its name is the user's (self-chat default: Sam)"
+        },
     )
     user_template: str | None = field(
         default=None,
@@ -88,9 +125,8 @@ class RoleplayEvalArguments:
 
 def run(args: RoleplayEvalArguments) -> int:
     # Everything cheap is checked before a model loads.
-    model_dir = Path(resolve_model(args.model, "--model"))
-    if not model_dir.is_dir():
-        raise FileNotFoundError(f"--model {model_dir}: no such directory")
+    model_dir = _model_dir(args.model, "--model")
+    others = [_model_dir(m, "--compare") for m in args.compare or []]
     turns = validate_settings(args.conversations, args.turns, args.max_new_tokens)
     sampling = Sampling(args.max_new_tokens, args.temperature, args.top_p)
     if args.batch_size < 1:
@@ -99,50 +135,95 @@ def run(args: RoleplayEvalArguments) -> int:
         raise UserError(
             "give --user_turns (listed user turns) or --user_model (a model plays the user), not both"
         )
+    if args.user_card and not args.user_model:
+        raise UserError("--user_card is the card a user model plays: give --user_model too (or self)")
     if not args.user_name.strip():
         raise UserError("--user_name: must not be empty")
-    name = checkpoint_template(model_dir, args.template)
-    checks = load_checks(args.checks) if args.checks else list(DEFAULT_CHECKS)
+    models = {model_dir.name: model_dir} | {d.name if d.name != model_dir.name else str(d): d for d in others}
+    names = {label: checkpoint_template(d, args.template) for label, d in models.items()}
+    checks = read_checks(args.checks)
+    checkers = {spec: load_checker(spec) for spec in args.checker or []}
+    user_card = read_card(args.user_card) if args.user_card else None
+    self_chat = args.user_model == "self"
+    if self_chat and user_card is None:
+        user_card = SELF_CHAT_USER
+    user_name = user_card.name if user_card is not None else args.user_name
     if args.user_turns:
         listed = ListedUserTurns.from_chats(args.user_turns, args.conversations, max(turns))
     else:
         listed = ListedUserTurns.bundled(args.conversations)
-    user_dir = Path(resolve_model(args.user_model, "--user_model")) if args.user_model else None
+    user_dir = _model_dir(args.user_model, "--user_model") if args.user_model and not self_chat else None
     if user_dir is not None:
-        if not user_dir.is_dir():
-            raise FileNotFoundError(f"--user_model {user_dir}: no such directory")
         user_template = checkpoint_template(user_dir, args.user_template, flag="--user_template")
-    out = Path(args.output_dir) if args.output_dir else model_dir / "eval_roleplay"
+    default_out = model_dir / ("eval_compare" if others else "eval_roleplay")
+    out = Path(args.output_dir) if args.output_dir else default_out
 
-    model, tokenizer = load_for_inference(model_dir)
-    encoder = Encoder(tokenizer, name)
-    replier = LocalReplier(model, encoder, sampling, args.batch_size)
+    repliers: dict[str, Replier] = {}
+    templates = {}
+    for label, directory in models.items():
+        model, tokenizer = load_for_inference(
+            directory, flag="--model" if directory == model_dir else "--compare"
+        )
+        encoder = Encoder(tokenizer, names[label])
+        repliers[label] = LocalReplier(model, encoder, sampling, args.batch_size)
+        templates[label] = encoder.template
+    first = next(iter(repliers))
     user_side: UserSide = listed
-    if user_dir is not None:
+    if self_chat:  # the model under test (the first one: its user turns are replayed to the others)
+        user_side = ModelUserSide(repliers[first], first_turns=listed, card=user_card)
+    elif user_dir is not None:
         user_model, user_tokenizer = load_for_inference(user_dir, flag="--user_model")
         user_replier = LocalReplier(
             user_model, Encoder(user_tokenizer, user_template), sampling, args.batch_size
         )
-        user_side = ModelUserSide(user_replier, first_turns=listed)
+        user_side = ModelUserSide(user_replier, first_turns=listed, card=user_card)
     set_seed(args.seed)
-    result = evaluate(
-        replier,
+    results = compare(
+        repliers,
         checks,
         user_side,
         args.conversations,
         turns,
-        encoder.template,
+        templates[first],
         args.placement,
-        args.user_name,
+        user_name,
         args.progress,
+        control=args.control,
+        checkers=checkers,
+        templates=templates,
     )
-    write_report(result, out, f"{model_dir.name} (template {name})")
-    print(
-        f"role-play adherence: {model_dir} (template {name}; conversations per check: {args.conversations})"
-    )
-    print(summary_table(result))
+    if others:
+        write_comparison(results, out, "persistence: " + " vs ".join(results))
+    else:
+        write_report(results[first], out, f"{model_dir.name} (template {names[first]})")
+    for label, result in results.items():
+        print(
+            f"role-play adherence: {models[label]} (template {names[label]}; conversations per check: {args.conversations})"
+        )
+        print(summary_table(result))
+    if others:
+        print(comparison_table(results))
     print(f"report: {out}")
     return 0
+
+
+def read_checks(spec: str | None) -> list[Check]:
+    """The checks ``--checks`` names: a file, ``suite`` / ``suite:SPLIT``, or (None) the small bundled set."""
+    if spec is None:
+        return list(DEFAULT_CHECKS)
+    if spec == "suite" or spec.startswith("suite:"):
+        split = spec.partition(":")[2] or "all"
+        if split not in SPLITS:
+            raise UserError(f"--checks {spec}: unknown suite split (known: {', '.join(SPLITS)})")
+        return suite_checks(split)  # type: ignore[arg-type]
+    return load_checks(spec)
+
+
+def _model_dir(name: str, flag: str) -> Path:
+    directory = Path(resolve_model(name, flag))
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{flag} {directory}: no such directory")
+    return directory
 
 
 def main(argv: list[str] | None = None) -> int:

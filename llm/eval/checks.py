@@ -1,37 +1,53 @@
-"""Checks: text predicates on a reply, shared by instruction pools, the role-play evaluation and RL rewards.
+"""Checks: scores of a reply in [0, 1], shared by instruction pools, the role-play evaluation and RL rewards.
 
-A leaf module (it imports only the data layer). Each checker says whether one reply obeys a checkable instruction; the aggregate functions turn many
-(turn, passed) results into compliance rates by turn — the adherence curve that Ghost Attention should
-keep flat for twenty turns. A :class:`Check` pairs an instruction (text, or a character card) with its
-checker; :data:`DEFAULT_CHECKS` is the bundled set (files of checks are read by
-:func:`llm.eval.instructions.load_checks`).
+A leaf module (it imports only the data layer and the language identifier). Each checker scores how far one
+reply obeys a checkable instruction, from 0 to 1 (pass/fail is the special case 0 or 1); a reply *passes*
+when it scores at least :data:`PASS_MARK`. A :class:`Check` pairs an instruction (text, or a character card)
+with its checker, and optionally a ``probe``: a user question whose answer shows whether the instruction still
+holds, asked in a branch that the conversation does not keep (:mod:`llm.eval.simulate`).
+:data:`DEFAULT_CHECKS` is a small bundled set; :mod:`llm.eval.suite` is the persistence suite; files of checks
+are read by :func:`llm.eval.instructions.load_checks`.
+
+Languages are told apart by ``py3langid`` (PyPI), restricted to :data:`LANGUAGES`. Why that one: it is
+maintained (the modernised fork of langid.py), its model ships inside a 4.6 MB pure-Python wheel (numpy only,
+nothing downloads), it loads in under a second and is deterministic, and restricted to a few candidate
+languages it names short replies ("Je ne sais pas.", "No lo sé.", "Non lo so.") correctly. lingua-language-detector
+is as good on short text but a 96 MB wheel that takes 9 s to load; langid (the original) is unmaintained since
+2016; langdetect is random unless seeded and unmaintained since 2021. A function-word count, which word salad
+passes, is no longer used.
 
     >>> ends_with("Shall we go?", "?"), forbids("I like apples", "apple"), within_words("a b c", 2)
     (True, False, False)
     >>> claims_ai("As an AI language model, I cannot."), speaks_for_user("Sure.\\nYou: thanks", "You")
     (True, True)
+    >>> language_of("Je ne sais pas."), language_of("Ich weiß es nicht."), language_of("12 !")
+    ('french', 'german', None)
     >>> adherence_by_turn([(1, True), (1, False), (2, True)])
     {1: 0.5, 2: 1.0}
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from llm.data.conversation import Character, character_from_dict
-from llm.errors import RecordError
+from llm.data.conversation import Character, Conversation, character_from_dict
+from llm.errors import RecordError, UserError
 
-# Common function words: enough to tell the languages an instruction may ask for apart in a reply.
-STOPWORDS: dict[str, frozenset[str]] = {
-    "english": frozenset("the and is are you i it to of a in that what with this for not".split()),
-    "french": frozenset("le la les et est vous je il de un une des que qui pas pour avec".split()),
-    "spanish": frozenset("el la los las y es usted yo de un una que no por con para".split()),
-    "german": frozenset("der die das und ist sie ich es zu von ein eine nicht mit für".split()),
-}
+# The candidate languages (name → ISO 639-1 code of py3langid's model). A reply is in the one of these the
+# identifier finds likeliest: a short list keeps short replies from being named as a close neighbour (Occitan
+# for Italian, Ligurian for "Sì, certo.").
+LANGUAGES: dict[str, str] = {
+    "english": "en", "french": "fr", "spanish": "es", "german": "de", "italian": "it", "portuguese": "pt",
+    "dutch": "nl", "polish": "pl", "swedish": "sv", "turkish": "tr", "russian": "ru", "chinese": "zh",
+    "japanese": "ja", "arabic": "ar", "latin": "la",
+}  # fmt: skip
+PASS_MARK = 0.5  # a reply passes a check when it scores at least this
 
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _AI_CLAIMS = re.compile(
@@ -40,18 +56,33 @@ _AI_CLAIMS = re.compile(
     re.IGNORECASE,
 )
 _NAME_CLAIM = re.compile(r"\b(?i:my name is|i am|i'm|call me)\s+([A-Z][\w'-]+(?:\s+[A-Z][\w'-]+)?)")
+_SENTENCE_END = re.compile(r"[.!?…]+(?=\s|$|[\"'”’)*])")
+_DECORATION = "\"'*”’“‘_ ()"  # quotes, emphasis and brackets around a reply's first or last word
 
 
 def words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text)]
 
 
+@lru_cache(maxsize=1)
+def _identifier() -> Any:
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    identifier.set_languages(sorted(LANGUAGES.values()))
+    return identifier
+
+
 def language_of(text: str) -> str | None:
-    """The language whose function words appear most (None when none appear)."""
-    tokens = words(text)
-    scores = {lang: sum(t in stop for t in tokens) for lang, stop in STOPWORDS.items()}
-    best = max(scores, key=scores.get)
-    return best if scores[best] else None
+    """The language of ``text`` among :data:`LANGUAGES` (py3langid), None when it has no letters.
+
+    >>> language_of("Claro que sí, amigo."), language_of("Sì, certo."), language_of("Yes, of course.")
+    ('spanish', 'italian', 'english')
+    """
+    if not _WORD.search(text):
+        return None
+    code, _ = _identifier().classify(text)
+    return next(name for name, c in LANGUAGES.items() if c == code)
 
 
 def in_language(reply: str, language: str) -> bool:
@@ -103,30 +134,150 @@ def speaks_for_user(reply: str, user_name: str, extra_markers: Iterable[str] = (
     return any(m in reply for m in markers)
 
 
-KINDS = ("language", "ending", "forbidden", "max_words", "persona")
-# Kinds a plain reply fails: a reply passes them only by doing what was asked. The others (a forbidden word,
-# a word limit, a persona) pass by default, so "did it unasked" means nothing for them.
-SHOWN_KINDS = ("language", "ending")
+# ── scores in [0, 1] (the new kinds grade; the old ones are pass/fail) ──────────────────────────────
+
+
+def starts_with(reply: str, word: str) -> float:
+    """1.0 when the reply's first word is ``word`` (case and surrounding quotes or asterisks ignored).
+
+    >>> starts_with('*smiles* "Indeed, it is."', "indeed"), starts_with("Well, indeed.", "Indeed")
+    (1.0, 0.0)
+    """
+    text = re.sub(r"^\s*\*[^*]*\*\s*", "", reply)  # an opening *action* is not the first word
+    first = text.lstrip(_DECORATION).split(maxsplit=1)
+    return float(bool(first) and first[0].rstrip(",.!?;:" + _DECORATION).lower() == word.lower())
+
+
+def case_share(reply: str, case: str) -> float:
+    """The share of the reply's cased letters in ``case`` ("upper" or "lower"); 0.0 without letters.
+
+    >>> case_share("HELLO THERE!", "upper"), case_share("Hello there", "lower"), case_share("42", "upper")
+    (1.0, 0.9, 0.0)
+    """
+    letters = [c for c in reply if c.isupper() or c.islower()]
+    if not letters:
+        return 0.0
+    return sum(c.isupper() if case == "upper" else c.islower() for c in letters) / len(letters)
+
+
+def sentence_count(reply: str) -> int:
+    """Sentences: runs of text closed by ``.``, ``!``, ``?`` or ``…`` (a last one left open counts too).
+
+    >>> sentence_count("Yes. I think so! Do you?"), sentence_count("Well... maybe"), sentence_count("  ")
+    (3, 2, 0)
+    """
+    parts = [p for p in _SENTENCE_END.split(reply) if _WORD.search(p)]
+    return len(parts)
+
+
+def at_most_sentences(reply: str, limit: int) -> float:
+    """1.0 for 1 to ``limit`` sentences; ``limit / n`` for n more; 0.0 for an empty reply.
+
+    >>> at_most_sentences("Fine.", 1), at_most_sentences("Fine. Thanks. Bye.", 1), at_most_sentences("", 1)
+    (1.0, 0.3333333333333333, 0.0)
+    """
+    n = sentence_count(reply)
+    return 0.0 if n == 0 else min(1.0, limit / n)
+
+
+def words_near(reply: str, target: int) -> float:
+    """How close the word count is to ``target``: 1 − |n − target| / target, at least 0.
+
+    >>> words_near("one two three four five", 5), words_near("one two three four", 5), words_near("", 5)
+    (1.0, 0.8, 0.0)
+    """
+    return max(0.0, 1.0 - abs(len(reply.split()) - target) / target)
+
+
+def mentions(reply: str, phrases: str) -> float:
+    """1.0 when the reply contains one of the ``|``-separated words or phrases (whole words, any case).
+
+    >>> mentions("My brother Tomas runs the mill.", "brother|Tomas"), mentions("I live alone.", "brother")
+    (1.0, 0.0)
+    """
+    return float(any(_contains(reply, p.strip()) for p in phrases.split("|") if p.strip()))
+
+
+def _contains(text: str, phrase: str) -> bool:
+    pattern = r"\s+".join(re.escape(w) for w in phrase.split())
+    return re.search(rf"(?<![\w]){pattern}(?![\w])", text, re.IGNORECASE) is not None
+
+
+Checker = Callable[[str, Conversation | None], float]  # a user's own check: (text, conversation) → score
+
+
+def load_checker(spec: str, flag: str = "--checker") -> Checker:
+    """A user's checker ``module:function``: called as ``function(text, conversation)``, returning a score.
+
+    >>> load_checker("llm.eval.checks:case_share")("YES!", "upper")  # any (text, second argument) function
+    1.0
+    """
+    module_name, _, name = spec.partition(":")
+    if not module_name or not name:
+        raise UserError(f"{flag} {spec}: expected module:function")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise UserError(f"{flag} {spec}: cannot import {module_name} ({e})") from None
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise UserError(f"{flag} {spec}: {module_name} has no function {name!r}")
+    return function
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How a kind of check scores a reply, and what its value must be (``int`` or ``str``)."""
+
+    score: Callable[[str, Any, Conversation | None], float]
+    value_type: type
+    shown: bool  # a plain reply fails it: it passes only by doing what was asked
+    unit: str = ""  # what a whole-number value counts
+
+
+# The kinds of check, in one table. ``shown`` kinds fail on a plain reply; the others (a forbidden word, a
+# length limit, a persona, one sentence) pass often by default, so "did it unasked" means little for them.
+KIND_TABLE: dict[str, Kind] = {
+    "language": Kind(lambda r, v, c: float(in_language(r, v)), str, True),
+    "ending": Kind(lambda r, v, c: float(ends_with(r, v)), str, True),
+    "forbidden": Kind(lambda r, v, c: float(forbids(r, v)), str, False),
+    "max_words": Kind(lambda r, v, c: float(within_words(r, v)), int, False, "words"),
+    "persona": Kind(lambda r, v, c: float(persona_consistent(r, v)), str, False),
+    "starts_with": Kind(lambda r, v, c: starts_with(r, v), str, True),
+    "case": Kind(lambda r, v, c: case_share(r, v), str, True),
+    "sentences": Kind(lambda r, v, c: at_most_sentences(r, v), int, False, "sentences"),
+    "words_near": Kind(lambda r, v, c: words_near(r, v), int, False, "words"),
+    "mentions": Kind(lambda r, v, c: mentions(r, v), str, True),
+    "checker": Kind(lambda r, v, c: float(load_checker(v, "checker")(r, c)), str, False),
+}
+KINDS = tuple(KIND_TABLE)
+SHOWN_KINDS = tuple(k for k, kind in KIND_TABLE.items() if kind.shown)
 
 
 @dataclass(frozen=True)
 class Check:
-    """One checkable instruction: the text given to the bot and how to check a reply.
+    """One checkable instruction: the text given to the bot, how to score a reply, and an optional probe.
 
-    With a ``character``, the card is what the bot is given (the "character" family: kind ``persona``,
-    ``value`` the card's name) and ``instruction`` only describes it.
+    With a ``character``, the card is what the bot is given (a ``persona`` check's ``value`` is the card's
+    name; a ``mentions`` check with a probe asks for one of its facts) and ``instruction`` only describes it.
+    With a ``probe``, a measured turn asks it in a branch and scores that answer; without one, the turn's own
+    reply is scored.
 
     >>> Check("format", "End every reply with a question.", "ending", "?").key
     'format/ending=?'
     >>> Check("character", "", "persona", "Mira", Character("Mira")).given
     Character(name='Mira', persona='', scenario='', greeting='', example_dialogue='', user_name='User')
+    >>> shout = Check("case", "Write in capitals.", "case", "upper", probe="Any plans?")
+    >>> shout.score("NO PLANS, Sir"), shout.passed("NO PLANS, Sir"), shout.passed("no plans")
+    (0.8, True, False)
     """
 
     family: str
     instruction: str
-    kind: str  # language | ending | forbidden | max_words | persona
+    kind: str  # a key of KIND_TABLE
     value: str | int
     character: Character | None = None
+    probe: str | None = None
 
     @property
     def given(self) -> str | Character:
@@ -138,18 +289,14 @@ class Check:
         """A short name for reports: ``family/kind=value``."""
         return f"{self.family}/{self.kind}={self.value}"
 
-    def passed(self, reply: str) -> bool:
-        if self.kind == "language":
-            return in_language(reply, str(self.value))
-        if self.kind == "ending":
-            return ends_with(reply, str(self.value))
-        if self.kind == "forbidden":
-            return forbids(reply, str(self.value))
-        if self.kind == "max_words":
-            return within_words(reply, int(self.value))
-        if self.kind == "persona":
-            return persona_consistent(reply, str(self.value))
-        raise ValueError(f"unknown check kind {self.kind!r}")  # Check is built validated: a bug if reached
+    def score(self, reply: str, conversation: Conversation | None = None) -> float:
+        """How far ``reply`` obeys, in [0, 1]; ``conversation`` (ending with the reply) for user checkers."""
+        if self.kind not in KIND_TABLE:  # Check is built validated: a bug if reached
+            raise ValueError(f"unknown check kind {self.kind!r}")
+        return min(1.0, max(0.0, float(KIND_TABLE[self.kind].score(reply, self.value, conversation))))
+
+    def passed(self, reply: str, conversation: Conversation | None = None) -> bool:
+        return self.score(reply, conversation) >= PASS_MARK
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form :func:`load_checks` reads."""
@@ -161,6 +308,8 @@ class Check:
         }
         if self.character is not None:
             out["character"] = self.character.__dict__.copy()
+        if self.probe is not None:
+            out["probe"] = self.probe
         return out
 
 
@@ -205,28 +354,64 @@ def check_value_problem(kind: str, value: Any) -> str | None:
 
     >>> check_value_problem("max_words", "ten"), check_value_problem("language", "French")
     ("a max_words check needs a whole number of words, got 'ten'", None)
+    >>> check_value_problem("case", "title")
+    "a case check needs 'upper' or 'lower', got 'title'"
     """
-    if kind not in KINDS:
+    if kind not in KIND_TABLE:
         return f"unknown kind {kind!r} (known: {', '.join(KINDS)})"
-    if kind == "max_words":
+    if KIND_TABLE[kind].value_type is int:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            return f"a max_words check needs a whole number of words, got {value!r}"
+            return f"a {kind} check needs a whole number of {KIND_TABLE[kind].unit}, got {value!r}"
         return None
     if not isinstance(value, str) or not value.strip():
         return f"a {kind} check needs a non-empty string, got {value!r}"
-    if kind == "language" and value.lower() not in STOPWORDS:
-        return f"unknown language {value!r} (known: {', '.join(STOPWORDS)})"
+    if kind == "language" and value.lower() not in LANGUAGES:
+        return f"unknown language {value!r} (known: {', '.join(LANGUAGES)})"
+    if kind == "case" and value not in ("upper", "lower"):
+        return f"a case check needs 'upper' or 'lower', got {value!r}"
+    if kind == "checker":
+        try:
+            load_checker(value, "checker")
+        except UserError as e:
+            return str(e)
     return None
+
+
+def checks_from_dict(item: Any, where: str) -> list[Check]:
+    """The checks of one JSON item: one check, or with ``facts`` (a card's ``[{"probe", "answer"}, …]``) one
+    ``mentions`` check per fact, its probe asking for it.
+
+    >>> card = {"family": "persona", "character": {"name": "Ada"}, "kind": "persona",
+    ...         "facts": [{"probe": "Where do you live?", "answer": "Leeds"}]}
+    >>> [(c.kind, c.value, c.probe) for c in checks_from_dict(card, "x")]
+    [('mentions', 'Leeds', 'Where do you live?')]
+    """
+    if isinstance(item, dict) and "facts" in item:
+        facts = item["facts"]
+        if not isinstance(facts, list) or not facts:
+            raise RecordError(where, "facts", "expected a non-empty list of {probe, answer}")
+        out = []
+        for k, fact in enumerate(facts):
+            if not isinstance(fact, dict) or set(fact) != {"probe", "answer"}:
+                raise RecordError(where, f"facts[{k}]", 'expected {"probe": …, "answer": …}')
+            rest = {key: v for key, v in item.items() if key not in ("facts", "kind", "value", "probe")}
+            out.append(
+                check_from_dict(
+                    {**rest, "kind": "mentions", "value": fact["answer"], "probe": fact["probe"]}, where
+                )
+            )
+        return out
+    return [check_from_dict(item, where)]
 
 
 def check_from_dict(item: Any, where: str) -> Check:
     """One check from its JSON form; errors name ``where`` and the field."""
     if not isinstance(item, dict):
         raise RecordError(where, "<item>", f"expected an object, got {type(item).__name__}")
-    known = ("family", "instruction", "kind", "value", "character")
+    known = ("family", "instruction", "kind", "value", "character", "probe")
     unknown = sorted(set(item) - set(known))
     if unknown:
-        raise RecordError(where, unknown[0], f"unknown field (known: {', '.join(known)})")
+        raise RecordError(where, unknown[0], f"unknown field (known: {', '.join(known)}, facts)")
     character = character_from_dict(item["character"], where) if item.get("character") is not None else None
     for name in ("family", "kind", "instruction"):
         if name == "instruction" and character is not None and name not in item:
@@ -237,8 +422,11 @@ def check_from_dict(item: Any, where: str) -> Check:
             raise RecordError(where, name, f"expected a non-empty string, got {item[name]!r}")
     if character is None and not item["instruction"].strip():
         raise RecordError(where, "instruction", "empty (give the text the bot is told, or a character)")
+    probe = item.get("probe")
+    if probe is not None and (not isinstance(probe, str) or not probe.strip()):
+        raise RecordError(where, "probe", f"expected a non-empty string, got {probe!r}")
     kind = item["kind"]
-    if kind not in KINDS:
+    if kind not in KIND_TABLE:
         raise RecordError(where, "kind", f"unknown kind {kind!r} (known: {', '.join(KINDS)})")
     if "value" not in item and not (kind == "persona" and character is not None):
         raise RecordError(where, "value", "missing")
@@ -249,7 +437,8 @@ def check_from_dict(item: Any, where: str) -> Check:
     instruction = item.get(
         "instruction", f"Play {character.name}, from a character card." if character else ""
     )
-    return Check(item["family"], instruction, kind, value.lower() if kind == "language" else value, character)
+    value = value.lower() if kind == "language" else value
+    return Check(item["family"], instruction, kind, value, character, probe.strip() if probe else None)
 
 
 def adherence_by_turn(results: Iterable[tuple[int, bool]]) -> dict[int, float]:

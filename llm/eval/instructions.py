@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from llm.errors import UserError
-from llm.eval.checks import KINDS, Check, check_from_dict, check_value_problem
+from llm.eval.checks import KINDS, Check, check_value_problem, checks_from_dict
 
 BUNDLED_POOL = Path(__file__).with_name("instruction_pool.json")
 
@@ -127,10 +127,12 @@ def draw(pool: Pool, rng: random.Random, max_combine: int = 2, shorten: float = 
 
 
 def load_checks(path: str | Path) -> list[Check]:
-    """Checks from a JSON file: a list of ``{"family", "instruction", "kind", "value", "character"?}``.
+    """Checks from a JSON file: a list of ``{"family", "instruction", "kind", "value", "character"?, "probe"?}``.
 
     ``character`` holds card fields (``name``, ``persona``, ``scenario`` …); with one, ``instruction`` may
-    be left out and a ``persona`` check's ``value`` defaults to the card's name. Errors name the file, the
+    be left out and a ``persona`` check's ``value`` defaults to the card's name; ``facts`` (a list of
+    ``{"probe", "answer"}``) makes one probed ``mentions`` check per fact. ``"kind": "checker"`` with
+    ``"value": "module:function"`` scores with your own function ``(text, conversation) → float``. Errors name the file, the
     item and the field: ``checks.json:item 2: field 'kind': unknown kind 'rhyme' (known: …)``.
     """
     path = Path(path)
@@ -147,7 +149,7 @@ def load_checks(path: str | Path) -> list[Check]:
     if not isinstance(data, list) or not data:
         got = f"a list of {len(data)}" if isinstance(data, list) else type(data).__name__
         raise UserError(f"{path}: expected a non-empty list of checks, got {got}")
-    return [check_from_dict(item, f"{path}:item {i}") for i, item in enumerate(data)]
+    return [check for i, item in enumerate(data) for check in checks_from_dict(item, f"{path}:item {i}")]
 
 
 def checks_from_pool(path: str | Path | None = None) -> list[Check]:

@@ -6,6 +6,12 @@ given once at the start — a character card, a language, a style — many turns
 
     turn 0    the check's instruction, once (system slot, or before the first user turn)
     turn t    user side writes u_t for every conversation  →  ONE replier call answers all of them: a_t
+              at a measured turn, checks with a probe also ask it in a branch (history before u_t, then the
+              probe): ONE more replier call answers every conversation's probe; the branch is not kept
+
+The probe's answer at turn t is what the turn's t-th reply would have been, had the user asked the probe;
+the conversation goes on from u_t and a_t exactly as it would without probing. A *control* run
+(``control=True``) is the same conversations with no instruction at all, scored by the same checkers.
 
 A *user side* writes the user's messages. It sees a :class:`UserView` of each conversation — the turns so
 far, the names, a seat number — and never the secret instruction:
@@ -13,10 +19,13 @@ far, the names, a seat number — and never the secret instruction:
 - :class:`ListedUserTurns`: fixed lists of user turns, one per seat, from a held-out chat data file (user
   turns of record ``seat``, then of the records after it) or from the bundled ``user_turns.txt``. Seat
   ``k`` of every check gets the same list, so families are compared on the same user turns.
-- :class:`ModelUserSide`: a second model plays the user, on the conversation with the roles swapped.
+- :class:`ModelUserSide`: a second model plays the user, on the conversation with the roles swapped; with
+  a ``card`` it plays that character (self-chat: the same replier plays both sides, each with its own card).
+- :class:`ReplayedUserTurns`: the user turns of earlier transcripts, conversation by conversation, so that
+  several models are compared on the same user turns even when a model wrote them.
 
 >>> from llm.inference.repliers import Reply
->>> from llm.eval.checks import Check
+>>> from llm.eval.checks import PASS_MARK, Check
 >>> parrot = lambda convs: [Reply(c.messages[-1].content.upper()) for c in convs]
 >>> check = Check("format", "Shout.", "ending", "!")
 >>> [t.replies[-1].text for t in simulate(parrot, [check], ListedUserTurns([["hi", "bye!"]]), 1, 2)]
@@ -26,7 +35,7 @@ far, the names, a seat number — and never the secret instruction:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,11 +52,18 @@ from llm.data.gatt import Placement, place_instruction
 from llm.data.sources import detect_source, get_source
 from llm.data.sources.files import iter_records, resolve_files
 from llm.errors import RecordError, UserError
-from llm.eval.checks import Check
+from llm.eval.checks import PASS_MARK, Check
 from llm.inference.repliers import Replier, Reply
 
 BUNDLED_USER_TURNS = Path(__file__).with_name("user_turns.txt")
 NO_NAME = "Assistant"  # what the user calls a bot that was given no name
+# Who the model plays on the user's side in self-chat, unless a card is given (``--user_card``).
+SELF_CHAT_USER = Character(
+    "Sam",
+    persona="Sam is a friendly, curious traveller who likes to chat: asks questions, answers them, and tells "
+    "short stories about the day. Sam writes one short message at a time.",
+    scenario="Sam is chatting with {{user}}.",
+)
 
 
 @dataclass(frozen=True)
@@ -58,6 +74,7 @@ class UserView:
     history: tuple[Message, ...]  # the user and assistant turns so far
     bot_name: str
     user_name: str
+    index: int = 0  # the conversation's position among all simulated conversations
 
 
 class UserSide(Protocol):
@@ -77,6 +94,19 @@ class Transcript:
     user_turns: list[str]
     replies: list[Reply]
     conversation: Conversation
+    probes: dict[int, Reply] = field(default_factory=dict)  # measured turn → the probe's answer
+    control: bool = False  # given no instruction: the control run
+
+    def measured(self, turn: int) -> tuple[str, Conversation]:
+        """What is scored at ``turn``: the probe's answer where one was asked, else the turn's reply; and the
+        conversation that ends with it (the branch for a probe)."""
+        history = _history(self.user_turns[: turn - 1], self.replies[: turn - 1])
+        if turn in self.probes:
+            reply, said = self.probes[turn], self.check.probe or ""
+        else:
+            reply, said = self.replies[turn - 1], self.user_turns[turn - 1]
+        messages = (*history, Message("user", said), Message("assistant", reply.text))
+        return reply.text, Conversation(messages, self.conversation.character)
 
     @property
     def bot_name(self) -> str | None:
@@ -86,23 +116,29 @@ class Transcript:
         return str(self.check.value) if self.check.kind == "persona" else None
 
     def to_dict(self) -> dict[str, Any]:
+        turns = []
+        for t, (u, r) in enumerate(zip(self.user_turns, self.replies, strict=True), start=1):
+            row = {
+                "turn": t,
+                "user": u,
+                "reply": r.text,
+                "finished": r.finished,
+                "dropped_turns": r.dropped_turns,
+                "wrote_user_turn": r.wrote_user_turn,
+            }
+            if t in self.probes:
+                row["probe_reply"] = self.probes[t].text
+            text, conv = self.measured(t)
+            row["score"] = round(self.check.score(text, conv), 4)
+            row["passed"] = row["score"] >= PASS_MARK
+            turns.append(row)
         return {
             **self.check.to_dict(),
             "key": self.check.key,
             "seat": self.seat,
+            "control": self.control,
             "user_name": self.user_name,
-            "turns": [
-                {
-                    "turn": t,
-                    "user": u,
-                    "reply": r.text,
-                    "passed": self.check.passed(r.text),
-                    "finished": r.finished,
-                    "dropped_turns": r.dropped_turns,
-                    "wrote_user_turn": r.wrote_user_turn,
-                }
-                for t, (u, r) in enumerate(zip(self.user_turns, self.replies, strict=True), start=1)
-            ],
+            "turns": turns,
             "conversation": self.conversation.to_dict(),
         }
 
@@ -181,26 +217,50 @@ class ListedUserTurns:
         return cls(lists)
 
 
+class ReplayedUserTurns:
+    """The user turns of earlier transcripts, said again: conversation ``view.index`` says what conversation
+    ``index`` of ``transcripts`` said (so every model of a comparison hears the same user turns)."""
+
+    def __init__(self, transcripts: Sequence[Transcript]):
+        self.turns = [t.user_turns for t in transcripts]
+
+    def __call__(self, views: Sequence[UserView], turn: int) -> list[str]:
+        return [self.turns[v.index][turn - 1] for v in views]
+
+
 class ModelUserSide:
     """A second model plays the user: it never sees the bot's instruction.
 
     It is prompted with the conversation with the roles swapped (its own earlier messages are the
-    assistant's, the bot's replies are the user's) under a short system prompt naming who is who. The
-    first turn, and any turn it leaves empty, come from ``first_turns`` (default: the bundled list);
-    ``fallbacks`` counts the empty ones.
+    assistant's, the bot's replies are the user's) under a short system prompt naming who is who, or, with a
+    ``card``, as that character (the card's user is the bot). The first turn, and any turn it leaves empty,
+    come from ``first_turns`` (default: the bundled list); ``fallbacks`` counts the empty ones.
+
+    >>> side = ModelUserSide(lambda convs: [], card=Character("Tam", persona="A curious sailor."))
+    >>> view = UserView(0, (Message("user", "Hi"), Message("assistant", "Hello, I am Mira.")), "Mira", "Tam")
+    >>> prompt = side.prompt(view)
+    >>> [m.role for m in prompt.messages], prompt.character.name, prompt.character.user_name
+    (['assistant', 'user'], 'Tam', 'Mira')
     """
 
     SYSTEM = "You are {user}, talking with {bot}; write {user}'s next message."
 
-    def __init__(self, replier: Replier, first_turns: ListedUserTurns | None = None):
+    def __init__(
+        self, replier: Replier, first_turns: ListedUserTurns | None = None, card: Character | None = None
+    ):
         self.replier = replier
         self.first_turns = first_turns or ListedUserTurns.bundled(seats=16)
+        self.card = card
         self.fallbacks = 0
 
     def prompt(self, view: UserView) -> Conversation:
         swapped = {"user": "assistant", "assistant": "user"}
-        system = Message("system", self.SYSTEM.format(user=view.user_name, bot=view.bot_name))
         messages = [replace(m, role=swapped[m.role]) for m in view.history if m.role in swapped]
+        if self.card is not None:  # self-chat: the user side plays its own character opposite the bot
+            card = replace(self.card, user_name=view.bot_name)
+            card = resolve_placeholders(Conversation((), card)).character or card
+            return Conversation(tuple(messages), card)
+        system = Message("system", self.SYSTEM.format(user=view.user_name, bot=view.bot_name))
         return Conversation((system, *messages))
 
     def __call__(self, views: Sequence[UserView], turn: int) -> list[str]:
@@ -230,8 +290,15 @@ def simulate(
     placement: Placement = "system",
     user_name: str = "User",
     progress: bool = True,
+    probe_turns: Sequence[int] = (),
+    control: bool = False,
 ) -> list[Transcript]:
     """Run ``conversations_per_check`` conversations of ``max_turn`` turns for every check.
+
+    At each of ``probe_turns``, every conversation whose check has a probe is also asked it in a branch
+    (the history before the turn's user message, then the probe), all in one replier call; the answer is
+    kept in :attr:`Transcript.probes` and never enters the conversation. ``control`` gives no instruction
+    (the user side still sees the bot's name, so it says the same turns).
 
     Each conversation is given the check's instruction once, through
     :func:`~llm.data.gatt.place_instruction` (a card: as the conversation's character with ``system``
@@ -247,24 +314,34 @@ def simulate(
     if placement not in ("system", "first_user"):
         raise UserError(f"unknown placement {placement!r}; choose 'system' or 'first_user'")
     runs = [(check, seat) for check in checks for seat in range(conversations_per_check)]
-    given = [given_to(check, user_name) for check, _ in runs]
+    given = [None if control else given_to(check, user_name) for check, _ in runs]
     bot_names = [check.character.name if check.character else NO_NAME for check, _ in runs]
     histories: list[list[Message]] = [[] for _ in runs]
     user_turns: list[list[str]] = [[] for _ in runs]
     replies: list[list[Reply]] = [[] for _ in runs]
+    probes: list[dict[int, Reply]] = [{} for _ in runs]
+    probed = [i for i, (check, _) in enumerate(runs) if check.probe]
     for turn in tqdm(range(1, max_turn + 1), desc="role-play turns", unit="turn", disable=not progress):
         views = [
-            UserView(seat, tuple(h), bot, user_name)
-            for (_, seat), h, bot in zip(runs, histories, bot_names, strict=True)
+            UserView(seat, tuple(h), bot, user_name, index)
+            for index, ((_, seat), h, bot) in enumerate(zip(runs, histories, bot_names, strict=True))
         ]
+        if turn in probe_turns and probed:  # the branch: asked before the turn, never kept
+            branches = [
+                _prompt([*histories[i], Message("user", runs[i][0].probe or "")], given[i], placement)
+                for i in probed
+            ]
+            answers = replier(branches)
+            _check_count("the replier", answers, len(branches))
+            for i, answer in zip(probed, answers, strict=True):
+                probes[i][turn] = answer
         said = user_side(views, turn)
         _check_count("the user side", said, len(runs))
         for h, text, turns in zip(histories, said, user_turns, strict=True):
             h.append(Message("user", text))
             turns.append(text)
         prompts = [
-            place_instruction(Conversation(tuple(h)), instruction, placement)
-            for h, instruction in zip(histories, given, strict=True)
+            _prompt(h, instruction, placement) for h, instruction in zip(histories, given, strict=True)
         ]
         answered = replier(prompts)
         _check_count("the replier", answered, len(runs))
@@ -272,18 +349,26 @@ def simulate(
             h.append(Message("assistant", reply.text))
             got.append(reply)
     return [
-        Transcript(
-            check,
-            seat,
-            user_name,
-            turns,
-            got,
-            place_instruction(Conversation(tuple(h)), instruction, placement),
-        )
-        for (check, seat), h, instruction, turns, got in zip(
-            runs, histories, given, user_turns, replies, strict=True
+        Transcript(check, seat, user_name, turns, got, _prompt(h, instruction, placement), asked, control)
+        for (check, seat), h, instruction, turns, got, asked in zip(
+            runs, histories, given, user_turns, replies, probes, strict=True
         )
     ]
+
+
+def _prompt(
+    history: Sequence[Message], instruction: str | Character | None, placement: Placement
+) -> Conversation:
+    """The conversation the bot sees: the history with the instruction given once (none for a control)."""
+    conv = Conversation(tuple(history))
+    return conv if instruction is None else place_instruction(conv, instruction, placement)
+
+
+def _history(user_turns: Sequence[str], replies: Sequence[Reply]) -> list[Message]:
+    out = []
+    for said, reply in zip(user_turns, replies, strict=True):
+        out += [Message("user", said), Message("assistant", reply.text)]
+    return out
 
 
 def given_to(check: Check, user_name: str) -> str | Character:
