@@ -26,7 +26,7 @@ from llm.eval.instructions import load_checks
 from llm.eval.roleplay import DEFAULT_TURNS, evaluate, summary_table, validate_settings, write_report
 from llm.eval.simulate import ListedUserTurns, ModelUserSide, UserSide
 from llm.inference.repliers import LocalReplier, Sampling
-from llm.models.checkpoint import checkpoint_template
+from llm.models.checkpoint import checkpoint_template, require_kind
 from llm.models.loading import load_for_inference
 from llm.models.resolve import resolve_model
 
@@ -91,6 +91,7 @@ def run(args: RoleplayEvalArguments) -> int:
     model_dir = Path(resolve_model(args.model, "--model"))
     if not model_dir.is_dir():
         raise FileNotFoundError(f"--model {model_dir}: no such directory")
+    require_kind(model_dir, "causal_lm", "--model", "eval roleplay")
     turns = validate_settings(args.conversations, args.turns, args.max_new_tokens)
     sampling = Sampling(args.max_new_tokens, args.temperature, args.top_p)
     if args.batch_size < 1:
@@ -111,6 +112,7 @@ def run(args: RoleplayEvalArguments) -> int:
     if user_dir is not None:
         if not user_dir.is_dir():
             raise FileNotFoundError(f"--user_model {user_dir}: no such directory")
+        require_kind(user_dir, "causal_lm", "--user_model", "eval roleplay")
         user_template = checkpoint_template(user_dir, args.user_template, flag="--user_template")
     out = Path(args.output_dir) if args.output_dir else model_dir / "eval_roleplay"
 
