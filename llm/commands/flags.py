@@ -11,11 +11,12 @@ Checks that belong to one command only (``--num_generations`` ≥ 2 for ``grpo``
 >>> check_flags({"top_p": 5.0})
 Traceback (most recent call last):
 ...
-llm.errors.UserError: --top_p 5.0: must be in (0, 1] (1: off)
+llm.errors.UserError: --top_p 5.0: must be in (0, 1]
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,17 +29,26 @@ MAX_LENGTH_LIMIT = 1 << 20
 
 
 def deepspeed_config(value: Any) -> bool:
-    """A config file that exists, or an inline JSON object / base64 string as transformers also takes."""
+    """A config file that exists, or what transformers also takes inline: a JSON object, or one in base64.
+
+    >>> deepspeed_config("nope.json"), deepspeed_config('{"train_batch_size": 8}'), deepspeed_config("e30=")
+    (False, True, True)
+    """
     text = str(value).strip()
-    return Path(text).is_file() or text.startswith("{") or not text.endswith(".json")
+    if Path(text).is_file() or text.startswith("{"):
+        return True
+    try:
+        return base64.b64decode(text, validate=True).lstrip().startswith(b"{")
+    except ValueError:
+        return False
 
 
 # flag → (rule the value must pass, what the message says it must be). Comparisons are written so that
 # NaN fails them all.
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     # sampling
-    "temperature": (lambda v: v >= 0, "must be ≥ 0 (0: greedy)"),
-    "top_p": (lambda v: 0 < v <= 1, "must be in (0, 1] (1: off)"),
+    "temperature": (lambda v: v >= 0, "must be 0 (greedy) or more"),
+    "top_p": (lambda v: 0 < v <= 1, "must be in (0, 1]"),
     "top_k": (lambda v: v >= 0, "must be ≥ 0 (0: off)"),
     "max_new_tokens": (lambda v: v >= 1, "must be 1 or more"),
     "response_length": (lambda v: v >= 1, "must be 1 or more"),
