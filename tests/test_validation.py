@@ -282,3 +282,5 @@ def test_a_causal_lm_is_refused_where_a_reward_model_is_needed(checkpoint, tmp_p
     refused(capsys, ["serve-reward", "--model", checkpoint], "--model", "LlamaForCausalLM", "reward model")
     argv = grpo_argv(checkpoint, tmp_path / "g", "--reward_model_path", checkpoint)
     refused(capsys, argv, "--reward_model_path", "LlamaForCausalLM", "reward model")
+    argv = grpo_argv(checkpoint, tmp_path / "g", "--held_out_reward", checkpoint)
+    refused(capsys, argv, "--held_out_reward", "LlamaForCausalLM", "reward model")

@@ -136,6 +136,9 @@ def require_checkpoint_kinds(args: Any, command: str) -> None:
                        ("env_user_model", "causal_lm")):  # fmt: skip
         if getattr(args, flag, None):
             require_kind(getattr(args, flag), need, f"--{flag}", command)
+    for spec in args.held_out_reward or []:
+        if Path(spec).is_dir():  # a reward-model directory (the other specs are URLs, checks, functions)
+            require_kind(spec, "reward_model", "--held_out_reward", command)
 
 
 # --------------------------------------------------------------------------------------------- reward sources
