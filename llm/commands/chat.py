@@ -32,7 +32,7 @@ from llm.data.encode import Encoder
 from llm.data.templates import TEMPLATES
 from llm.errors import UserError
 from llm.inference.chat import ChatSession, PromptTooLong
-from llm.models.checkpoint import checkpoint_template
+from llm.models.checkpoint import checkpoint_template, require_kind
 from llm.models.loading import load_for_inference
 from llm.models.resolve import resolve_model
 
@@ -73,14 +73,13 @@ class ChatArguments:
         self.model = resolve_model(self.model, "--model")
         if not Path(self.model).is_dir():
             raise FileNotFoundError(f"--model {self.model}: no such directory")
+        require_kind(self.model, "causal_lm", "--model", "chat")
         if self.max_new_tokens < 1:
             raise UserError(f"--max_new_tokens {self.max_new_tokens}: must be 1 or more")
         if self.character and self.character_from:
             raise UserError("give --character (a card file) or --character_from (a record's card), not both")
         if self.index is not None and not self.character_from:
             raise UserError("--index picks a record of --character_from FILE; give that too")
-        if self.temperature < 0 or not 0 < self.top_p <= 1:
-            raise UserError("--temperature must be ≥ 0 and --top_p in (0, 1]")
 
 
 def load_character(args: ChatArguments) -> Character | None:

@@ -4,8 +4,9 @@ dataclasses by ``HfArgumentParser``) and the one error handler.
     llm-train sft configs/sft_tiny.yaml --learning_rate 1e-3 --max_steps 50
 
 The YAML file is a mapping of flag names to values; flags on the command line override it, and it
-overrides the command's own defaults. Every command takes it (``chat``, ``serve-reward``, ``show-sample`` and
-``eval`` too), and the training stages take every standard ``TrainingArguments`` flag.
+overrides the command's own defaults. Every command takes it (``chat``, ``serve-reward``, ``show-sample``
+and ``eval`` too), and the training stages take every standard ``TrainingArguments`` flag. The flags many
+commands share are checked against one table (:mod:`llm.commands.flags`) before anything else.
 
 >>> yaml_to_argv({"max_steps": 10, "stack": True, "data_files": ["a.jsonl", "b.jsonl"], "hub_token": None})
 ['--max_steps', '10', '--stack', 'true', '--data_files', 'a.jsonl', 'b.jsonl']
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from llm.commands.flags import check_flags
 from llm.errors import UserError
 
 HANDLED = (UserError, OSError)
@@ -89,9 +91,11 @@ def parse(dataclass_types: tuple, argv: list[str], prog: str, defaults: list[str
         argv = read_config(Path(argv.pop(0))) + argv
     argv = list(defaults or []) + argv
     parser = HfArgumentParser(dataclass_types, prog=prog)
-    *values, unknown = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    namespace, unknown = parser.parse_known_args(args=argv)
     if unknown:
         raise UserError(f"unknown arguments: {' '.join(unknown)} (see {prog} --help)")
+    check_flags(vars(namespace))  # before the dataclasses are built: TrainingArguments raises on some itself
+    *values, _ = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
     return tuple(values)
 
 

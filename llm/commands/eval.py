@@ -40,7 +40,7 @@ from llm.eval.roleplay import (
 from llm.eval.simulate import SELF_CHAT_USER, ListedUserTurns, ModelUserSide, UserSide
 from llm.eval.suite import SPLITS, suite_checks
 from llm.inference.repliers import LocalReplier, Replier, Sampling
-from llm.models.checkpoint import checkpoint_template
+from llm.models.checkpoint import checkpoint_template, require_kind
 from llm.models.loading import load_for_inference
 from llm.models.resolve import resolve_model
 
@@ -223,6 +223,7 @@ def _model_dir(name: str, flag: str) -> Path:
     directory = Path(resolve_model(name, flag))
     if not directory.is_dir():
         raise FileNotFoundError(f"{flag} {directory}: no such directory")
+    require_kind(directory, "causal_lm", flag, "eval roleplay")
     return directory
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llm.commands.cli import argv_or_sys, parse, run_command
+from llm.models.checkpoint import require_kind
 from llm.models.resolve import resolve_model
 from llm.serve.server import (
     DEFAULT_BATCH_TOKENS_CPU,
@@ -104,6 +105,7 @@ class ServeRewardArguments:
         self.model = resolve_model(self.model, "--model")
         if not Path(self.model).is_dir():
             raise FileNotFoundError(f"--model {self.model}: no such directory")
+        require_kind(self.model, "reward_model", "--model", "serve-reward")
         try:
             body_bytes = parse_size(self.max_body_bytes)
         except ValueError as e:

@@ -124,3 +124,61 @@ def checkpoint_template(model_dir: str | Path, override: str | None = None, flag
             f"name a template with {flag}"
         )
     return info.template
+
+
+# What a command needs → (architecture name endings that are it, stages of ours that are it, in words).
+KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
+    "causal_lm": (
+        ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration"),
+        ("pretrain", "sft", "dpo", "ppo", "grpo", "gatt"),
+        "a causal LM (an sft, pretrain, dpo, ppo or grpo output, or a base model)",
+    ),
+    "reward_model": (("ForSequenceClassification",), ("rm",), "a reward model (an llm-train rm output)"),
+}
+
+
+def checkpoint_kind(model_dir: str | Path) -> tuple[str | None, str]:
+    """Which of :data:`KINDS` a checkpoint folder is, and how we know (its architectures and our stage), from
+    ``config.json`` and ``llm_train.json`` alone (no weights); the kind is None where it cannot be told (a
+    hub id, no config, an architecture of neither kind).
+
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp())
+    >>> _ = (out / "config.json").write_text('{"architectures": ["LlamaForSequenceClassification"]}')
+    >>> _ = write_info(out, "rm")
+    >>> checkpoint_kind(out)
+    ('reward_model', 'LlamaForSequenceClassification, stage rm')
+    """
+    path = Path(model_dir)
+    try:
+        architectures = json.loads((path / "config.json").read_text(encoding="utf-8")).get("architectures")
+    except (OSError, ValueError, AttributeError):
+        architectures = None
+    names = [a for a in architectures or [] if isinstance(a, str)]
+    try:
+        stage = json.loads((path / INFO_FILE).read_text(encoding="utf-8")).get("stage")
+    except (OSError, ValueError, AttributeError):
+        stage = None
+    evidence = ", ".join([*names, *([f"stage {stage}"] if isinstance(stage, str) else [])])
+    for kind, (endings, stages, _) in KINDS.items():
+        if any(a.endswith(endings) for a in names) or (not names and stage in stages):
+            return kind, evidence
+    return None, evidence
+
+
+def require_kind(model_dir: str | Path, need: str, flag: str, command: str) -> None:
+    """Refuse, before anything loads, a checkpoint that is positively the other kind than ``need`` (a reward
+    model given to ``chat``, a causal LM to ``serve-reward``): it would load with a random head and run.
+
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp())
+    >>> _ = (out / "config.json").write_text('{"architectures": ["LlamaForCausalLM"]}')
+    >>> require_kind(out, "reward_model", "--model", "serve-reward")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    llm.errors.UserError: --model ...: a causal LM (LlamaForCausalLM), and serve-reward needs a reward model ...
+    """
+    kind, evidence = checkpoint_kind(model_dir)
+    if kind is not None and kind != need:
+        what = KINDS[kind][2].split(" (")[0]
+        raise UserError(f"{flag} {model_dir}: {what} ({evidence}), and {command} needs {KINDS[need][2]}")

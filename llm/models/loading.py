@@ -10,6 +10,7 @@ dtype) and for inference (a checkpoint on the best device, in eval mode).
 from __future__ import annotations
 
 import importlib.util
+import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,44 @@ MODEL_CONFIGS: dict[str, dict[str, int]] = {
         "num_key_value_heads": 4,
     },
 }
+
+
+# The context of a model initialised from a named config (``--model_config``).
+NAMED_CONFIG_CONTEXT = 8192
+# config.json keys that hold a model's context, by architecture family (Llama/Qwen/Mistral …, GPT-2, others).
+CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "n_ctx", "seq_length")
+
+
+def model_context(args: ModelArguments) -> tuple[int, str] | None:
+    """The longest sequence the model takes and where that number comes from, read from a local
+    checkpoint's ``config.json`` (cheap: no weights); None where it cannot be told without a download.
+
+    >>> model_context(ModelArguments(model_config="tiny"))
+    (8192, '--model_config tiny')
+    """
+    if args.model_config:
+        return NAMED_CONFIG_CONTEXT, f"--model_config {args.model_config}"
+    config_file = Path(args.model_name_or_path or "").expanduser() / "config.json"
+    if not config_file.is_file():
+        return None
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return None  # loading reports a broken config.json in its own words
+    for key in CONTEXT_KEYS:
+        if isinstance(config.get(key), int) and config[key] > 0:
+            return config[key], f"{key} {config[key]} in {config_file}"
+    return None
+
+
+def check_context(args: ModelArguments, max_length: int) -> None:
+    """``--max_length`` within the model's context: longer rows would index positions it has no embedding
+    (or rotary table) for, and size every buffer by a length the model can never use."""
+    known = model_context(args)
+    if known and max_length > known[0]:
+        raise UserError(
+            f"--max_length {max_length}: longer than the model's context ({known[1]}); give at most {known[0]}"
+        )
 
 
 @dataclass
@@ -165,7 +204,7 @@ def build_model(args: ModelArguments, tokenizer: Any, bf16: bool = False, fp16: 
     if args.model_config:
         config = LlamaConfig(
             vocab_size=len(tokenizer),
-            max_position_embeddings=8192,
+            max_position_embeddings=NAMED_CONFIG_CONTEXT,
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,

@@ -18,8 +18,9 @@ from llm.data.process import DataArguments, ProcessArguments, load_processed, pr
 from llm.data.templates import get_template
 from llm.errors import UserError
 from llm.models.checkpoint import write_info
-from llm.models.loading import ModelArguments
+from llm.models.loading import ModelArguments, check_context
 from llm.train.args import StageArguments
+from llm.train.resume import check_resume
 from llm.train.saving import save_final
 
 
@@ -64,12 +65,11 @@ def validate(
                 )
             data.tokenizer = model.model_name_or_path
         data.validate()
+        check_context(model, data.max_length)
         if wants_evaluation(training) and not data.validation_split:
             raise UserError(
                 "evaluation needs a validation split: set --validation_split (e.g. 0.05), or --eval_strategy no"
             )
-    if training.deepspeed and isinstance(training.deepspeed, str) and not Path(training.deepspeed).exists():
-        raise FileNotFoundError(f"--deepspeed {training.deepspeed}: no such file")
     if training.roleplay_eval and training.eval_strategy == "no":
         raise UserError("--roleplay_eval runs at each evaluation: set --eval_strategy steps (or epoch)")
     if model.lora_r and model.model_config:
@@ -94,6 +94,7 @@ def validate_training(training: StageArguments) -> None:
             raise UserError(f"--{name} {getattr(training, name)}: must be 1 or more")
     if training.learning_rate < 0:
         raise UserError(f"--learning_rate {training.learning_rate}: must be ≥ 0")
+    training.resume_from_checkpoint = check_resume(training.resume_from_checkpoint, training.output_dir)
 
 
 def prepare_data(data: DataArguments, training: StageArguments) -> Path:

@@ -35,6 +35,7 @@ from llm.data.collate import PreferenceCollator
 from llm.data.process import DataArguments
 from llm.data.tokenizer import load_tokenizer
 from llm.errors import UserError
+from llm.models.checkpoint import require_kind
 from llm.models.loading import ModelArguments, build_model, check_model_source
 from llm.models.resolve import resolve_model
 from llm.models.reward import disable_dropout
@@ -324,6 +325,10 @@ def run(
     """One stage, top to bottom; returns the final metrics."""
     options.validate(model_args)
     validate(model_args, data, training, data_defaults)
+    for flag, path in (("--model_name_or_path", model_args.model_name_or_path),
+                       ("--ref_model_name_or_path", options.ref_model_name_or_path)):  # fmt: skip
+        if path:
+            require_kind(path, "causal_lm", flag, "dpo")
     set_seed(training.seed)
     data_dir = prepare_data(data, training)
     train_rows, eval_rows, stats = load_rows(data_dir, need=set())

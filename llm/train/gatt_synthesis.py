@@ -54,7 +54,7 @@ from llm.eval.checks import Check
 from llm.eval.instructions import Drawn, Pool, draw, load_pool
 from llm.inference.context import fit as fit_context
 from llm.inference.repliers import LocalReplier, OpenAIReplier, Replier, Sampling
-from llm.models.checkpoint import checkpoint_template
+from llm.models.checkpoint import checkpoint_template, require_kind
 from llm.models.loading import load_for_inference
 
 
@@ -138,6 +138,8 @@ class SynthesisArguments:
             raise UserError("a sampler given in code needs --tokenizer and --template to encode the samples")
         if self.model and not Path(self.model).is_dir():
             raise FileNotFoundError(f"--model {self.model}: no such directory")
+        if self.model:
+            require_kind(self.model, "causal_lm", "--model", "gatt-synthesize")
         if self.api_base:
             if not self.api_model:
                 raise UserError("--api_base needs --api_model (the model name the server serves)")

@@ -93,12 +93,41 @@ def check_reward(kind: str, value: str) -> RewardSource:
     )
 
 
-def function_reward(spec: str) -> RewardSource:
+def reward_function(spec: str, flag: str = "--reward_fn") -> Callable:
+    """The function ``module:function`` names, refused by name unless it is a Python function callable as
+    ``fn(texts)`` (or, with a ``conversations`` parameter, ``fn(texts, conversations=...)``): a reward runs
+    on every batch, so a module attribute that is something else (``os:system``, a class) is an error now,
+    not a surprise later.
+
+    >>> reward_function("os:system")
+    Traceback (most recent call last):
+    ...
+    llm.errors.UserError: --reward_fn os:system: not a Python function (a builtin_function_or_method); give a function texts → floats
+    """
     module, _, name = spec.partition(":")
     try:
         fn = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as e:
-        raise UserError(f"--reward_fn {spec}: cannot import it ({e})") from None
+        raise UserError(f"{flag} {spec}: cannot import it ({e})") from None
+    if not inspect.isfunction(fn):
+        raise UserError(
+            f"{flag} {spec}: not a Python function (a {type(fn).__name__}); give a function texts → floats"
+        )
+    signature = inspect.signature(fn)
+    try:
+        if "conversations" in signature.parameters:
+            signature.bind([], conversations=[])
+        else:
+            signature.bind([])
+    except TypeError:
+        raise UserError(
+            f"{flag} {spec}: takes {signature}, but is called as {name}(texts) or {name}(texts, conversations=...)"
+        ) from None
+    return fn
+
+
+def function_reward(spec: str) -> RewardSource:
+    fn = reward_function(spec)
     wants_conversations = "conversations" in inspect.signature(fn).parameters
 
     def call(

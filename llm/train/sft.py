@@ -24,6 +24,7 @@ from transformers import set_seed
 from llm.data.collate import PaddedCollator, padding_free_for
 from llm.data.process import DataArguments
 from llm.data.tokenizer import load_tokenizer
+from llm.models.checkpoint import require_kind
 from llm.models.loading import ModelArguments, build_model
 from llm.train.args import StageArguments
 from llm.train.callbacks import LossCurveCallback, RoleplayEvalCallback
@@ -51,6 +52,8 @@ def run(
 ) -> dict:
     """One stage, top to bottom; returns the final metrics."""
     validate(model_args, data, training, data_defaults)
+    if model_args.model_name_or_path:
+        require_kind(model_args.model_name_or_path, "causal_lm", "--model_name_or_path", stage)
     set_seed(training.seed)
     data_dir = prepare_data(data, training)
     train_rows, eval_rows, stats = load_rows(data_dir, need={"input_ids", "labels"})

@@ -106,9 +106,16 @@ def iter_records(path: str | Path) -> Iterator[tuple[str, Any]]:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
+        import pyarrow
         import pyarrow.parquet as pq
 
-        rows = pq.read_table(path).to_pylist()
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except pyarrow.ArrowException as e:  # text named .parquet, a truncated file …
+            # pyarrow's first sentence, without the path it repeats
+            said = str(e).strip().split(": ")[-1].split(". ")[0] or type(e).__name__
+            yield str(path), RecordError(str(path), "<file>", f"not a parquet file ({said})")
+            return
         if not rows:
             yield str(path), RecordError(str(path), "<file>", "empty file: no records")
         for i, row in enumerate(rows):

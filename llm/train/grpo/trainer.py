@@ -73,8 +73,8 @@ from llm.train.grpo.episodes import (
     turn_reward,
 )
 from llm.train.ppo.core import penalize_missing_eos, truncate_after_eos
-from llm.train.ppo.trainer import PromptArguments, load_prompts, response_logprobs
-from llm.train.rewards import HELD_OUT_HELP, Rewards, build_rewards
+from llm.train.ppo.trainer import PromptArguments, load_prompts, require_checkpoint_kinds, response_logprobs
+from llm.train.rewards import HELD_OUT_HELP, Rewards, build_rewards, reward_from_spec
 from llm.train.rl_metrics import reward_vs_kl, start_accelerator
 from llm.train.saving import save_final
 
@@ -220,6 +220,7 @@ class GRPOArguments(PromptArguments):
         if not self.model_name_or_path:
             raise UserError("--model_name_or_path is required: the starting policy")
         self.model_name_or_path = resolve_model(self.model_name_or_path)
+        require_checkpoint_kinds(self, "grpo")
         if self.num_generations < 2:
             raise UserError("--num_generations must be 2 or more: the group is the baseline")
         if self.rollout_batch_size % self.num_generations:
@@ -284,6 +285,8 @@ class GRPOArguments(PromptArguments):
                     "--use_vllm samples single-turn completions; --env roleplay uses model.generate"
                 )
             vllm_generator_available()
+        for spec in self.reward_fn or []:
+            reward_from_spec(spec)  # a function imported and checked, a check parsed: last, before any model
 
 
 def vllm_generator_available() -> None:

@@ -15,7 +15,6 @@ TL;DR default (Huang et al. 2024); the math lives in :mod:`llm.train.ppo.core`.
 
 from __future__ import annotations
 
-import importlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,12 +30,12 @@ from llm.data.sources import get_source
 from llm.data.sources.files import iter_hub, iter_records, resolve_files
 from llm.errors import RecordError, UserError
 from llm.inference.rollout import Generator, HFGenerator
-from llm.models.checkpoint import checkpoint_template, write_info
+from llm.models.checkpoint import checkpoint_template, require_kind, write_info
 from llm.models.resolve import resolve_model
 from llm.models.reward import build_reward_model, disable_dropout, load_reward_model, score, token_values
 from llm.serve.client import RewardClient
 from llm.train.ppo import core
-from llm.train.rewards import HELD_OUT_HELP, held_out_sources
+from llm.train.rewards import HELD_OUT_HELP, held_out_sources, reward_function
 from llm.train.rl_metrics import record as record_metrics
 from llm.train.rl_metrics import reward_vs_kl, start_accelerator
 from llm.train.saving import save_final
@@ -113,6 +112,7 @@ class PPOArguments(PromptArguments):
         if not self.model_name_or_path:
             raise UserError("--model_name_or_path is required: the SFT checkpoint")
         self.model_name_or_path = resolve_model(self.model_name_or_path)
+        require_checkpoint_kinds(self, "ppo")
         sources = [x for x in (self.reward_model_path, self.reward_url, self.reward_fn) if x]
         if len(sources) != 1:
             raise UserError("give exactly one reward: --reward_model_path, --reward_url or --reward_fn")
@@ -126,6 +126,20 @@ class PPOArguments(PromptArguments):
             raise UserError("--max_steps, --rollout_batch_size and --ppo_epochs must be 1 or more")
         if self.report_to not in ("tensorboard", "wandb", "all", "none"):
             raise UserError(f"--report_to {self.report_to!r}: choose tensorboard, wandb, all or none")
+        if self.reward_fn:
+            reward_function(self.reward_fn)  # imported and checked last: the cheap checks above come first
+
+
+def require_checkpoint_kinds(args: Any, command: str) -> None:
+    """The policy a causal LM and a local reward model a reward model, by their config files, before either
+    loads (``args``: ppo's or grpo's; a user model of ``--env roleplay`` is a causal LM too)."""
+    for flag, need in (("model_name_or_path", "causal_lm"), ("reward_model_path", "reward_model"),
+                       ("env_user_model", "causal_lm")):  # fmt: skip
+        if getattr(args, flag, None):
+            require_kind(getattr(args, flag), need, f"--{flag}", command)
+    for spec in args.held_out_reward or []:
+        if Path(spec).is_dir():  # a reward-model directory (the other specs are URLs, checks, functions)
+            require_kind(spec, "reward_model", "--held_out_reward", command)
 
 
 # --------------------------------------------------------------------------------------------- reward sources
@@ -137,8 +151,7 @@ class RewardSource(Protocol):
 
 def reward_source(args: PPOArguments, device: torch.device) -> RewardSource:
     if args.reward_fn:
-        module, _, name = args.reward_fn.partition(":")
-        fn = getattr(importlib.import_module(module), name)
+        fn = reward_function(args.reward_fn)
         return lambda texts: [float(x) for x in fn(texts)]
     if args.reward_url:
         token = Path(args.reward_token_file).read_text().strip() if args.reward_token_file else None
