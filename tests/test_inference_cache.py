@@ -34,9 +34,19 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def varied_llama(tok, seed: int = 5):
+    """A tiny random Llama (float32) whose greedy output depends on its input: at init scale a random model
+    writes the same tokens whatever it is shown, which would make every comparison here vacuous."""
+    model = build_llama(tok, seed=seed).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(20 if p.dim() > 1 else 1)
+    return model
+
+
 @pytest.fixture(scope="module")
 def model(tok):
-    return build_llama(tok, hidden_size=64, layers=2, seed=5).eval()  # float32, sdpa
+    return varied_llama(tok)  # sdpa attention
 
 
 def recorded(model):
@@ -113,7 +123,7 @@ def test_replies_and_ids_equal_a_full_prefill_every_turn_with_a_probe_branch_bet
     assert cached == plain
     assert cached_calls == plain_calls  # every row's prompt ids and greedy reply ids, call by call
     assert any(len({len(p) for p, _ in call}) > 1 for call in plain_calls)  # batches mixed lengths
-    assert sum(len(r[1]) for call in plain_calls for r in call) > 0
+    assert len({reply for replies in plain for reply in replies}) > 6  # the model's replies differ
     # Every prompt token was either reused or run; after the first turn the history is reused, so fewer than
     # half went through the model again.
     prompt_tokens = sum(len(p) for call in plain_calls for p, _ in call)
@@ -123,7 +133,7 @@ def test_replies_and_ids_equal_a_full_prefill_every_turn_with_a_probe_branch_bet
 
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])
 def test_generate_reuses_prefixes_of_different_lengths_and_gives_the_same_ids(tok, attention):
-    model = build_llama(tok, seed=5).eval()
+    model = varied_llama(tok)
     model.set_attn_implementation(attention)
     torch.manual_seed(1)
     vocab, pad = len(tok), tok.pad_token_id
@@ -139,7 +149,7 @@ def test_generate_reuses_prefixes_of_different_lengths_and_gives_the_same_ids(to
         for a, b in zip(
             full.output.logits, kept.output.logits, strict=True
         ):  # every step's logits, not only argmax
-            assert torch.allclose(a, b, atol=1e-5)
+            assert (a - b).abs().max() < 1e-3, (a - b).abs().max()
         assert len(cache.entries) == len(rows)  # one per conversation: each replaced the one it came from
         new = full.sequences[:, full.width :].tolist()
         rows = [
@@ -158,7 +168,7 @@ def test_a_small_cap_evicts_the_least_recently_used_and_changes_no_reply(model, 
 
 
 def test_changed_weights_drop_the_cache(tok):
-    model = build_llama(tok, seed=2).eval()
+    model = varied_llama(tok, seed=2)
     encoder, sampling = Encoder(tok, "chatml"), Sampling(max_new_tokens=6)
     conv = [Conversation((Message("user", "Hello, how are you today?"),))]
     cache = PrefixCache()
@@ -200,3 +210,28 @@ def test_roleplay_rollouts_sample_the_same_ids_with_the_cache(tok):
         runs.append(run_episodes(policy, encoder, envs, 8, 1.0, kv_cache=kv_cache))
     for plain, kept in zip(*runs, strict=True):
         assert kept.ids == plain.ids and kept.turn_of == plain.turn_of and kept.replies == plain.replies
+
+
+def test_gatt_synthesis_and_the_roleplay_evaluation_sample_through_a_kept_cache(
+    checkpoint, tmp_path, monkeypatch
+):
+    from llm.commands.eval import main as eval_main
+    from llm.train.gatt_synthesis import SynthesisArguments, build_replier
+
+    replier, _, _ = build_replier(
+        SynthesisArguments(data_files=["x.jsonl"], model=str(checkpoint), output="o")
+    )
+    assert isinstance(replier.cache, PrefixCache)
+    caches = []
+    original = LocalReplier.__init__
+
+    def recording(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        caches.append(self.cache)
+
+    monkeypatch.setattr(LocalReplier, "__init__", recording)
+    argv = ["roleplay", "--model", str(checkpoint), "--conversations", "1", "--turns", "1", "2"]
+    assert (
+        eval_main([*argv, "--max_new_tokens", "3", "--progress", "false", "--output_dir", str(tmp_path)]) == 0
+    )
+    assert len(caches) == 1 and caches[0].reused_tokens > 0  # turn 2 reused turn 1's keys and values

@@ -25,6 +25,7 @@ from llm.eval.checks import DEFAULT_CHECKS
 from llm.eval.instructions import load_checks
 from llm.eval.roleplay import DEFAULT_TURNS, evaluate, summary_table, validate_settings, write_report
 from llm.eval.simulate import ListedUserTurns, ModelUserSide, UserSide
+from llm.inference.cache import PrefixCache
 from llm.inference.repliers import LocalReplier, Sampling
 from llm.models.checkpoint import checkpoint_template
 from llm.models.loading import load_for_inference
@@ -116,12 +117,13 @@ def run(args: RoleplayEvalArguments) -> int:
 
     model, tokenizer = load_for_inference(model_dir)
     encoder = Encoder(tokenizer, name)
-    replier = LocalReplier(model, encoder, sampling, args.batch_size)
+    # Each conversation's keys and values kept from turn to turn: a turn runs only its new tokens.
+    replier = LocalReplier(model, encoder, sampling, args.batch_size, PrefixCache())
     user_side: UserSide = listed
     if user_dir is not None:
         user_model, user_tokenizer = load_for_inference(user_dir, flag="--user_model")
         user_replier = LocalReplier(
-            user_model, Encoder(user_tokenizer, user_template), sampling, args.batch_size
+            user_model, Encoder(user_tokenizer, user_template), sampling, args.batch_size, PrefixCache()
         )
         user_side = ModelUserSide(user_replier, first_turns=listed)
     set_seed(args.seed)
