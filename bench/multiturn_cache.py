@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--max_new_tokens", type=int, default=16)
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument(
@@ -115,7 +115,8 @@ def main() -> None:
     best = {name: min(t) for name, t in times.items()}
     speedup = best["full prefill"] / best["kept cache"]
     print(
-        f"\n{args.model}: {args.conversations} conversations × {args.turns} turns, {args.max_new_tokens} new tokens, "
+        f"\n{args.model}: {args.conversations} conversations × {args.turns} turns, "
+        f"{args.max_new_tokens} new tokens, "
         f"greedy, torch threads {torch.get_num_threads()}\n"
         f"  full prefill  {best['full prefill']:7.2f} s  ({tokens['full prefill']} prompt tokens run)\n"
         f"  kept cache    {best['kept cache']:7.2f} s  ({tokens['kept cache']} prompt tokens run)\n"

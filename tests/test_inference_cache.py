@@ -1,6 +1,6 @@
-"""Each conversation's KV cache kept across turns (llm/inference/cache.py): a turn runs only its new tokens, and
-every prompt id and greedy reply id is what a full prefill gives — batched, conversations of different lengths,
-a probe branching off in between, a cache too small to hold everything, weights changed under it."""
+"""Each conversation's KV cache kept across turns (llm/inference/cache.py): a turn runs only its new tokens,
+and every prompt id and greedy reply id is what a full prefill gives — batched, conversations of different
+lengths, a probe branching off in between, a cache too small to hold everything, weights changed under it."""
 
 from types import SimpleNamespace
 

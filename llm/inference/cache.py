@@ -1,4 +1,4 @@
-"""Multi-turn generation that reads each conversation once: the KV cache of every conversation kept across turns.
+"""Multi-turn generation that reads each conversation once: every conversation's KV cache kept across turns.
 
 A conversation's prompt at turn *t+1* starts with its prompt at turn *t* (the templates guarantee it: every
 inference prompt is a token prefix of the next one), so the keys and values computed for turn *t* — the
@@ -43,12 +43,14 @@ import torch
 
 from llm.data.collate import pad
 
-DEFAULT_MAX_TOKENS = 1 << 17  # ~6 GB of float32 keys and values for a 135M Llama (46 KB per token)
+# Tokens kept, all conversations together: 64 conversations of 1,000 tokens. A token costs
+# layers × 2 × kv_heads × head_dim × 4 bytes in float32: 46 KB for SmolLM2-135M (3 GB in all).
+DEFAULT_MAX_TOKENS = 1 << 16
 
 
 @dataclass
 class Entry:
-    """Keys and values of one conversation: ``layers[l] = (keys, values)``, each ``[heads, len(ids), dim]``."""
+    """One conversation's keys and values: ``layers[l] = (keys, values)``, each ``[heads, len(ids), dim]``."""
 
     ids: torch.Tensor  # [T] the tokens the keys and values were computed for, in order
     layers: list[tuple[torch.Tensor, torch.Tensor]]
@@ -83,10 +85,12 @@ def cacheable(model: Any) -> bool:
     return getattr(text, "sliding_window", None) is None or not getattr(text, "use_sliding_window", True)
 
 
-def weights_version(model: Any) -> int:
-    """A number that changes whenever a parameter is written in place (an optimizer step, ``load_state_dict``,
-    vLLM-style syncs all write in place): cached keys and values are stale after that."""
-    return sum(p._version for p in model.parameters())
+def weights_version(model: Any) -> tuple[int, int]:
+    """What changes whenever the weights do: every parameter's in-place write counter (an optimizer step,
+    ``load_state_dict``, a LoRA merge all write in place) and where the parameters live (``model.to(...)``
+    makes new ones). Cached keys and values computed before a change are stale after it."""
+    params = list(model.parameters())
+    return sum(p._version for p in params), hash(tuple(p.data_ptr() for p in params))
 
 
 class PrefixCache:
@@ -98,7 +102,7 @@ class PrefixCache:
         self.max_tokens = max_tokens
         self.entries: OrderedDict[int, Entry] = OrderedDict()  # least recently used first
         self._keys = count()
-        self._version: int | None = None
+        self._version: tuple[int, int] | None = None
         self.reused_tokens = self.prefilled_tokens = 0  # totals, for reports and tests
 
     @property
@@ -180,7 +184,8 @@ class PrefixCache:
 
     def store(self, batch: CachedBatch, output: torch.Tensor, kv: Any, pad_id: int) -> list[int]:
         """Keep each row's keys and values after ``generate`` (``output``: its ``[B, P + N + G]`` ids, ``kv``:
-        the cache it filled) as that conversation's entry, in place of the one it went on from; returns the keys.
+        the cache it filled) as that conversation's entry, in place of the one it went on from; returns the
+        entries' keys.
 
         A finished row is filled with ``pad_id`` while others go on: those trailing pads are not kept (one
         is, when the pad is also the end-of-turn token).
@@ -205,9 +210,9 @@ class PrefixCache:
             keys.append(key)
         for source, m in zip(batch.sources, batch.reused, strict=True):
             if source in self.entries and m >= self.entries[source].prompt_length - 1:
-                # The row went on from (or asked again) that entry's whole prompt: the same conversation, later
-                # or in a branch; the new entry serves it from now on. A row that shared only a part (another
-                # conversation with the same system prompt) leaves it.
+                # The row went on from (or asked again) that entry's whole prompt: the same conversation,
+                # later or in a branch; the new entry serves it from now on. A row that shared only a part
+                # (another conversation with the same system prompt) leaves it.
                 self.drop(source)
         while len(self.entries) > 1 and self.tokens > self.max_tokens:
             self.entries.popitem(last=False)
