@@ -24,8 +24,10 @@ The cached part is handed to ``generate`` as a batched ``DynamicCache`` of lengt
 left-padded with zeros); ``generate`` runs only the last ``N`` columns and then decodes as usual, so
 sampling, stop strings and stopping criteria are exactly those of a plain call. After it, each row's keys
 and values (cached + new + generated tokens, pads left out) become that conversation's entry, replacing the
-one it went on from. Entries are dropped least recently used first once they hold more than ``max_tokens``
-tokens, and all of them when the model's weights change (a training step, a weight load).
+one it went on from (a probe's branch thus takes over from its conversation's entry; the next real turn
+reuses all they share, and the branch's own tail is left to eviction). Entries are dropped least recently
+used first once they hold more than ``max_tokens`` tokens, and all of them when the model's weights change
+(a training step, a weight load).
 
 >>> cache = PrefixCache(max_tokens=100)
 >>> cache.longest_prefix([1, 2, 3])
@@ -40,6 +42,7 @@ from itertools import count
 from typing import Any
 
 import torch
+from transformers import DynamicCache
 
 from llm.data.collate import pad
 
@@ -150,15 +153,12 @@ class PrefixCache:
         sources = [key for key, _ in found]
         reused = [m for _, m in found]
         width = max(reused)
-        from transformers import DynamicCache
-
         if width == 0:  # nothing to reuse: exactly a plain left-padded batch, and an empty cache to fill
             input_ids, mask = pad(prompts, pad_id, side="left")
             self.prefilled_tokens += sum(len(p) for p in prompts)
             return CachedBatch(input_ids.to(device), mask.to(device), DynamicCache(), sources, reused)
         old_ids, old_mask = pad([p[:m] for p, m in zip(prompts, reused, strict=True)], pad_id, side="left")
         new_ids, new_mask = pad([p[m:] for p, m in zip(prompts, reused, strict=True)], pad_id, side="left")
-
         layers = []
         template = next(self.entries[k] for k in sources if k is not None).layers
         for layer, (k0, v0) in enumerate(template):
