@@ -39,6 +39,7 @@ from llm.eval.roleplay import (
 )
 from llm.eval.simulate import SELF_CHAT_USER, ListedUserTurns, ModelUserSide, UserSide
 from llm.eval.suite import SPLITS, suite_checks
+from llm.inference.cache import PrefixCache
 from llm.inference.repliers import LocalReplier, Replier, Sampling
 from llm.models.checkpoint import checkpoint_template, require_kind
 from llm.models.loading import load_for_inference
@@ -165,7 +166,8 @@ def run(args: RoleplayEvalArguments) -> int:
             directory, flag="--model" if directory == model_dir else "--compare"
         )
         encoder = Encoder(tokenizer, names[label])
-        repliers[label] = LocalReplier(model, encoder, sampling, args.batch_size)
+        # Each conversation's keys and values kept from turn to turn: a turn runs only its new tokens.
+        repliers[label] = LocalReplier(model, encoder, sampling, args.batch_size, PrefixCache())
         templates[label] = encoder.template
     first = next(iter(repliers))
     user_side: UserSide = listed
@@ -174,7 +176,7 @@ def run(args: RoleplayEvalArguments) -> int:
     elif user_dir is not None:
         user_model, user_tokenizer = load_for_inference(user_dir, flag="--user_model")
         user_replier = LocalReplier(
-            user_model, Encoder(user_tokenizer, user_template), sampling, args.batch_size
+            user_model, Encoder(user_tokenizer, user_template), sampling, args.batch_size, PrefixCache()
         )
         user_side = ModelUserSide(user_replier, first_turns=listed, card=user_card)
     set_seed(args.seed)

@@ -33,11 +33,11 @@ from typing import Any, Protocol
 import torch
 from transformers import StoppingCriteriaList
 
-from llm.data.collate import pad
 from llm.data.conversation import Conversation
 from llm.data.encode import Encoder
 from llm.data.templates import card_system_text
 from llm.errors import ServiceError, UserError
+from llm.inference.cache import PrefixCache, generate
 from llm.inference.context import context_limit, fit
 from llm.inference.stops import StopOnText, cut_reply, turn_ends, user_turn_markers
 
@@ -91,12 +91,27 @@ class Replier(Protocol):
 
 
 class LocalReplier:
-    """Batched replies from a local model, through the template and encoder it was trained with."""
+    """Batched replies from a local model, through the template and encoder it was trained with.
 
-    def __init__(self, model: Any, encoder: Encoder, sampling: Sampling | None = None, batch_size: int = 16):
+    With a :class:`~llm.inference.cache.PrefixCache`, each conversation's keys and values are kept between
+    calls, so its next turn (or a probe branching from it) runs only the tokens added since; the replies are
+    those of a replier without one.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        encoder: Encoder,
+        sampling: Sampling | None = None,
+        batch_size: int = 16,
+        cache: PrefixCache | None = None,
+    ):
         if batch_size < 1:
             raise UserError(f"batch_size {batch_size}: must be 1 or more")
         self.model, self.encoder = model, encoder
+        self.cache = (
+            cache  # keys and values kept across calls: a conversation's next turn runs only its new tokens
+        )
         self.sampling = sampling or Sampling()
         self.batch_size = batch_size
         tokenizer, template = encoder.tokenizer, encoder.template
@@ -145,23 +160,28 @@ class LocalReplier:
     def _generate(
         self, prompts: list[list[int]], stops: list[tuple[str, ...]]
     ) -> tuple[list[str], list[bool], list[bool]]:
-        input_ids, attention_mask = pad(prompts, self._pad_id, side="left")  # [B, P]
-        width = input_ids.shape[1]
         tokenizer = self.encoder.tokenizer
         if len(set(stops)) == 1:  # every row stops on the same texts: transformers' own stop strings
-            stopping: dict[str, Any] = {"stop_strings": list(stops[0]), "tokenizer": tokenizer}
+
+            def stopping(width: int) -> dict[str, Any]:
+                return {"stop_strings": list(stops[0]), "tokenizer": tokenizer}
+
         else:  # rows differ (users with other names): a per-row criterion
-            stopping = {"stopping_criteria": StoppingCriteriaList([StopOnText(tokenizer, stops, width)])}
-        output = self.model.generate(
-            input_ids=input_ids.to(self.model.device),
-            attention_mask=attention_mask.to(self.model.device),
+
+            def stopping(width: int) -> dict[str, Any]:
+                return {"stopping_criteria": StoppingCriteriaList([StopOnText(tokenizer, stops, width)])}
+
+        out = generate(
+            self.model,
+            prompts,
+            self._pad_id,
+            self.cache,
+            stopping=stopping,
             max_new_tokens=self.sampling.max_new_tokens,
             eos_token_id=self._end_ids or None,
-            pad_token_id=self._pad_id,
-            use_cache=True,  # training checkpoints save use_cache=False; generation wants the KV cache
-            **stopping,
             **self.sampling.generate_kwargs(),
         )
+        output, width = out.sequences, out.width
         texts, finished, user_turns = [], [], []
         for row, row_stops in zip(output[:, width:].tolist(), stops, strict=True):
             ended_by_token = any(t in self._end_ids for t in row)

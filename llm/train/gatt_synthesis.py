@@ -52,6 +52,7 @@ from llm.data.templates import TEMPLATES
 from llm.errors import RecordError, UserError
 from llm.eval.checks import Check
 from llm.eval.instructions import Drawn, Pool, draw, load_pool
+from llm.inference.cache import PrefixCache
 from llm.inference.context import fit as fit_context
 from llm.inference.repliers import LocalReplier, OpenAIReplier, Replier, Sampling
 from llm.models.checkpoint import checkpoint_template, require_kind
@@ -407,7 +408,8 @@ def build_replier(args: SynthesisArguments) -> tuple[Replier, str, str]:
     model_dir = Path(args.model)
     template = checkpoint_template(model_dir, args.template)
     model, tokenizer = load_for_inference(model_dir)
-    replier = LocalReplier(model, Encoder(tokenizer, template), sampling, args.batch_size)
+    # Each dialogue's keys and values kept from turn to turn: a turn (or a resample) runs only its new tokens.
+    replier = LocalReplier(model, Encoder(tokenizer, template), sampling, args.batch_size, PrefixCache())
     return replier, args.tokenizer or str(model_dir), template
 
 

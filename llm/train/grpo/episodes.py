@@ -55,6 +55,7 @@ from llm.data.encode import IGNORE_INDEX, Encoder
 from llm.data.gatt import Placement, place_instruction, sampling_conversation
 from llm.eval.checks import SHOWN_KINDS, Check
 from llm.eval.simulate import NO_NAME, UserSide, UserView, given_to
+from llm.inference.cache import PrefixCache, generate
 from llm.inference.stops import turn_ends
 
 
@@ -242,9 +243,14 @@ def run_episodes(
     max_new_tokens: int,
     temperature: float,
     top_p: float = 1.0,
+    kv_cache: bool = True,
 ) -> list[Episode]:
     """Play every environment to its end, all episodes' turn *k* in one batched ``generate``. An environment
-    whose ``guide()`` returns a conversation is sampled from that one's render instead (a guided episode)."""
+    whose ``guide()`` returns a conversation is sampled from that one's render instead (a guided episode).
+
+    With ``kv_cache`` each episode's keys and values are kept from turn to turn (:mod:`llm.inference.cache`):
+    a turn runs only the tokens appended since the last (the scaffolding and the next user turn); the ids
+    sampled, and so trained on, are built exactly as without it."""
     tokenizer = encoder.tokenizer
     _, end_ids = turn_ends(encoder.template, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else end_ids[0]
@@ -255,19 +261,18 @@ def run_episodes(
         seen = guide_of(env)
         sampled = encoder.encode_prompt(seen) if seen is not None else None
         episodes.append(Episode(env, ids, [-1] * len(ids), conv, sampled))
+    cache = PrefixCache() if kv_cache else None  # this rollout's only: the weights change after it
     was_training = model.training
     model.eval()
     try:
         while live := [e for e in episodes if not e.done]:
             prompts = [e.ids if e.sampled_ids is None else e.sampled_ids for e in live]
-            input_ids, mask = pad(prompts, pad_id, side="left")
-            out = model.generate(
-                input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device), max_new_tokens=max_new_tokens,
-                do_sample=True, temperature=temperature, top_p=top_p, top_k=0, eos_token_id=end_ids, pad_token_id=pad_id,
-                use_cache=True,
+            out = generate(
+                model, prompts, pad_id, cache, max_new_tokens=max_new_tokens,
+                do_sample=True, temperature=temperature, top_p=top_p, top_k=0, eos_token_id=end_ids,
             )  # fmt: skip
             replies = []
-            for episode, row in zip(live, out[:, input_ids.shape[1] :].tolist(), strict=True):
+            for episode, row in zip(live, out.sequences[:, out.width :].tolist(), strict=True):
                 turn = len(episode.replies)
                 stop = next((k for k, t in enumerate(row) if t in end_ids), None)
                 generated = row[: stop + 1] if stop is not None else row
@@ -283,7 +288,8 @@ def run_episodes(
                 episode.contexts.append(episode.conversation)
                 episode.replies.append(text.strip())
                 episode.ended.append(stop is not None)
-            for episode, text, (next_user, reward) in zip(live, replies, step_all([e.env for e in live], replies), strict=True):  # fmt: skip
+            stepped = step_all([e.env for e in live], replies)
+            for episode, text, key, (next_user, reward) in zip(live, replies, out.keys, stepped, strict=True):
                 episode.rewards.append(reward)
                 answered = replace(
                     episode.conversation,
@@ -291,6 +297,8 @@ def run_episodes(
                 )
                 if next_user is None:
                     episode.conversation, episode.done = answered, True
+                    if cache is not None:
+                        cache.drop(key)  # its keys and values serve no later turn
                     continue
                 asked = replace(answered, messages=(*answered.messages, Message("user", next_user)))
                 more = continuation_ids(encoder, answered, asked)
