@@ -19,11 +19,19 @@ from transformers import set_seed
 
 from llm.commands.cli import argv_or_sys, parse, run_command
 from llm.data.encode import Encoder
+from llm.data.output import check_run_target, claim_run, finish_run, input_paths
 from llm.data.templates import TEMPLATES
 from llm.errors import UserError
 from llm.eval.checks import DEFAULT_CHECKS
 from llm.eval.instructions import load_checks
-from llm.eval.roleplay import DEFAULT_TURNS, evaluate, summary_table, validate_settings, write_report
+from llm.eval.roleplay import (
+    DEFAULT_TURNS,
+    REPORT_FILES,
+    evaluate,
+    summary_table,
+    validate_settings,
+    write_report,
+)
 from llm.eval.simulate import ListedUserTurns, ModelUserSide, UserSide
 from llm.inference.repliers import LocalReplier, Sampling
 from llm.models.checkpoint import checkpoint_template
@@ -83,6 +91,10 @@ class RoleplayEvalArguments:
     output_dir: str | None = field(
         default=None, metadata={"help": "where the report goes (default MODEL/eval_roleplay)"}
     )
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "replace a report of ours in --output_dir (never a folder of other files)"},
+    )
     progress: bool = field(default=True, metadata={"help": "show a progress bar over turns"})
 
 
@@ -113,6 +125,10 @@ def run(args: RoleplayEvalArguments) -> int:
             raise FileNotFoundError(f"--user_model {user_dir}: no such directory")
         user_template = checkpoint_template(user_dir, args.user_template, flag="--user_template")
     out = Path(args.output_dir) if args.output_dir else model_dir / "eval_roleplay"
+    # The report's folder: new, empty or a report of ours, and never one holding an input (the chats of
+    # --user_turns, the model, the checks); claimed before a model loads.
+    check_run_target(out, [model_dir, *input_paths(args)], args.overwrite, resume=None)
+    claim_run(out, args.overwrite, REPORT_FILES)
 
     model, tokenizer = load_for_inference(model_dir)
     encoder = Encoder(tokenizer, name)
@@ -141,6 +157,7 @@ def run(args: RoleplayEvalArguments) -> int:
         f"role-play adherence: {model_dir} (template {name}; conversations per check: {args.conversations})"
     )
     print(summary_table(result))
+    finish_run(out)
     print(f"report: {out}")
     return 0
 

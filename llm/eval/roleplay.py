@@ -180,6 +180,9 @@ def evaluate(
 # ── the report ───────────────────────────────────────────────────────────────────────────────────────
 
 
+REPORT_FILES = ("roleplay_eval.json", "transcripts.jsonl", "adherence.png")  # what write_report writes
+
+
 def write_report(result: RoleplayResult, out_dir: str | Path, title: str = "") -> Path:
     """``roleplay_eval.json``, ``adherence.png`` and ``transcripts.jsonl`` in ``out_dir`` (made if needed)."""
     out = Path(out_dir)

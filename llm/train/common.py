@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from llm.data.jinja import to_jinja
+from llm.data.output import check_run_target, claim_run, finish_run, input_paths, is_main_process
 from llm.data.process import DataArguments, ProcessArguments, load_processed, process
 from llm.data.templates import get_template
 from llm.errors import UserError
@@ -73,6 +74,22 @@ def validate(
         raise UserError("--roleplay_eval runs at each evaluation: set --eval_strategy steps (or epoch)")
     if model.lora_r and model.model_config:
         raise UserError("--lora_r adapts a pretrained model; with --model_config train all weights instead")
+
+
+# What a Trainer run writes beside its checkpoints and final model, listed when it claims its folder.
+RUN_FILES = ("loss_curve.png", "preference_curves.png", "roleplay_eval", "runs", "calibration.json")
+
+
+def claim_output(training: StageArguments, *arguments: object) -> None:
+    """``--output_dir`` checked (a new or empty folder, or a run of ours that ``--overwrite`` replaces or
+    ``--resume_from_checkpoint`` continues; never a folder holding an input named in ``arguments``) and
+    claimed — by rank 0, before any data or model loads (:mod:`llm.data.output`)."""
+    if not is_main_process():
+        return
+    out = Path(training.output_dir)
+    resume = bool(training.resume_from_checkpoint)
+    check_run_target(out, input_paths(*arguments, training), training.overwrite, resume)
+    claim_run(out, training.overwrite, RUN_FILES)
 
 
 def wants_evaluation(training: StageArguments) -> bool:
@@ -145,3 +162,4 @@ def save_run(
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(out))
         write_run_files(out, stats, stage, metrics, trainer.state.log_history)
+        finish_run(out)  # last: every file of the run is now listed in its marker

@@ -39,8 +39,14 @@ from llm.models.loading import ModelArguments, build_model, check_model_source
 from llm.models.resolve import resolve_model
 from llm.models.reward import disable_dropout
 from llm.train.args import StageArguments
-from llm.train.callbacks import LossCurveCallback, PreferenceCurveCallback, RoleplayEvalCallback
+from llm.train.callbacks import (
+    LossCurveCallback,
+    PreferenceCurveCallback,
+    RoleplayEvalCallback,
+    RunFilesCallback,
+)
 from llm.train.common import (
+    claim_output,
     load_rows,
     prepare_data,
     require_validation,
@@ -323,6 +329,7 @@ def run(
     """One stage, top to bottom; returns the final metrics."""
     options.validate(model_args)
     validate(model_args, data, training, data_defaults)
+    claim_output(training, model_args, data, options)
     set_seed(training.seed)
     data_dir = prepare_data(data, training)
     train_rows, eval_rows, stats = load_rows(data_dir, need=set())
@@ -385,7 +392,7 @@ def run(
         eval_dataset=eval_rows,
         data_collator=collator,
         processing_class=tokenizer,
-        callbacks=[LossCurveCallback(), PreferenceCurveCallback(), *(callbacks or [])],
+        callbacks=[LossCurveCallback(), PreferenceCurveCallback(), RunFilesCallback(), *(callbacks or [])],
         options=options,
         ref_model=ref,
     )

@@ -24,14 +24,22 @@ import torch
 from transformers import Trainer, set_seed
 
 from llm.data.collate import pad
+from llm.data.output import finish_run
 from llm.data.process import DataArguments
 from llm.data.tokenizer import load_tokenizer
 from llm.errors import UserError
 from llm.models.loading import ModelArguments
 from llm.models.reward import build_reward_model, forward_rewards
 from llm.train.args import StageArguments
-from llm.train.callbacks import LossCurveCallback
-from llm.train.common import load_rows, prepare_data, require_validation, validate, write_run_files
+from llm.train.callbacks import LossCurveCallback, RunFilesCallback
+from llm.train.common import (
+    claim_output,
+    load_rows,
+    prepare_data,
+    require_validation,
+    validate,
+    write_run_files,
+)
 
 RM_DEFAULTS = ["--dataset", "tldr_comparisons", "--template", "plain", "--max_length", "1024"]
 
@@ -167,6 +175,7 @@ def run(
     if model_args.lora_r:
         raise UserError("--lora_r for reward models is not supported yet; train all weights")
     validate(model_args, data, training, data_defaults)
+    claim_output(training, model_args, data)
     set_seed(training.seed)
     data_dir = prepare_data(data, training)
     need = {"chosen_input_ids", "rejected_input_ids"}
@@ -195,7 +204,7 @@ def run(
         data_collator=collator,
         processing_class=tokenizer,
         compute_metrics=compute_metrics,
-        callbacks=[LossCurveCallback()],
+        callbacks=[LossCurveCallback(), RunFilesCallback()],
         margin=reward.margin,
     )
     result = trainer.train(resume_from_checkpoint=training.resume_from_checkpoint)
@@ -221,6 +230,7 @@ def run(
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(out))
         write_run_files(out, stats, "rm", metrics, trainer.state.log_history)
+        finish_run(out)
     return metrics
 
 

@@ -26,8 +26,9 @@ from llm.data.process import DataArguments
 from llm.data.tokenizer import load_tokenizer
 from llm.models.loading import ModelArguments, build_model
 from llm.train.args import StageArguments
-from llm.train.callbacks import LossCurveCallback, RoleplayEvalCallback
+from llm.train.callbacks import LossCurveCallback, RoleplayEvalCallback, RunFilesCallback
 from llm.train.common import (
+    claim_output,
     load_rows,
     prepare_data,
     require_validation,
@@ -50,6 +51,7 @@ def run(
 ) -> dict:
     """One stage, top to bottom; returns the final metrics."""
     validate(model_args, data, training, data_defaults)
+    claim_output(training, model_args, data)
     set_seed(training.seed)
     data_dir = prepare_data(data, training)
     train_rows, eval_rows, stats = load_rows(data_dir, need={"input_ids", "labels"})
@@ -75,7 +77,7 @@ def run(
         eval_dataset=eval_rows,
         data_collator=collator,
         processing_class=tokenizer,
-        callbacks=[LossCurveCallback(), *(callbacks or [])],
+        callbacks=[LossCurveCallback(), RunFilesCallback(), *(callbacks or [])],
     )
     result = trainer.train(resume_from_checkpoint=training.resume_from_checkpoint)
     metrics = dict(result.metrics)
