@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
+from llm.commands.cli import run_command
 from llm.data.cards import card_from_records
 from llm.data.encode import Encoder
 from llm.data.output import check_run_target, claim_run, finish_run
@@ -138,6 +139,11 @@ DEMO_FILES = ("eval_before", "eval_after", "adherence.png", "summary.json")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The demo; a target that is not ours (or a bad flag) is one line and exit 2, as in every command."""
+    return run_command("llm-train demo", lambda: run_demo(argv))
+
+
+def run_demo(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llm-train demo", description=__doc__.splitlines()[0])
     parser.add_argument("--run_dir", default="runs/demo", help="where the checkpoint, plots and summary go")
     parser.add_argument("--minutes", type=float, default=2.5, help="training time budget")

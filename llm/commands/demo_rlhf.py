@@ -31,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+from llm.commands.cli import run_command
 from llm.data.output import check_run_target, claim_run, finish_run
 from llm.data.process import DataArguments
 from llm.data.samples import TLDR_COMPARISONS_SAMPLE as COMPARISONS
@@ -121,6 +122,11 @@ DEMO_FILES = ("tokenizer", "comparisons", "sft", "rm", "rm_held_out", "ppo", "gr
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The demo; a target that is not ours (or a bad flag) is one line and exit 2, as in every command."""
+    return run_command("llm-train demo-rlhf", lambda: run_demo(argv))
+
+
+def run_demo(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llm-train demo-rlhf", description=__doc__.splitlines()[0])
     parser.add_argument("--run_dir", default="runs/demo-rlhf")
     parser.add_argument("--model_config", default="tiny", help="named model config for the policy")

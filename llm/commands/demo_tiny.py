@@ -29,6 +29,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from llm.commands.chat import main as chat_main
+from llm.commands.cli import run_command
 from llm.data.encode import Encoder
 from llm.data.output import check_run_target, claim_run, finish_run
 from llm.data.process import DataArguments
@@ -47,6 +48,11 @@ TOKENIZER_DIR = "tokenizer-trained-on-sample"
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The demo; a target that is not ours (or a bad flag) is one line and exit 2, as in every command."""
+    return run_command("llm-train demo-tiny", lambda: run_demo(argv))
+
+
+def run_demo(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llm-train demo-tiny", description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(SAMPLE), help="PIPPA-format JSON Lines")
     parser.add_argument("--template", default="pygmalion")

@@ -103,6 +103,10 @@ def run(args: RoleplayEvalArguments) -> int:
     model_dir = Path(resolve_model(args.model, "--model"))
     if not model_dir.is_dir():
         raise FileNotFoundError(f"--model {model_dir}: no such directory")
+    out = Path(args.output_dir) if args.output_dir else model_dir / "eval_roleplay"
+    # The report's folder first: new, empty or a report of ours, and never one holding an input (the chats
+    # of --user_turns, the model, the checks).
+    check_run_target(out, [model_dir, *input_paths(args)], args.overwrite, resume=None)
     turns = validate_settings(args.conversations, args.turns, args.max_new_tokens)
     sampling = Sampling(args.max_new_tokens, args.temperature, args.top_p)
     if args.batch_size < 1:
@@ -124,12 +128,8 @@ def run(args: RoleplayEvalArguments) -> int:
         if not user_dir.is_dir():
             raise FileNotFoundError(f"--user_model {user_dir}: no such directory")
         user_template = checkpoint_template(user_dir, args.user_template, flag="--user_template")
-    out = Path(args.output_dir) if args.output_dir else model_dir / "eval_roleplay"
-    # The report's folder: new, empty or a report of ours, and never one holding an input (the chats of
-    # --user_turns, the model, the checks); claimed before a model loads.
-    check_run_target(out, [model_dir, *input_paths(args)], args.overwrite, resume=None)
-    claim_run(out, args.overwrite, REPORT_FILES)
 
+    claim_run(out, args.overwrite, REPORT_FILES)  # every check passed: the folder is ours from here
     model, tokenizer = load_for_inference(model_dir)
     encoder = Encoder(tokenizer, name)
     replier = LocalReplier(model, encoder, sampling, args.batch_size)
