@@ -223,3 +223,115 @@ def test_the_marker_lists_checkpoints_before_they_are_written(tmp_path):
     assert listed(run) == ["checkpoint-3", "metrics.jsonl"]
     claim_run(run, overwrite=True)
     assert listed(run) == [] and os.listdir(run) == [MARKER]
+
+
+# ── property: whatever the target, nothing that is not ours is ever deleted or modified ──────────────
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+class Loaded(BaseException):
+    """Raised where a stage would first load data or a model: the target was accepted (and claimed)."""
+
+
+# stage → (argv with {out} for the target, the stage's first load, whether it takes --overwrite)
+STAGES = {
+    "sft": (["sft", "--model_name_or_path", "{model}", "--data_files", "{chats}", "--dataset", "openai",
+             "--template", "chatml"], "llm.train.sft.prepare_data", True),
+    "pretrain": (["pretrain", "--model_config", "tiny", "--tokenizer", "{model}", "--data_files", "{docs}"],
+                 "llm.train.sft.prepare_data", True),
+    "rm": (["rm", "--model_name_or_path", "{model}", "--data_files", "{pairs}"], "llm.train.rm.prepare_data", True),
+    "dpo": (["dpo", "--model_name_or_path", "{model}", "--ref_model_name_or_path", "{model}", "--data_files",
+             "{pairs}", "--dataset", "tldr_comparisons", "--template", "plain"], "llm.train.dpo.prepare_data", True),
+    "ppo": (["ppo", "--model_name_or_path", "{model}", "--reward_model_path", "{model}", "--data_files",
+             "{prompts}", "--report_to", "none"], "llm.train.ppo.trainer.start_accelerator", True),
+    "grpo": (["grpo", "--model_name_or_path", "{model}", "--reward_model_path", "{model}", "--data_files",
+              "{prompts}"], "llm.train.grpo.trainer.start_accelerator", True),
+    "eval": (["eval", "roleplay", "--model", "{model}", "--user_turns", "{chats}"],
+             "llm.commands.eval.load_for_inference", True),
+    "gatt-synthesize": (["gatt-synthesize", "--data_files", "{chats}", "--model", "{model}"],
+                        "llm.train.gatt_synthesis.load_for_inference", True),
+    "demo": (["demo", "--model", "{model}"], "llm.commands.demo.resolve_model", False),
+    "demo-tiny": (["demo-tiny", "--data", "{pippa}"], "llm.commands.demo_tiny.prepare", False),
+    "demo-rlhf": (["demo-rlhf"], "llm.commands.demo_rlhf.tokenizer_for_sample", False),
+    "process": (["process", "--data_files", "{chats}", "--dataset", "openai", "--tokenizer", "tiny:bytelevel",
+                 "--template", "chatml"], None, True),
+}  # fmt: skip
+OUTPUT_FLAG = {"gatt-synthesize": "--output", "process": "--output", "demo": "--run_dir", "demo-tiny": "--run_dir",
+               "demo-rlhf": "--run_dir"}  # fmt: skip
+TARGETS = ["new", "empty", "ours", "ours with a note", "user's folder", "input's folder", "parent of an input",
+           "file", "symlink to a user's folder"]  # fmt: skip
+
+
+def inputs(work: Path, checkpoint: Path) -> dict[str, Path]:
+    model = Path(shutil.copytree(checkpoint, work / "model"))
+    data = work / "data"
+    pairs = TLDR_COMPARISONS_SAMPLE.read_text().splitlines()[:8]
+    prompts = TLDR_SFT_SAMPLE.read_text().splitlines()[:8]
+    (data / "pairs.jsonl").parent.mkdir(parents=True)
+    (data / "pairs.jsonl").write_text("\n".join(pairs) + "\n")
+    (data / "prompts.jsonl").write_text("\n".join(prompts) + "\n")
+    (data / "pippa.jsonl").write_text("\n".join(PIPPA_SAMPLE.read_text().splitlines()[:8]) + "\n")
+    return {"model": model, "chats": jsonl(data / "chats.jsonl", [CHAT] * 3), "pairs": data / "pairs.jsonl",
+            "docs": jsonl(data / "docs.jsonl", [{"text": "the sea " * 20}] * 3),
+            "prompts": data / "prompts.jsonl", "pippa": data / "pippa.jsonl"}  # fmt: skip
+
+
+def target(work: Path, kind: str) -> Path:
+    out = work / "out"
+    if kind == "empty":
+        out.mkdir()
+    elif kind.startswith("ours"):
+        from llm.data.output import claim_run
+
+        claim_run(out, planned=["metrics.jsonl", "checkpoint-1"])
+        (out / "metrics.jsonl").write_text("{}\n")
+        (out / "checkpoint-1").mkdir()
+        (out / "checkpoint-1" / "model.safetensors").write_bytes(b"ours")
+        if kind == "ours with a note":
+            (out / "my_notes.txt").write_text("mine")
+    elif kind == "user's folder":
+        users_folder(out)
+    elif kind == "input's folder":
+        out = work / "data"
+    elif kind == "parent of an input":
+        out = work
+    elif kind == "file":
+        out = work / "notes.txt"
+        out.write_text("mine")
+    elif kind == "symlink to a user's folder":
+        users_folder(work / "theirs")
+        out.symlink_to(work / "theirs")
+    return out
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stage=st.sampled_from(sorted(STAGES)), kind=st.sampled_from(TARGETS), overwrite=st.booleans())
+def test_no_stage_ever_touches_what_is_not_ours(
+    tmp_path_factory, monkeypatch, checkpoint, stage, kind, overwrite
+):
+    work = tmp_path_factory.mktemp("work")
+    paths = inputs(work, checkpoint)
+    out = target(work, kind)
+    template, first_load, takes_overwrite = STAGES[stage]
+    if first_load:
+        monkeypatch.setattr(first_load, lambda *a, **k: (_ for _ in ()).throw(Loaded()))
+    argv = [part.format(**paths) for part in template] + [OUTPUT_FLAG.get(stage, "--output_dir"), str(out)]
+    argv += ["--overwrite", "true"] if overwrite and takes_overwrite else []
+    ours = (
+        {"out/metrics.jsonl", "out/checkpoint-1/model.safetensors", f"out/{MARKER}"}
+        if kind.startswith("ours")
+        else set()
+    )
+    before = {k: v for k, v in hashes(work).items() if k not in ours}
+    try:
+        rc = cli(argv)
+    except Loaded:
+        rc = "went on"
+    after = hashes(work)
+    changed = sorted(k for k, v in before.items() if after.get(k) != v)
+    assert not changed, f"{stage} {kind}: changed or deleted {changed}"
+    replaces = overwrite or not takes_overwrite  # a demo replaces its own previous run
+    accepted = kind in ("new", "empty") or (kind == "ours" and replaces)
+    assert rc == ("went on" if first_load else 0) if accepted else rc == 2, (stage, kind, overwrite, rc)
