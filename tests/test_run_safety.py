@@ -223,6 +223,8 @@ def test_the_marker_lists_checkpoints_before_they_are_written(tmp_path):
     assert listed(run) == ["checkpoint-3", "metrics.jsonl"]
     claim_run(run, overwrite=True)
     assert listed(run) == [] and os.listdir(run) == [MARKER]
+    claim_run(run / "eval_roleplay")  # a report inside a run of ours is the run's
+    assert listed(run) == ["eval_roleplay"]
 
 
 # ── property: whatever the target, nothing that is not ours is ever deleted or modified ──────────────

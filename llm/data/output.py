@@ -225,7 +225,11 @@ def check_run_target(
 def claim_run(output: Path, overwrite: bool = False, planned: Sequence[str] = (), key: str = "run") -> None:
     """Make ``output`` recognisably ours before the run writes anything (after :func:`check_run_target`):
     the folder and a marker listing ``planned`` (the names the run is about to write). With ``overwrite``
-    our old run's names are deleted first; nothing that is not listed is ever touched."""
+    our old run's names are deleted first; nothing that is not listed is ever touched. A run made inside a
+    folder of ours (an evaluation's default ``MODEL/eval_roleplay``) is listed there too, so replacing that
+    folder later is not refused for it."""
+    if listed(output.parent) is not None:
+        record_written(output.parent, [output.name])
     output.mkdir(parents=True, exist_ok=True)
     names = listed(output) or []
     if overwrite and is_ours(output):
