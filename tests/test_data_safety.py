@@ -88,36 +88,23 @@ def test_our_own_output_is_replaced_only_with_overwrite(tmp_path):
     assert stats["records_read"] == 2 and is_complete(tmp_path / "o")
 
 
-def test_sft_keeps_processed_data_out_of_the_users_folders(tmp_path, monkeypatch):
-    """`sft --output_dir proj` with the input in proj/data: processed rows go to the cache, proj/data stays."""
+def test_sft_keeps_processed_data_out_of_the_users_folders(tmp_path, monkeypatch, capsys):
+    """`sft --output_dir proj/run` with the input in proj/data: processed rows go to the cache, proj/data
+    stays; `--output_dir proj` (a folder holding the input) is refused before anything runs (issue 22)."""
     from llm.commands.sft import main as sft
 
     project = tmp_path / "proj"
     chats = jsonl(project / "data" / "chats.jsonl", [CHAT] * 4)
     (project / "data" / "README").write_text("my data")
-    argv = [
-        "--model_config",
-        "tiny",
-        "--tokenizer",
-        "tiny:bytelevel",
-        "--dataset",
-        "openai",
-        "--template",
-        "chatml",
-    ]
-    argv += [
-        "--data_files",
-        str(chats),
-        "--output_dir",
-        str(project),
-        "--max_steps",
-        "1",
-        "--report_to",
-        "none",
-    ]
-    assert sft([*argv, "--use_cpu", "true", "--save_strategy", "no", "--max_length", "64"]) == 0
+    argv = ["--model_config", "tiny", "--tokenizer", "tiny:bytelevel", "--dataset", "openai", "--template",
+            "chatml", "--data_files", str(chats), "--max_steps", "1", "--report_to", "none"]  # fmt: skip
+    argv += ["--use_cpu", "true", "--save_strategy", "no", "--max_length", "64"]
+    assert sft([*argv, "--output_dir", str(project)]) == 2
+    assert "holds the input" in capsys.readouterr().err
+    assert sorted(p.name for p in project.iterdir()) == ["data"]
+    assert sft([*argv, "--output_dir", str(project / "run")]) == 0
     assert sorted(p.name for p in (project / "data").iterdir()) == ["README", "chats.jsonl"]
-    assert (project / "llm_train.json").exists()
+    assert (project / "run" / "llm_train.json").exists()
     assert any((tmp_path / "cache" / "processed").iterdir())
 
 

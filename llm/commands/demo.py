@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -31,8 +32,10 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
+from llm.commands.cli import run_command
 from llm.data.cards import card_from_records
 from llm.data.encode import Encoder
+from llm.data.output import check_run_target, claim_run, finish_run
 from llm.data.process import DataArguments
 from llm.data.samples import PIPPA_SAMPLE
 from llm.eval.checks import DEFAULT_CHECKS
@@ -131,7 +134,16 @@ def side_by_side(name: str, before: list[str], after: list[str], width: int = 58
     return "\n".join(lines)
 
 
+# What the demo writes in its --run_dir beside the sft run, claimed before it writes them.
+DEMO_FILES = ("eval_before", "eval_after", "adherence.png", "summary.json")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The demo; a target that is not ours (or a bad flag) is one line and exit 2, as in every command."""
+    return run_command("llm-train demo", lambda: run_demo(argv))
+
+
+def run_demo(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llm-train demo", description=__doc__.splitlines()[0])
     parser.add_argument("--run_dir", default="runs/demo", help="where the checkpoint, plots and summary go")
     parser.add_argument("--minutes", type=float, default=2.5, help="training time budget")
@@ -142,6 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     run_dir = Path(args.run_dir)
+    # A demo replaces its own previous run, never a folder of other files (llm.data.output); the run
+    # folder stays empty but for our marker until the fine-tuning (an sft run) has claimed it too.
+    check_run_target(run_dir, [Path(args.model), PIPPA_SAMPLE], overwrite=True)
+    claim_run(run_dir, overwrite=True, planned=DEMO_FILES)
+    before_dir = Path(tempfile.mkdtemp(prefix="llm-train-demo-"))
     times: dict[str, float] = {}
 
     def lap(name: str, since: float) -> float:
@@ -158,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     t = lap("model", t)
 
     print("\n── 2/5 before training: role-play evaluation and a scripted chat")
-    before_eval = role_play_eval(base, "tokenizer", run_dir / "eval_before", "before: " + BASE)
+    before_eval = role_play_eval(base, "tokenizer", before_dir / "eval_before", "before: " + BASE)
     name = card_from_records(PIPPA_SAMPLE, CHAT_RECORD).name
     before_chat = scripted_chat(base, "tokenizer")
     t = lap("evaluate_before", t)
@@ -184,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     t = lap("train", t)
     print(f"held-out loss {loss_before:.3f} → {loss_after:.3f} after {steps} LoRA steps")
 
+    shutil.move(before_dir / "eval_before", run_dir / "eval_before")
+    shutil.rmtree(before_dir, ignore_errors=True)
     print("\n── 4/5 after training: the same evaluation and chat")
     after_eval = role_play_eval(str(run_dir), "tokenizer", run_dir / "eval_after", "after LoRA: " + BASE)
     shutil.copy(run_dir / "eval_after" / "adherence.png", run_dir / "adherence.png")
@@ -214,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "torch": torch.__version__},
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    finish_run(run_dir)
     print(f"\nheld-out loss {loss_before:.3f} → {loss_after:.3f}; {summary['seconds']['total']:.0f} s in all")
     print(
         f"checkpoint (merged): {run_dir}   plots: {run_dir / 'loss_curve.png'}, {run_dir / 'adherence.png'}"

@@ -31,6 +31,8 @@ import sys
 import time
 from pathlib import Path
 
+from llm.commands.cli import run_command
+from llm.data.output import check_run_target, claim_run, finish_run
 from llm.data.process import DataArguments
 from llm.data.samples import TLDR_COMPARISONS_SAMPLE as COMPARISONS
 from llm.data.samples import TLDR_SFT_SAMPLE as SFT_DATA
@@ -115,7 +117,16 @@ def plot(histories: dict[str, tuple[list[dict], str, str]], path: Path) -> None:
     plt.close(fig)
 
 
+# What the demo writes in its --run_dir, claimed before it writes them.
+DEMO_FILES = ("tokenizer", "comparisons", "sft", "rm", "rm_held_out", "ppo", "grpo", "reward_vs_kl.png")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The demo; a target that is not ours (or a bad flag) is one line and exit 2, as in every command."""
+    return run_command("llm-train demo-rlhf", lambda: run_demo(argv))
+
+
+def run_demo(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llm-train demo-rlhf", description=__doc__.splitlines()[0])
     parser.add_argument("--run_dir", default="runs/demo-rlhf")
     parser.add_argument("--model_config", default="tiny", help="named model config for the policy")
@@ -127,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     run = Path(args.run_dir)
+    # A demo replaces its own previous run, never a folder of other files (llm.data.output).
+    check_run_target(run, [SFT_DATA, COMPARISONS], overwrite=True)
+    claim_run(run, overwrite=True, planned=DEMO_FILES)
     t0 = time.perf_counter()
     tokenizer = tokenizer_for_sample(run / "tokenizer")
     optimised_pairs, held_out_pairs = split_by_post(COMPARISONS, run / "comparisons")
@@ -201,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"reward vs KL: {run / 'reward_vs_kl.png'}   curves: {run}/ppo/ppo_curves.png, {run}/grpo/grpo_curves.png"
     )
+    finish_run(run)
     print(f"all four stages in {time.perf_counter() - t0:.0f}s")
     return 0
 

@@ -19,15 +19,19 @@ import argparse
 import io
 import json
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from tqdm import tqdm
 
 from llm.commands.chat import main as chat_main
+from llm.commands.cli import run_command
 from llm.data.encode import Encoder
+from llm.data.output import check_run_target, claim_run, finish_run
 from llm.data.process import DataArguments
 from llm.data.samples import PIPPA_SAMPLE as SAMPLE
 from llm.data.show import print_view, render_view
@@ -40,8 +44,15 @@ from llm.train.args import StageArguments
 from llm.train.callbacks import TimeBudget
 from llm.train.sft import run
 
+TOKENIZER_DIR = "tokenizer-trained-on-sample"
+
 
 def main(argv: list[str] | None = None) -> int:
+    """The demo; a target that is not ours (or a bad flag) is one line and exit 2, as in every command."""
+    return run_command("llm-train demo-tiny", lambda: run_demo(argv))
+
+
+def run_demo(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llm-train demo-tiny", description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(SAMPLE), help="PIPPA-format JSON Lines")
     parser.add_argument("--template", default="pygmalion")
@@ -53,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--model_config", default="small", help="named model config (tiny, small)")
     args = parser.parse_args(argv)
+    if (
+        args.steps > 0
+    ):  # a demo replaces its own previous run, never a folder of other files (llm.data.output)
+        check_run_target(Path(args.run_dir), [Path(args.data)], overwrite=True)
+        claim_run(Path(args.run_dir), overwrite=True, planned=[TOKENIZER_DIR])
     convs, tokenizer, data = prepare(args)
     if args.steps <= 0:
         return 0
@@ -121,7 +137,8 @@ def prepare(args: argparse.Namespace):
 def train(args: argparse.Namespace, tokenizer, data: str) -> None:
     """SFT of a small Llama from scratch on the stacked sample."""
     run_dir = Path(args.run_dir)
-    tokenizer_dir = run_dir / "tokenizer-trained-on-sample"
+    # Saved aside while the sft run claims run_dir (an input inside the output would be refused), kept after.
+    tokenizer_dir = Path(tempfile.mkdtemp(prefix="llm-train-demo-tiny-")) / TOKENIZER_DIR
     tokenizer.save_pretrained(str(tokenizer_dir))
     print()
     print(
@@ -160,6 +177,9 @@ def train(args: argparse.Namespace, tokenizer, data: str) -> None:
         training,
         callbacks=[TimeBudget(args.minutes * 60)],
     )
+    shutil.move(tokenizer_dir, run_dir / TOKENIZER_DIR)
+    shutil.rmtree(tokenizer_dir.parent, ignore_errors=True)
+    finish_run(run_dir)
     history = json.loads((run_dir / "log_history.json").read_text())
     first_eval = next(e["eval_loss"] for e in history if "eval_loss" in e)
     print(

@@ -24,13 +24,16 @@ from transformers import set_seed
 from llm.commands.cli import argv_or_sys, parse, run_command
 from llm.data.cards import read_card
 from llm.data.encode import Encoder
+from llm.data.output import check_run_target, claim_run, finish_run, input_paths
 from llm.data.templates import TEMPLATES
 from llm.errors import UserError
 from llm.eval.checks import DEFAULT_CHECKS, Check, load_checker
 from llm.eval.instructions import load_checks
 from llm.eval.roleplay import (
     DEFAULT_TURNS,
+    REPORT_FILES,
     compare,
+    comparison_files,
     comparison_table,
     summary_table,
     validate_settings,
@@ -121,6 +124,10 @@ class RoleplayEvalArguments:
     output_dir: str | None = field(
         default=None, metadata={"help": "where the report goes (default MODEL/eval_roleplay)"}
     )
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "replace a report of ours in --output_dir (never a folder of other files)"},
+    )
     progress: bool = field(default=True, metadata={"help": "show a progress bar over turns"})
 
 
@@ -128,6 +135,14 @@ def run(args: RoleplayEvalArguments) -> int:
     # Everything cheap is checked before a model loads.
     model_dir = _model_dir(args.model, "--model")
     others = [_model_dir(m, "--compare") for m in args.compare or []]
+    out = (
+        Path(args.output_dir)
+        if args.output_dir
+        else model_dir / ("eval_compare" if others else "eval_roleplay")
+    )
+    # The report's folder first: new, empty or a report of ours, and never one holding an input (the chats
+    # of --user_turns, the models, the checks).
+    check_run_target(out, [model_dir, *others, *input_paths(args)], args.overwrite, resume=None)
     turns = validate_settings(args.conversations, args.turns, args.max_new_tokens)
     sampling = Sampling(args.max_new_tokens, args.temperature, args.top_p)
     if args.batch_size < 1:
@@ -156,9 +171,9 @@ def run(args: RoleplayEvalArguments) -> int:
     user_dir = _model_dir(args.user_model, "--user_model") if args.user_model and not self_chat else None
     if user_dir is not None:
         user_template = checkpoint_template(user_dir, args.user_template, flag="--user_template")
-    default_out = model_dir / ("eval_compare" if others else "eval_roleplay")
-    out = Path(args.output_dir) if args.output_dir else default_out
 
+    planned = comparison_files(models) if others else REPORT_FILES
+    claim_run(out, args.overwrite, planned)  # every check passed: the folder is ours from here
     repliers: dict[str, Replier] = {}
     templates = {}
     for label, directory in models.items():
@@ -205,6 +220,7 @@ def run(args: RoleplayEvalArguments) -> int:
         print(summary_table(result))
     if others:
         print(comparison_table(results))
+    finish_run(out)
     print(f"report: {out}")
     return 0
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -365,6 +365,9 @@ def compare(
 # ── the report ───────────────────────────────────────────────────────────────────────────────────────
 
 
+REPORT_FILES = ("roleplay_eval.json", "transcripts.jsonl", "adherence.png")  # what write_report writes
+
+
 def write_report(result: RoleplayResult, out_dir: str | Path, title: str = "") -> Path:
     """``roleplay_eval.json``, ``adherence.png`` and ``transcripts.jsonl`` (and ``control_transcripts.jsonl``
     with a control) in ``out_dir`` (made if needed)."""
@@ -454,6 +457,11 @@ def write_comparison(results: dict[str, RoleplayResult], out_dir: str | Path, ti
     turns = next(iter(results.values())).turns if results else []
     _finish(ax, fig, out / "comparison.png", turns, title or "persistence: models compared")
     return out
+
+
+def comparison_files(names: Iterable[str]) -> list[str]:
+    """What :func:`write_comparison` writes into its folder for models ``names``."""
+    return ["comparison.json", "comparison.png", *(_folder(name) for name in names)]
 
 
 def _folder(name: str) -> str:

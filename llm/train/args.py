@@ -19,6 +19,10 @@ class StageArguments(TrainingArguments):
     dataset_path: str | None = field(
         default=None, metadata={"help": "a process output directory (instead of the raw-data options)"}
     )
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "replace a run of ours in --output_dir (never a folder of other files)"},
+    )
     padding_free: bool = field(
         default=True, metadata={"help": "lay each batch end to end with position_ids (no padding)"}
     )

@@ -1,5 +1,6 @@
 """Trainer callbacks: loss curves as a PNG, the role-play evaluation at each evaluation, a time budget.
 
+- :class:`RunFilesCallback` lists each checkpoint in the run folder's marker before it is written;
 - :class:`LossCurveCallback` writes ``loss_curve.png`` into the run directory when training ends (people
   look, not read);
 - :class:`RoleplayEvalCallback` runs ``llm-train eval roleplay`` on the model being trained;
@@ -15,8 +16,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from transformers import TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from llm.data.encode import Encoder
+from llm.data.output import record_written
 from llm.data.templates import TEMPLATES
 from llm.errors import UserError
 from llm.eval.checks import DEFAULT_CHECKS, Check
@@ -95,6 +98,18 @@ class PreferenceCurveCallback(TrainerCallback):
             plot_preferences(
                 state.log_history, Path(args.output_dir) / "preference_curves.png", Path(args.output_dir).name
             )
+
+
+class RunFilesCallback(TrainerCallback):
+    """Lists each ``checkpoint-N`` in the run folder's marker just before the Trainer writes it, so a run
+    killed mid-save is still ours, and a checkpoint that rotation deletes is never the user's (the folder
+    held nothing of theirs when the run claimed it: :func:`llm.data.output.check_run_target`)."""
+
+    def _list_next_checkpoint(self, args, state, control, **kwargs):
+        if control.should_save and state.is_world_process_zero:
+            record_written(Path(args.output_dir), [f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"])
+
+    on_step_end = on_epoch_end = _list_next_checkpoint
 
 
 class LossCurveCallback(TrainerCallback):

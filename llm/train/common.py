@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from llm.data.jinja import to_jinja
+from llm.data.output import check_run_target, claim_run, finish_run, input_paths, is_main_process
 from llm.data.process import DataArguments, ProcessArguments, load_processed, process
 from llm.data.templates import get_template
 from llm.errors import UserError
@@ -21,7 +22,7 @@ from llm.models.checkpoint import write_info
 from llm.models.loading import ModelArguments, check_context
 from llm.train.args import StageArguments
 from llm.train.resume import check_resume
-from llm.train.saving import save_final
+from llm.train.saving import STAGING_NAMES, save_final
 
 
 def validate(
@@ -74,6 +75,31 @@ def validate(
         raise UserError("--roleplay_eval runs at each evaluation: set --eval_strategy steps (or epoch)")
     if model.lora_r and model.model_config:
         raise UserError("--lora_r adapts a pretrained model; with --model_config train all weights instead")
+
+
+# What a Trainer run writes beside its checkpoints and final model, listed when it claims its folder.
+# What a Trainer stage writes besides the model (listed in the marker when the run is claimed), and the hidden
+# folders of its staged saves (llm.train.saving), so that a kill's debris never reads as a user's file.
+RUN_FILES = (
+    "loss_curve.png",
+    "preference_curves.png",
+    "roleplay_eval",
+    "runs",
+    "calibration.json",
+    *STAGING_NAMES,
+)
+
+
+def claim_output(training: StageArguments, *arguments: object) -> None:
+    """``--output_dir`` checked (a new or empty folder, or a run of ours that ``--overwrite`` replaces or
+    ``--resume_from_checkpoint`` continues; never a folder holding an input named in ``arguments``) and
+    claimed — by rank 0, before any data or model loads (:mod:`llm.data.output`)."""
+    if not is_main_process():
+        return
+    out = Path(training.output_dir)
+    resume = bool(training.resume_from_checkpoint)
+    check_run_target(out, input_paths(*arguments, training), training.overwrite, resume)
+    claim_run(out, training.overwrite, RUN_FILES)
 
 
 def wants_evaluation(training: StageArguments) -> bool:
@@ -154,3 +180,5 @@ def save_run(
             write_run_files(staged, stats, stage, metrics, trainer.state.log_history)
 
     save_final(out, write, trainer.is_world_process_zero(), trainer.accelerator.wait_for_everyone)
+    if trainer.is_world_process_zero():
+        finish_run(out)  # last: every file of the run is now listed in its marker

@@ -40,8 +40,14 @@ from llm.models.loading import ModelArguments, build_model, check_model_source
 from llm.models.resolve import resolve_model
 from llm.models.reward import disable_dropout
 from llm.train.args import StageArguments
-from llm.train.callbacks import LossCurveCallback, PreferenceCurveCallback, RoleplayEvalCallback
+from llm.train.callbacks import (
+    LossCurveCallback,
+    PreferenceCurveCallback,
+    RoleplayEvalCallback,
+    RunFilesCallback,
+)
 from llm.train.common import (
+    claim_output,
     load_rows,
     prepare_data,
     require_validation,
@@ -329,6 +335,7 @@ def run(
                        ("--ref_model_name_or_path", options.ref_model_name_or_path)):  # fmt: skip
         if path:
             require_kind(path, "causal_lm", flag, "dpo")
+    claim_output(training, model_args, data, options)
     set_seed(training.seed)
     data_dir = prepare_data(data, training)
     train_rows, eval_rows, stats = load_rows(data_dir, need=set())
@@ -391,7 +398,7 @@ def run(
         eval_dataset=eval_rows,
         data_collator=collator,
         processing_class=tokenizer,
-        callbacks=[LossCurveCallback(), PreferenceCurveCallback(), *(callbacks or [])],
+        callbacks=[LossCurveCallback(), PreferenceCurveCallback(), RunFilesCallback(), *(callbacks or [])],
         options=options,
         ref_model=ref,
     )

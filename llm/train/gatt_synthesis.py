@@ -44,7 +44,7 @@ from transformers import set_seed
 from llm.data.conversation import Character, Conversation, Message, resolve_placeholders
 from llm.data.encode import Encoder
 from llm.data.gatt import sampling_conversation, training_conversations
-from llm.data.output import check_target, mark_complete, write_output
+from llm.data.output import check_target, input_paths, mark_complete, write_output
 from llm.data.process import DataArguments, ProcessArguments, Report, build_encoder, convert_records, process
 from llm.data.sources import Source, detect_source, get_source
 from llm.data.sources.files import iter_records, resolve_files
@@ -173,7 +173,7 @@ class SynthesisArguments:
             raise UserError(f"--shorten {self.shorten}: must be in [0, 1]")
         if self.placement not in ("system", "first_user"):
             raise UserError(f"--placement {self.placement!r}: choose system or first_user")
-        check_target(Path(self.output), resolve_files(self.data_files), self.overwrite)
+        check_target(Path(self.output), [*resolve_files(self.data_files), *input_paths(self)], self.overwrite)
 
 
 def _not_chats(source: Source) -> str:

@@ -20,6 +20,8 @@ from accelerate import Accelerator
 from accelerate.utils import is_tensorboard_available, is_wandb_available
 from transformers import set_seed
 
+from llm.data.output import check_run_target, claim_run, input_paths, is_main_process
+
 
 def trackers(report_to: str) -> list[str] | None:
     """accelerate's trackers for ``--report_to``, those installed; a note for a named one that is not."""
@@ -29,6 +31,18 @@ def trackers(report_to: str) -> list[str] | None:
     if missing and report_to != "all":
         print(f"note: {', '.join(missing)} is not installed; metrics go to metrics.jsonl only")
     return [t for t in wanted if available[t]] or None
+
+
+def claim_output(args: Any, stage: str) -> None:
+    """``--output_dir`` checked (a new or empty folder, or a run of ours that ``--overwrite`` replaces; never
+    a folder holding an input named in ``args``) and claimed with the names the loop writes — by rank 0,
+    before any model loads (:mod:`llm.data.output`). So ``metrics.jsonl`` starts afresh only in our own run."""
+    if not is_main_process():
+        return
+    out = Path(args.output_dir)
+    check_run_target(out, input_paths(args), args.overwrite, resume=None)
+    ranks = [f"metrics-rank{i}.jsonl" for i in range(int(os.environ.get("WORLD_SIZE", "1")))]
+    claim_run(out, args.overwrite, ["metrics.jsonl", *ranks, stage, f"{stage}_curves.png", "policy"])
 
 
 def start_accelerator(report_to: str, out: Path, seed: int) -> Accelerator:

@@ -30,8 +30,8 @@ from llm.errors import UserError
 from llm.models.loading import ModelArguments
 from llm.models.reward import build_reward_model, forward_rewards
 from llm.train.args import StageArguments
-from llm.train.callbacks import LossCurveCallback
-from llm.train.common import load_rows, prepare_data, require_validation, save_run, validate
+from llm.train.callbacks import LossCurveCallback, RunFilesCallback
+from llm.train.common import claim_output, load_rows, prepare_data, require_validation, save_run, validate
 from llm.train.saving import Trainer
 
 RM_DEFAULTS = ["--dataset", "tldr_comparisons", "--template", "plain", "--max_length", "1024"]
@@ -168,6 +168,7 @@ def run(
     if model_args.lora_r:
         raise UserError("--lora_r for reward models is not supported yet; train all weights")
     validate(model_args, data, training, data_defaults)
+    claim_output(training, model_args, data)
     set_seed(training.seed)
     data_dir = prepare_data(data, training)
     need = {"chosen_input_ids", "rejected_input_ids"}
@@ -196,7 +197,7 @@ def run(
         data_collator=collator,
         processing_class=tokenizer,
         compute_metrics=compute_metrics,
-        callbacks=[LossCurveCallback()],
+        callbacks=[LossCurveCallback(), RunFilesCallback()],
         margin=reward.margin,
     )
     result = trainer.train(resume_from_checkpoint=training.resume_from_checkpoint)

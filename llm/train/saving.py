@@ -45,6 +45,7 @@ CHECKPOINT_STAGING = ".llm-train-checkpoint.tmp"
 FINAL_STAGING = ".llm-train-final.tmp"
 FINAL_ASIDE = ".llm-train-final.old"
 DELETING = ".llm-train-deleting-"  # + the name of a checkpoint being rotated away
+STAGING_NAMES = (CHECKPOINT_STAGING, FINAL_STAGING, FINAL_ASIDE, SAVING)  # what a killed save may leave
 
 
 def _fsync_dir(directory: Path) -> None:

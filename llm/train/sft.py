@@ -27,8 +27,9 @@ from llm.data.tokenizer import load_tokenizer
 from llm.models.checkpoint import require_kind
 from llm.models.loading import ModelArguments, build_model
 from llm.train.args import StageArguments
-from llm.train.callbacks import LossCurveCallback, RoleplayEvalCallback
+from llm.train.callbacks import LossCurveCallback, RoleplayEvalCallback, RunFilesCallback
 from llm.train.common import (
+    claim_output,
     load_rows,
     prepare_data,
     require_validation,
@@ -54,6 +55,7 @@ def run(
     validate(model_args, data, training, data_defaults)
     if model_args.model_name_or_path:
         require_kind(model_args.model_name_or_path, "causal_lm", "--model_name_or_path", stage)
+    claim_output(training, model_args, data)
     set_seed(training.seed)
     data_dir = prepare_data(data, training)
     train_rows, eval_rows, stats = load_rows(data_dir, need={"input_ids", "labels"})
@@ -79,7 +81,7 @@ def run(
         eval_dataset=eval_rows,
         data_collator=collator,
         processing_class=tokenizer,
-        callbacks=[LossCurveCallback(), *(callbacks or [])],
+        callbacks=[LossCurveCallback(), RunFilesCallback(), *(callbacks or [])],
     )
     result = trainer.train(resume_from_checkpoint=training.resume_from_checkpoint)
     metrics = dict(result.metrics)

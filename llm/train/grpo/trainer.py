@@ -51,6 +51,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from llm.data.collate import pad
 from llm.data.conversation import Message
 from llm.data.encode import Encoder
+from llm.data.output import finish_run
 from llm.errors import UserError
 from llm.eval.checks import DEFAULT_CHECKS, SHOWN_KINDS, Check
 from llm.eval.instructions import load_checks
@@ -75,7 +76,7 @@ from llm.train.grpo.episodes import (
 from llm.train.ppo.core import penalize_missing_eos, truncate_after_eos
 from llm.train.ppo.trainer import PromptArguments, load_prompts, require_checkpoint_kinds, response_logprobs
 from llm.train.rewards import HELD_OUT_HELP, Rewards, build_rewards, reward_from_spec
-from llm.train.rl_metrics import reward_vs_kl, start_accelerator
+from llm.train.rl_metrics import claim_output, reward_vs_kl, start_accelerator
 from llm.train.saving import save_final
 
 
@@ -87,6 +88,10 @@ class GRPOArguments(PromptArguments):
         default=None, metadata={"help": "the starting policy (and the reference)"}
     )
     output_dir: str = field(default="runs/grpo", metadata={"help": "where metrics, curves and the policy go"})
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "replace a run of ours in --output_dir (never a folder of other files)"},
+    )
     # rewards
     reward_fn: list[str] | None = field(
         default=None, metadata={"help": "module:function (texts → floats) or check:KIND=VALUE, one or more"}
@@ -346,6 +351,7 @@ def train(
 ) -> list[dict]:
     """The whole run; returns the per-iteration metrics (also written to ``metrics.jsonl``)."""
     args.validate()
+    claim_output(args, "grpo")
     out = Path(args.output_dir)
     accelerator = start_accelerator(args.report_to, out, args.seed)
     template_name = checkpoint_template(args.model_name_or_path, args.template)
@@ -401,7 +407,7 @@ def train(
 
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.jsonl").write_text("")
+        (out / "metrics.jsonl").write_text("")  # ours: claim_output refused any other folder
         what = (
             f"{args.turns}-turn role-play episodes"
             if args.env == "roleplay"
@@ -477,6 +483,7 @@ def train(
             write_info(staged, "grpo", {"template": template_name})
 
         save_final(out / "policy", write)  # staged and swapped in: a kill never leaves a mix
+        finish_run(out)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return history

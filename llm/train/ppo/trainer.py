@@ -26,6 +26,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from llm.data.collate import pad
 from llm.data.conversation import Conversation
 from llm.data.encode import Encoder
+from llm.data.output import finish_run
 from llm.data.sources import get_source
 from llm.data.sources.files import iter_hub, iter_records, resolve_files
 from llm.errors import RecordError, UserError
@@ -36,8 +37,8 @@ from llm.models.reward import build_reward_model, disable_dropout, load_reward_m
 from llm.serve.client import RewardClient
 from llm.train.ppo import core
 from llm.train.rewards import HELD_OUT_HELP, held_out_sources, reward_function
+from llm.train.rl_metrics import claim_output, reward_vs_kl, start_accelerator
 from llm.train.rl_metrics import record as record_metrics
-from llm.train.rl_metrics import reward_vs_kl, start_accelerator
 from llm.train.saving import save_final
 
 
@@ -66,6 +67,10 @@ class PPOArguments(PromptArguments):
         default=None, metadata={"help": "the SFT checkpoint: policy and reference"}
     )
     output_dir: str = field(default="runs/ppo", metadata={"help": "where metrics, curves and the policy go"})
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "replace a run of ours in --output_dir (never a folder of other files)"},
+    )
     # reward and value
     reward_model_path: str | None = field(default=None, metadata={"help": "a local reward model"})
     reward_url: list[str] | None = field(default=None, metadata={"help": "serve-reward URL(s), sharded"})
@@ -284,6 +289,7 @@ def load_prompts(args: PromptArguments, tokenizer: Any, template_name: str) -> t
 def train(args: PPOArguments, generator: Generator | None = None) -> list[dict]:
     """The whole run; returns the per-iteration metrics (also written to ``metrics.jsonl``)."""
     args.validate()
+    claim_output(args, "ppo")
     out = Path(args.output_dir)
     accelerator = start_accelerator(args.report_to, out, args.seed)
     template_name = checkpoint_template(args.model_name_or_path, args.template)
@@ -321,7 +327,7 @@ def train(args: PPOArguments, generator: Generator | None = None) -> list[dict]:
     history: list[dict] = []
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.jsonl").write_text("")
+        (out / "metrics.jsonl").write_text("")  # ours: claim_output refused any other folder
         print(f"PPO: {len(prompts)} prompts (dropped {dropped}), {args.max_steps} iterations, "
               f"{args.rollout_batch_size} rollouts × {accelerator.num_processes} process(es)")  # fmt: skip
 
@@ -408,6 +414,7 @@ def train(args: PPOArguments, generator: Generator | None = None) -> list[dict]:
             write_info(staged, "ppo", {"template": template_name})
 
         save_final(out / "policy", write)  # staged and swapped in: a kill never leaves a mix
+        finish_run(out)
     accelerator.wait_for_everyone()
     accelerator.end_training()  # closes the trackers (and leaves the process group)
     return history
