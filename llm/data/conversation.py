@@ -447,18 +447,21 @@ def active_lore(book: Lorebook, messages: Sequence[Message]) -> tuple[list[str],
     return before, after
 
 
-def card_description(ch: Character, messages: Sequence[Message] = ()) -> str:
-    """The card's description as templates place it: lorebook entries positioned ``before_char``, the
-    description, ``{{char}}'s personality: …``, then the ``after_char`` entries (SillyTavern's story-string
-    order), one per line.
+def card_description(ch: Character) -> str:
+    """The card's description and ``{{char}}'s personality: …`` (SillyTavern's story-string wording), one
+    per line.
 
     >>> print(card_description(Character("Mira", persona="A keeper.", personality="Calm.")))
     A keeper.
     Mira's personality: Calm.
     """
-    before, after = active_lore(ch.character_book, messages) if ch.character_book else ([], [])
-    personality = [f"{ch.name}'s personality: {ch.personality}"] if ch.personality else []
-    return "\n".join(p for p in (*before, ch.persona, *personality, *after) if p)
+    personality = f"{ch.name}'s personality: {ch.personality}" if ch.personality else ""
+    return "\n".join(p for p in (ch.persona, personality) if p)
+
+
+def card_lore(ch: Character, messages: Sequence[Message]) -> tuple[list[str], list[str]]:
+    """The card's lorebook entries for these messages: (before the card, after it); see :func:`active_lore`."""
+    return active_lore(ch.character_book, messages) if ch.character_book is not None else ([], [])
 
 
 def with_original(text: str, original: str) -> str:

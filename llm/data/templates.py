@@ -40,6 +40,7 @@ from llm.data.conversation import (
     Conversation,
     Message,
     card_description,
+    card_lore,
     resolve_placeholders,
     validate_conversation,
     with_original,
@@ -120,7 +121,9 @@ class _Builder:
 def card_system_text(character: Character, messages: Sequence[Message] = ()) -> str:
     """The card as a system prompt, for formats without a role-play convention of their own.
 
-    The last line is the default instruction; a card's ``system_prompt`` replaces it and comes first
+    The order is SillyTavern's default story string: system prompt, lorebook entries positioned
+    ``before_char``, description and personality, scenario, ``after_char`` entries, example dialogue. The
+    last line is the default instruction; a card's ``system_prompt`` replaces it and comes first
     (``{{original}}`` in it stands for the default). ``messages`` are scanned for lorebook keys.
 
     >>> print(card_system_text(Character("Mira", persona="A lighthouse keeper.", scenario="A storm.",
@@ -133,11 +136,14 @@ def card_system_text(character: Character, messages: Sequence[Message] = ()) -> 
     You are Mira.
     """
     instruction = f"Stay in character as {character.name} in this conversation with {character.user_name}."
-    description = card_description(character, messages)
+    description = card_description(character)
+    before, after = card_lore(character, messages)
     lines = [with_original(character.system_prompt, instruction)] if character.system_prompt else []
+    lines += before
     lines.append(f"You are {character.name}." + (f" {description}" if description else ""))
     if character.scenario:
         lines.append(f"Scenario: {character.scenario}")
+    lines += after
     if character.example_dialogue:
         lines.append(f"Example dialogue:\n{character.example_dialogue}")
     if not character.system_prompt:
@@ -452,10 +458,13 @@ class Pygmalion(ChatTemplate):
             b.plain(m.content + "\n", i)
         if ch is not None:
             # No default instruction in this layout: a system_prompt's {{original}} stands for nothing.
+            before, after = card_lore(ch, conv.messages)
             header = with_original(ch.system_prompt, "") + "\n" if ch.system_prompt.strip() else ""
-            header += f"{ch.name}'s Persona: {card_description(ch, conv.messages)}\n"
+            header += "".join(f"{lore}\n" for lore in before)
+            header += f"{ch.name}'s Persona: {card_description(ch)}\n"
             if ch.scenario:
                 header += f"Scenario: {ch.scenario}\n"
+            header += "".join(f"{lore}\n" for lore in after)
             header += "<START>\n"
             if ch.example_dialogue:
                 header += ch.example_dialogue.rstrip("\n") + "\n<START>\n"
@@ -493,10 +502,12 @@ class Metharme(ChatTemplate):
         parts = []
         if ch is not None:
             instruction = f"Reply to {ch.user_name} while staying in character."
-            card = f"Enter role-play mode. You are {ch.name}, whose persona follows:\n"
-            card += card_description(ch, conv.messages)
+            before, after = card_lore(ch, conv.messages)
+            card = "".join(f"{lore}\n" for lore in before)
+            card += f"Enter role-play mode. You are {ch.name}, whose persona follows:\n{card_description(ch)}"
             if ch.scenario:
                 card += f"\nScenario: {ch.scenario}"
+            card += "".join(f"\n{lore}" for lore in after)
             if ch.example_dialogue:
                 card += f"\nExample dialogue:\n{ch.example_dialogue}"
             if ch.system_prompt:  # replaces the default instruction, and comes first
