@@ -6,7 +6,8 @@
     llm-train chat --model some/hf-dir --template chatml        # a checkpoint without llm_train.json
 
 The template comes from the checkpoint's ``llm_train.json`` (``--template`` overrides it). A character card
-comes from a JSON file of :class:`~llm.data.conversation.Character` fields (``--character``) or from a chat
+comes from a card file (``--character``: Tavern V1/V2/V3 JSON or PNG, or our own card JSON; see
+:mod:`llm.data.cards`) or from a chat
 record of a data file (``--character_from FILE --index N``, e.g. PIPPA); its greeting opens the chat. How a
 reply is prompted, fitted to the context and stopped is :class:`llm.inference.chat.ChatSession`.
 
@@ -46,7 +47,8 @@ class ChatArguments:
 
     model: str = field(metadata={"help": "checkpoint directory (weights, config, tokenizer)"})
     character: str | None = field(
-        default=None, metadata={"help": "CARD.json: a JSON object with the card's fields"}
+        default=None,
+        metadata={"help": "a character card: Tavern V1/V2/V3 JSON or PNG, or our own card JSON"},
     )
     character_from: str | None = field(
         default=None, metadata={"help": "a chat data file (e.g. PIPPA) whose record --index gives the card"}

@@ -97,7 +97,7 @@ class RoleplayEvalArguments:
     user_card: str | None = field(
         default=None,
         metadata={
-            "help": "a card (JSON) the user model plays; its name is the user's (self-chat default: Sam)"
+            "help": "a card (Tavern JSON/PNG or ours) the user model plays; its name is the user's (self-chat default: Sam)"
         },
     )
     user_template: str | None = field(

@@ -19,7 +19,7 @@ errors name the record and the field, so a bad line in a 25,000-line file is fou
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -39,11 +39,48 @@ class Message:
 
 
 @dataclass(frozen=True)
+class LoreEntry:
+    """One lorebook entry (Tavern ``character_book.entries[i]``): ``content`` enters the prompt when one of
+    ``keys`` appears in the scanned messages (and, when ``selective``, one of ``secondary_keys`` too);
+    ``constant`` entries always; disabled entries never. ``position`` is ``before_char`` or ``after_char``
+    (around the card's description). ``extra`` keeps the entry's other fields (name, comment, priority,
+    id, extensions …) for renderers that read them."""
+
+    keys: tuple[str, ...]
+    content: str
+    enabled: bool = True
+    insertion_order: int = 0
+    case_sensitive: bool = False
+    selective: bool = False
+    secondary_keys: tuple[str, ...] = ()
+    constant: bool = False
+    position: Literal["before_char", "after_char"] = "before_char"
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Lorebook:
+    """A card's lorebook (Tavern ``character_book``). ``scan_depth``: how many of the last messages are
+    searched for keys (SillyTavern's default, 2, when the card gives none). ``extra`` keeps name,
+    description, token_budget, recursive_scanning, extensions as written."""
+
+    entries: tuple[LoreEntry, ...] = ()
+    scan_depth: int = 2
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
 class Character:
     """A role-play character card, as the role-play community writes them (and PIPPA stores them).
 
-    ``example_dialogue`` keeps the card's own lines ("{{char}}: …\\n{{user}}: …"); ``user_name`` is the name
-    the user plays under (PIPPA's classic format calls the user "You").
+    ``example_dialogue`` keeps the card's own lines ("{{char}}: …\\n{{user}}: …", ``<START>``-separated
+    blocks); ``user_name`` is the name the user plays under (PIPPA's classic format calls the user "You").
+
+    Tavern cards (V1/V2/V3, :mod:`llm.data.cards`) map onto these fields: description → ``persona``,
+    first_mes → ``greeting``, mes_example → ``example_dialogue``, character_book → ``character_book``; the
+    others keep their Tavern names. ``creator_notes`` never enter a prompt; ``extra`` keeps the card's
+    remaining fields (tags, creator, character_version, extensions, V3 assets …) as written. The fields
+    after ``user_name`` stay out of ``repr`` so small cards print small.
     """
 
     name: str
@@ -52,6 +89,67 @@ class Character:
     greeting: str = ""
     example_dialogue: str = ""
     user_name: str = "User"
+    personality: str = field(default="", repr=False)
+    system_prompt: str = field(default="", repr=False)
+    post_history_instructions: str = field(default="", repr=False)
+    alternate_greetings: tuple[str, ...] = field(default=(), repr=False)
+    character_book: Lorebook | None = field(default=None, repr=False)
+    creator_notes: str = field(default="", repr=False)
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "alternate_greetings", tuple(self.alternate_greetings))
+
+    def texts(self) -> dict[str, str]:
+        """Every prompt text of the card by field name (lorebook contents as ``character_book.entries[i]``):
+        what placeholder filling and text validation walk.
+
+        >>> sorted(Character("Mira", alternate_greetings=("Hi",)).texts())[:3]
+        ['alternate_greetings[0]', 'creator_notes', 'example_dialogue']
+        """
+        out = {k: getattr(self, k) for k in CARD_TEXT_FIELDS}
+        out.update({f"alternate_greetings[{i}]": g for i, g in enumerate(self.alternate_greetings)})
+        if self.character_book is not None:
+            for i, e in enumerate(self.character_book.entries):
+                out[f"character_book.entries[{i}].content"] = e.content
+        return out
+
+
+CARD_TEXT_FIELDS = (
+    "name",
+    "persona",
+    "scenario",
+    "greeting",
+    "example_dialogue",
+    "user_name",
+    "personality",
+    "system_prompt",
+    "post_history_instructions",
+    "creator_notes",
+)
+
+
+def character_to_dict(ch: Character) -> dict[str, Any]:
+    """The card as our own card JSON: the six classic fields always, the others when set.
+
+    >>> character_to_dict(Character("Mira", personality="Calm."))["personality"]
+    'Calm.'
+    """
+    out: dict[str, Any] = {k: getattr(ch, k) for k in CARD_TEXT_FIELDS[:6]}
+    out.update({k: getattr(ch, k) for k in CARD_TEXT_FIELDS[6:] if getattr(ch, k)})
+    if ch.alternate_greetings:
+        out["alternate_greetings"] = list(ch.alternate_greetings)
+    if ch.character_book is not None:
+        book = ch.character_book
+        entries = [
+            {**dict(e.extra), **{k: v for k, v in e.__dict__.items() if k != "extra"}} for e in book.entries
+        ]
+        for e in entries:
+            e["keys"], e["secondary_keys"] = list(e["keys"]), list(e["secondary_keys"])
+        out["character_book"] = {**dict(book.extra), "scan_depth": book.scan_depth, "entries": entries}
+    if ch.extra:
+        out["extra"] = dict(ch.extra)
+    return out
 
 
 @dataclass(frozen=True)
@@ -88,7 +186,7 @@ class Conversation:
             ]
         }
         if self.character is not None:
-            out["character"] = self.character.__dict__.copy()
+            out["character"] = character_to_dict(self.character)
         return out
 
 
@@ -198,24 +296,17 @@ def validate_continuation(
 
 
 def character_from_dict(data: Any, record: str | None = None) -> Character:
+    """A record's ``character``: our own card object, a Tavern card (V1/V2/V3) object, or a path to a card
+    file (JSON or PNG). Errors name the record and the field (``character.data.name``)."""
+    from llm.data import cards  # cards reads files and Tavern cards; it imports this module
+
+    if isinstance(data, str):
+        return cards.read_card(data)
     if not isinstance(data, Mapping):
         raise RecordError(record, "character", f"expected an object, got {type(data).__name__}")
-    known = {f for f in Character.__dataclass_fields__}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise RecordError(
-            record, f"character.{unknown[0]}", f"unknown field (known: {', '.join(sorted(known))})"
-        )
-    for key, value in data.items():
-        if not isinstance(value, str):
-            raise RecordError(record, f"character.{key}", f"expected a string, got {type(value).__name__}")
-        if not is_text(value):
-            raise RecordError(
-                record, f"character.{key}", "invalid string: a lone surrogate (not a character)"
-            )
-    if not data.get("name", "").strip():
-        raise RecordError(record, "character.name", "missing or empty")
-    return Character(**data)
+    if cards.is_tavern(data):
+        return cards.tavern_card(data, record, prefix="character.")
+    return cards.own_card(data, record, prefix="character.")
 
 
 def validate_conversation(
@@ -252,7 +343,7 @@ def validate_conversation(
             problem = "a second system message" if first < i else "a system message after the first turn"
             raise RecordError(record, field_name(i, "role"), f"{problem} (only one, first, is allowed)")
     if conv.character is not None:
-        for key, value in conv.character.__dict__.items():
+        for key, value in conv.character.texts().items():
             if not is_text(value):
                 raise RecordError(
                     record, f"character.{key}", "invalid string: a lone surrogate (not a character)"
@@ -276,8 +367,11 @@ def is_text(value: str) -> bool:
 
 # Role-play data writes the character and user names as placeholders, and often malforms them.
 # Seen in PIPPA: {{char}}, {char}}, {{Char}, {[Char}}, {{user}}, {{user}, {{random_user_3}}, {{user_1}}, {{u01}}.
-_CHAR_PLACEHOLDER = re.compile(r"\{[{\[]?\s*(?:char|bot)\s*[\]}]?\}", re.IGNORECASE)
-_USER_PLACEHOLDER = re.compile(r"\{\{?\s*(?:user(?:_\d+)?|random_user_\d+|u\d+)\s*\}?\}", re.IGNORECASE)
+# Old Tavern cards write <BOT> and <USER>.
+_CHAR_PLACEHOLDER = re.compile(r"\{[{\[]?\s*(?:char|bot)\s*[\]}]?\}|<(?:bot|char)>", re.IGNORECASE)
+_USER_PLACEHOLDER = re.compile(
+    r"\{\{?\s*(?:user(?:_\d+)?|random_user_\d+|u\d+)\s*\}?\}|<user>", re.IGNORECASE
+)
 
 
 def fill_placeholders(text: str, char_name: str, user_name: str) -> str:
@@ -285,25 +379,96 @@ def fill_placeholders(text: str, char_name: str, user_name: str) -> str:
 
     >>> fill_placeholders("{{char}} waves at {{user}}; {char}} and {{random_user_2}} and {{u01}}", "Mira", "Sam")
     'Mira waves at Sam; Mira and Sam and Sam'
+    >>> fill_placeholders("{{Char}} sees <USER>; <BOT> nods to {{USER}}", "Mira", "Sam")
+    'Mira sees Sam; Mira nods to Sam'
     """
-    if "{" not in text:
+    if "{" not in text and "<" not in text:
         return text
     text = _CHAR_PLACEHOLDER.sub(lambda _: char_name, text)
     return _USER_PLACEHOLDER.sub(lambda _: user_name, text)
 
 
 def resolve_placeholders(conv: Conversation) -> Conversation:
-    """Fill placeholders in the card and every message, using the card's names; no card, no change."""
+    """Fill placeholders in every text of the card and every message, using the card's names; no card, no
+    change."""
     ch = conv.character
     if ch is None:
         return conv
     fill = lambda s: fill_placeholders(s, ch.name, ch.user_name)  # noqa: E731
+    book = ch.character_book
+    if book is not None:
+        book = replace(book, entries=tuple(replace(e, content=fill(e.content)) for e in book.entries))
     card = replace(
         ch,
-        persona=fill(ch.persona),
-        scenario=fill(ch.scenario),
-        greeting=fill(ch.greeting),
-        example_dialogue=fill(ch.example_dialogue),
+        **{k: fill(getattr(ch, k)) for k in CARD_TEXT_FIELDS if k not in ("name", "user_name")},
+        alternate_greetings=tuple(fill(g) for g in ch.alternate_greetings),
+        character_book=book,
     )
     messages = tuple(replace(m, content=fill(m.content)) for m in conv.messages)
     return Conversation(messages=messages, character=card)
+
+
+def active_lore(book: Lorebook, messages: Sequence[Message]) -> tuple[list[str], list[str]]:
+    """The contents of the entries to insert (before the card's description, after it), in ``insertion_order``.
+
+    Keys are searched (as substrings; case-insensitively unless ``case_sensitive``) in the last
+    ``scan_depth`` user and assistant messages *before the reply being written*: trailing assistant
+    messages are left out, so a training row and the inference prompt of its last reply insert the same
+    entries (inference prompts are prefixes of training rows).
+
+    >>> book = Lorebook((LoreEntry(("tower",), "The tower is old."), LoreEntry(("sea",), "Salt.", constant=True)))
+    >>> active_lore(book, [Message("user", "Tell me of the Tower.")])
+    (['The tower is old.', 'Salt.'], [])
+    >>> active_lore(book, [Message("user", "Hello.")])
+    (['Salt.'], [])
+    """
+    turns = [m for m in messages if m.role != "system"]
+    while turns and turns[-1].role == "assistant":
+        turns.pop()
+    window = turns[-book.scan_depth :] if book.scan_depth > 0 else []
+    text = "\n".join(m.content for m in window)
+
+    def found(keys: tuple[str, ...], case_sensitive: bool) -> bool:
+        hay = text if case_sensitive else text.lower()
+        return any(k and (k if case_sensitive else k.lower()) in hay for k in keys)
+
+    def inserted(e: LoreEntry) -> bool:
+        if not e.enabled:
+            return False
+        if e.constant:
+            return True
+        if not found(e.keys, e.case_sensitive):
+            return False
+        return not (e.selective and e.secondary_keys) or found(e.secondary_keys, e.case_sensitive)
+
+    chosen = sorted((e for e in book.entries if inserted(e)), key=lambda e: e.insertion_order)
+    before = [e.content for e in chosen if e.position != "after_char"]
+    after = [e.content for e in chosen if e.position == "after_char"]
+    return before, after
+
+
+def card_description(ch: Character) -> str:
+    """The card's description and ``{{char}}'s personality: …`` (SillyTavern's story-string wording), one
+    per line.
+
+    >>> print(card_description(Character("Mira", persona="A keeper.", personality="Calm.")))
+    A keeper.
+    Mira's personality: Calm.
+    """
+    personality = f"{ch.name}'s personality: {ch.personality}" if ch.personality else ""
+    return "\n".join(p for p in (ch.persona, personality) if p)
+
+
+def card_lore(ch: Character, messages: Sequence[Message]) -> tuple[list[str], list[str]]:
+    """The card's lorebook entries for these messages: (before the card, after it); see :func:`active_lore`."""
+    return active_lore(ch.character_book, messages) if ch.character_book is not None else ([], [])
+
+
+def with_original(text: str, original: str) -> str:
+    """A card's ``system_prompt`` or ``post_history_instructions``: ``{{original}}`` stands for the text
+    it replaces.
+
+    >>> with_original("Be terse. {{original}}", "Stay in character.")
+    'Be terse. Stay in character.'
+    """
+    return re.sub(r"\{\{\s*original\s*\}\}", lambda _: original, text, flags=re.IGNORECASE)

@@ -30,7 +30,10 @@ Inputs the Jinja reads:
   Placeholders (``{{char}}``, ``{{user}}`` and their malformed variants) are **not** filled here: the Jinja
   sees text as given, so fill them first (:func:`~llm.data.conversation.resolve_placeholders`), as our
   pipeline does before rendering. The card's ``greeting`` is not rendered (no Python template renders it
-  either; data sets carry it as the first assistant message).
+  either; data sets carry it as the first assistant message). The Tavern-card fields that change the
+  prompt (``personality``, ``system_prompt``, ``post_history_instructions``, ``character_book``) are not
+  rendered here: a card that sets one stops the render (``creator_notes``, ``alternate_greetings``,
+  ``extra`` are accepted and never rendered).
 
 ``bos`` / ``eos``: the bound template's strings are baked into the Jinja as literals rather than read from
 the ``bos_token`` / ``eos_token`` variables transformers passes. The Jinja is written when a checkpoint is
@@ -90,8 +93,12 @@ _INPUTS = r"""
     {%- if character is not mapping or 'name' not in character -%}
         {{- raise_exception('character: expected a dict with at least a name') -}}
     {%- endif -%}
-    {%- for key in character if key not in ['name', 'persona', 'scenario', 'greeting', 'example_dialogue', 'user_name'] -%}
-        {{- raise_exception('character.' ~ key ~ ': unknown field (known: example_dialogue, greeting, name, persona, scenario, user_name)') -}}
+    {%- for key in character if key not in ['name', 'persona', 'scenario', 'greeting', 'example_dialogue', 'user_name', 'creator_notes', 'alternate_greetings', 'extra'] -%}
+        {%- if key not in ['personality', 'system_prompt', 'post_history_instructions', 'character_book'] -%}
+            {{- raise_exception('character.' ~ key ~ ': unknown field (known: example_dialogue, greeting, name, persona, scenario, user_name)') -}}
+        {%- elif character[key] -%}
+            {{- raise_exception('character.' ~ key ~ ': not rendered by this exported chat_template (render in Python)') -}}
+        {%- endif -%}
     {%- endfor -%}
     {%- set card = {
         'name': character['name'],

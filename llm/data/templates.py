@@ -30,7 +30,7 @@ Registry: ``chatml``, ``llama2``, ``llama3``, ``vicuna``, ``baichuan2``, ``pygma
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
@@ -39,8 +39,11 @@ from llm.data.conversation import (
     Character,
     Conversation,
     Message,
+    card_description,
+    card_lore,
     resolve_placeholders,
     validate_conversation,
+    with_original,
 )
 from llm.errors import UserError
 
@@ -90,8 +93,9 @@ def _scaffold_parts(controls: tuple[str, ...], text: str) -> tuple[tuple[str, bo
 class _Builder:
     """Collects segments; splits the template's own strings at its control tokens."""
 
-    def __init__(self, controls: Sequence[str]):
+    def __init__(self, controls: Sequence[str], after: Mapping[int, str] | None = None):
         self.segments: list[Segment] = []
+        self._after = after or {}  # message index → never-trained text right after its content
         self._controls = tuple(sorted(controls))
         self._split = _control_pattern(self._controls)
 
@@ -105,6 +109,8 @@ class _Builder:
         """A message's trainable content: always plain text, whatever it contains."""
         if text:
             self.segments.append(Segment(text, message=message, trainable=True))
+        if message in self._after:
+            self.segments.append(Segment(self._after[message], message=message))
 
     def plain(self, text: str, message: int | None = None) -> None:
         """Data that is never trained (system prompts, card fields, speaker names): plain text."""
@@ -112,22 +118,56 @@ class _Builder:
             self.segments.append(Segment(text, message=message))
 
 
-def card_system_text(character: Character) -> str:
+def card_system_text(character: Character, messages: Sequence[Message] = ()) -> str:
     """The card as a system prompt, for formats without a role-play convention of their own.
+
+    The order is SillyTavern's default story string: system prompt, lorebook entries positioned
+    ``before_char``, description and personality, scenario, ``after_char`` entries, example dialogue. The
+    last line is the default instruction; a card's ``system_prompt`` replaces it and comes first
+    (``{{original}}`` in it stands for the default). ``messages`` are scanned for lorebook keys.
 
     >>> print(card_system_text(Character("Mira", persona="A lighthouse keeper.", scenario="A storm.",
     ...                                  user_name="Sam")))
     You are Mira. A lighthouse keeper.
     Scenario: A storm.
     Stay in character as Mira in this conversation with Sam.
+    >>> print(card_system_text(Character("Mira", system_prompt="Be brief. {{original}}")))
+    Be brief. Stay in character as Mira in this conversation with User.
+    You are Mira.
     """
-    lines = [f"You are {character.name}." + (f" {character.persona}" if character.persona else "")]
+    instruction = f"Stay in character as {character.name} in this conversation with {character.user_name}."
+    description = card_description(character)
+    before, after = card_lore(character, messages)
+    lines = [with_original(character.system_prompt, instruction)] if character.system_prompt else []
+    lines += before
+    lines.append(f"You are {character.name}." + (f" {description}" if description else ""))
     if character.scenario:
         lines.append(f"Scenario: {character.scenario}")
+    lines += after
     if character.example_dialogue:
         lines.append(f"Example dialogue:\n{character.example_dialogue}")
-    lines.append(f"Stay in character as {character.name} in this conversation with {character.user_name}.")
+    if not character.system_prompt:
+        lines.append(instruction)
     return "\n".join(lines)
+
+
+def post_history_target(conv: Conversation) -> dict[int, str]:
+    """Where the card's ``post_history_instructions`` go: after the last user message's content, as
+    never-trained text (``message index → "\\n\\n" + instructions``).
+
+    SillyTavern puts them after the history, right before the reply. In our own templates they close the
+    last user turn, so the inference prompt (history + generation prompt) and the training row that holds
+    the reply carry them at the same place: the prompt stays a prefix of the row. Our templates have no
+    default post-history text, so ``{{original}}`` stands for nothing.
+
+    >>> conv = Conversation((Message("user", "Hi"),), Character("Mira", post_history_instructions="Short."))
+    >>> post_history_target(conv)
+    {0: '\\n\\nShort.'}
+    """
+    ch = conv.character
+    text = with_original(ch.post_history_instructions, "").strip() if ch is not None else ""
+    users = [i for i, m in enumerate(conv.messages) if m.role == "user"]
+    return {users[-1]: "\n\n" + text} if text and users else {}
 
 
 def _as_conversation(conv: Conversation | Sequence[Message], character: Character | None) -> Conversation:
@@ -178,7 +218,7 @@ class ChatTemplate:
         """
         conv = resolve_placeholders(_as_conversation(conv, character))
         validate_conversation(conv, partial=True)
-        b = _Builder(sorted(self.controls))
+        b = _Builder(sorted(self.controls), after=post_history_target(conv))
         self._render(b, conv, add_generation_prompt)
         return Rendered(segments=tuple(b.segments), conversation=conv)
 
@@ -205,7 +245,7 @@ def _system_and_turns(
     turns = list(enumerate(conv.messages))
     parts = []
     if conv.character is not None:
-        parts.append(card_system_text(conv.character))
+        parts.append(card_system_text(conv.character, conv.messages))
     if turns and turns[0][1].role == "system":
         content = turns.pop(0)[1].content
         parts.append(content.strip() if strip else content)
@@ -417,9 +457,14 @@ class Pygmalion(ChatTemplate):
             i, m = turns.pop(0)
             b.plain(m.content + "\n", i)
         if ch is not None:
-            header = f"{ch.name}'s Persona: {ch.persona}\n"
+            # No default instruction in this layout: a system_prompt's {{original}} stands for nothing.
+            before, after = card_lore(ch, conv.messages)
+            header = with_original(ch.system_prompt, "") + "\n" if ch.system_prompt.strip() else ""
+            header += "".join(f"{lore}\n" for lore in before)
+            header += f"{ch.name}'s Persona: {card_description(ch)}\n"
             if ch.scenario:
                 header += f"Scenario: {ch.scenario}\n"
+            header += "".join(f"{lore}\n" for lore in after)
             header += "<START>\n"
             if ch.example_dialogue:
                 header += ch.example_dialogue.rstrip("\n") + "\n<START>\n"
@@ -456,12 +501,20 @@ class Metharme(ChatTemplate):
         turns = list(enumerate(conv.messages))
         parts = []
         if ch is not None:
-            card = f"Enter role-play mode. You are {ch.name}, whose persona follows:\n{ch.persona}"
+            instruction = f"Reply to {ch.user_name} while staying in character."
+            before, after = card_lore(ch, conv.messages)
+            card = "".join(f"{lore}\n" for lore in before)
+            card += f"Enter role-play mode. You are {ch.name}, whose persona follows:\n{card_description(ch)}"
             if ch.scenario:
                 card += f"\nScenario: {ch.scenario}"
+            card += "".join(f"\n{lore}" for lore in after)
             if ch.example_dialogue:
                 card += f"\nExample dialogue:\n{ch.example_dialogue}"
-            parts.append(card + f"\nReply to {ch.user_name} while staying in character.")
+            if ch.system_prompt:  # replaces the default instruction, and comes first
+                card = with_original(ch.system_prompt, instruction) + "\n" + card
+            else:
+                card += "\n" + instruction
+            parts.append(card)
         if turns and turns[0][1].role == "system":
             parts.append(turns.pop(0)[1].content)
         if parts:
@@ -566,7 +619,7 @@ class TokenizerTemplate(ChatTemplate):
             raise UserError("template 'tokenizer' must be bound first: get_template('tokenizer', tokenizer)")
         msgs = list(conv.messages)
         if conv.character is not None:
-            card = card_system_text(conv.character)
+            card = card_system_text(conv.character, conv.messages)
             if msgs and msgs[0].role == "system":
                 msgs[0] = replace(msgs[0], content=f"{card}\n\n{msgs[0].content}")
             else:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from llm.data.conversation import Character, Conversation, character_from_dict
+from llm.data.conversation import Character, Conversation, character_from_dict, character_to_dict
 from llm.errors import RecordError, UserError
 
 # The candidate languages (name → ISO 639-1 code of py3langid's model). A reply is in the one of these the
@@ -307,7 +307,7 @@ class Check:
             "value": self.value,
         }
         if self.character is not None:
-            out["character"] = self.character.__dict__.copy()
+            out["character"] = character_to_dict(self.character)
         if self.probe is not None:
             out["probe"] = self.probe
         return out

@@ -204,7 +204,7 @@ def openai_messages(conv: Conversation) -> list[dict[str, str]]:
     >>> openai_messages(Conversation((Message("user", "Hi"),), Character("Mira", user_name="Sam")))[0]["role"]
     'system'
     """
-    system = [card_system_text(conv.character)] if conv.character else []
+    system = [card_system_text(conv.character, conv.messages)] if conv.character else []
     messages = []
     for m in conv.messages:
         if m.role == "system":
