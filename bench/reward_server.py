@@ -351,8 +351,8 @@ def hostile_table(args: argparse.Namespace, texts: list[str]) -> None:
                 quiet = {size: ordinary(url, texts, size, args.window) for size in ORDINARY_SIZES}
                 hostile.start()
                 deadline = time.monotonic() + 60
-                while health(url)["in_flight"] == 0 and time.monotonic() < deadline:
-                    time.sleep(0.05)  # the hostile request is received and queued
+                while health(url)["queue"] == 0 and time.monotonic() < deadline:
+                    time.sleep(0.05)  # the hostile request is received, parsed and queued: being scored
                 for size in ORDINARY_SIZES:
                     before = health(url)["texts"]
                     got = ordinary(url, texts, size, args.window)
