@@ -47,7 +47,8 @@ ordinary client sends requests back to back — of 1 text, and of 32 texts (what
 :class:`RewardClient` sends by default) — for ``--window`` seconds quiet, then for ``--window`` seconds
 while a hostile client sends, again and again, the largest request the new server accepts: 128 texts of
 16,000 characters (each over 2,048 tokens: 128 × 2,048 = the 262,144-token budget per request, 2 MB of
-JSON; the old server accepted larger ones still). A request unanswered within the window counts as
+JSON; the old server accepted larger ones still). The hostile cells start once the hostile request is parsed and queued (being
+scored): its parsing and tokenizing, ~1 s of a core once per request, is not what the cells measure. A request unanswered within the window counts as
 ``> window``. ``hostile texts/s`` is what the hostile client got scored meanwhile (``GET /health``).
 """
 

@@ -38,9 +38,12 @@ is planned afresh from every request received (:func:`plan_batch`): the requests
 tokens scored so far first, then in arrival order (so requests that fit in a batch are served first come
 first served, and a request scored in slices gives way to any request that has had less), whole requests
 while they fit in ``--max_batch`` texts and ``--max_batch_tokens`` padded tokens, and a request too big for
-that scored in slices, its shortest texts first. So a client sending the largest request allowed, again
-and again, delays an ordinary request by about the forward under way (one slice: ≤ ``--max_batch_tokens``
-tokens, or one text of ``--max_length``); ``bench/reward_server.py`` measures it. A request whose client
+that scored in slices, its shortest texts first. The worker runs a batch one step at a time — a forward of
+≤ ``--max_batch_tokens`` padded tokens, or, for a text longer than that, a chunk of 256 tokens on CPU run
+with a KV cache (:func:`llm.models.reward.prefill_reward`; the same reward) — and a request that comes
+first in that order overtakes a batch under way between two steps. So a client sending the largest request
+allowed, again and again, delays an ordinary request by about one step; ``bench/reward_server.py``
+measures it. A request whose client
 closes its connection, or that times out, is dropped before the rest of it is scored. The worker wakes
 each handler through an asyncio future that it resolves with ``loop.call_soon_threadsafe``: a waiting request holds no thread and never blocks the loop.
 The scorer (:class:`ModelScorer`) sorts a batch by token length and cuts it into forwards of at most
