@@ -9,6 +9,7 @@ scorer whose steps are logged, so it is deterministic.
 from __future__ import annotations
 
 import random
+import threading
 
 import pytest
 import torch
@@ -156,3 +157,21 @@ def test_an_abandoned_long_text_stops_between_chunks():
     worker.stop()
     assert jobs[0].rewards is None and "abandoned" in jobs[0].error
     assert len(scorer.log) == 4 and worker.stats()["abandoned"] == 1  # no chunk after the one under way
+
+
+def test_mid_way_through_a_long_text_the_worker_waits_for_a_request_being_received():
+    scorer = Stepping()
+    coming = threading.Event()  # the server's "a request is being received (not yet queued)"
+    worker = BatchWorker(scorer, max_batch=4, max_wait_s=5.0, more_coming=coming.is_set)
+    short = []
+
+    def arrive_later() -> None:  # its body takes 50 ms to come in; the long text's chunks take microseconds
+        coming.set()
+        threading.Timer(0.05, lambda: (short.append(worker.submit(["s"])), coming.clear())).start()
+
+    scorer.hooks[("LLLLL", 0)] = arrive_later
+    long = worker.submit(["LLLLL"])
+    worker.start()
+    assert long.done.wait(10)
+    worker.stop()
+    assert scorer.log[:3] == [("LLLLL", 0), ("s", 0), ("LLLLL", 1)] and short[0].rewards == [1.0]
