@@ -87,7 +87,7 @@ def prefill_reward(model: Any, ids: Sequence[int], chunk_tokens: int) -> Generat
     >>> steps = prefill_reward(model, ids, chunk_tokens=4)
     >>> next(steps), next(steps)            # after 4 and 8 tokens: the caller's turn; 2 more, then the end
     (4, 8)
-    >>> whole = forward_rewards(model, torch.tensor([ids]), torch.ones(1, 10, dtype=torch.long))
+    >>> whole = forward_rewards(model, torch.tensor([ids]), torch.ones(1, 10, dtype=torch.long)).detach()
     >>> abs(chunked_reward(model, ids, chunk_tokens=4) - float(whole[0])) < 1e-5
     True
     """
