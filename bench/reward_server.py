@@ -40,12 +40,15 @@ lengths on CPU (65536 on GPU, where large forwards are what keeps the device bus
 checkpoint but the ``tiny`` shape (hidden 64, 2 layers: a loaded 2-core machine scores it fast enough to
 measure in seconds) with a 2,048-position context: "before" is the server as it was at commit
 ``--before`` (default ``ac75bfa``, extracted with ``git archive``: whole requests first come first served,
-no default ``--max_length``, no caps per request), "after" is this checkout's, both with default flags. An
+no default ``--max_length``, no caps per request; more commits may follow, each a row "at REV"), "after"
+is this checkout's (long texts scored in chunks of 256 tokens, a short request run between two chunks),
+all with default flags. An
 ordinary client sends requests back to back — of 1 text, and of 32 texts (what the trainer's
 :class:`RewardClient` sends by default) — for ``--window`` seconds quiet, then for ``--window`` seconds
 while a hostile client sends, again and again, the largest request the new server accepts: 128 texts of
 16,000 characters (each over 2,048 tokens: 128 × 2,048 = the 262,144-token budget per request, 2 MB of
-JSON; the old server accepted larger ones still). A request unanswered within the window counts as
+JSON; the old server accepted larger ones still). The hostile cells start once the hostile request is parsed and queued (being
+scored): its parsing and tokenizing, ~1 s of a core once per request, is not what the cells measure. A request unanswered within the window counts as
 ``> window``. ``hostile texts/s`` is what the hostile client got scored meanwhile (``GET /health``).
 """
 
@@ -193,7 +196,12 @@ def main(argv: list[str] | None = None) -> int:
         "--tables", nargs="+", choices=["batching", "hostile"], default=["batching", "hostile"]
     )
     parser.add_argument("--window", type=float, default=5.0, help="seconds of each hostile-table setting")
-    parser.add_argument("--before", default=BEFORE, help="commit of the 'before' server ('none': skip it)")
+    parser.add_argument(
+        "--before",
+        nargs="+",
+        default=[BEFORE],
+        help="commits of the servers to compare with, each measured in the same run ('none': skip)",
+    )
     args = parser.parse_args(argv)
     texts = load_texts()
     if "hostile" in args.tables:
@@ -262,6 +270,7 @@ ORDINARY_SIZES = (1, 32)
 def old_tree(rev: str, into: Path) -> Path:
     """The package as it was at ``rev`` (``git archive``), to run the "before" server from."""
     archive = subprocess.run(["git", "archive", rev, "llm"], cwd=ROOT, capture_output=True, check=True).stdout
+    into.mkdir(parents=True, exist_ok=True)
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return into
 
@@ -330,9 +339,11 @@ def hostile_table(args: argparse.Namespace, texts: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "rm-tiny"
         meta = build_checkpoint(texts, model, config="tiny")
-        trees = {"after": ROOT}
-        if args.before != "none":
-            trees = {"before": old_tree(args.before, Path(tmp)), **trees}
+        trees = {}
+        for rev in [r for r in args.before if r != "none"]:
+            name = "before" if rev == BEFORE else f"at {rev}"
+            trees[name] = old_tree(rev, Path(tmp) / rev)
+        trees["after"] = ROOT
         for name, tree in trees.items():
             proc, url = start_at(tree, model, args.threads, args.device)
             hostile = Hostile(url, texts)
@@ -341,8 +352,8 @@ def hostile_table(args: argparse.Namespace, texts: list[str]) -> None:
                 quiet = {size: ordinary(url, texts, size, args.window) for size in ORDINARY_SIZES}
                 hostile.start()
                 deadline = time.monotonic() + 60
-                while health(url)["in_flight"] == 0 and time.monotonic() < deadline:
-                    time.sleep(0.05)  # the hostile request is received and queued
+                while health(url)["queue"] == 0 and time.monotonic() < deadline:
+                    time.sleep(0.05)  # the hostile request is received, parsed and queued: being scored
                 for size in ORDINARY_SIZES:
                     before = health(url)["texts"]
                     got = ordinary(url, texts, size, args.window)

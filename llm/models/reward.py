@@ -19,8 +19,9 @@ The Stiennon et al. / Huang et al. details, each visible here:
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 import torch
@@ -68,6 +69,59 @@ def token_values(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tens
 def forward_rewards(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Raw rewards (no normalisation bias) of a padded batch. [B, T] → [B]."""
     return last_token_rewards(token_values(model, input_ids, attention_mask), attention_mask)
+
+
+@torch.no_grad()
+def prefill_reward(model: Any, ids: Sequence[int], chunk_tokens: int) -> Generator[int, None, float]:
+    """The raw reward (no normalisation bias) of one text's token ids, its body run over ``chunk_tokens``
+    tokens at a time with a KV cache: a generator that yields the tokens done after every chunk but the
+    last, and returns the reward. Between chunks the caller may run other forwards (the reward server
+    scores short requests there), so no single step costs more than one chunk. One text, no padding: the
+    positions are 0 … T-1 as in :func:`token_values`, and the head reads the last token's hidden state.
+
+    >>> from transformers import LlamaConfig, LlamaForSequenceClassification
+    >>> _ = torch.manual_seed(0)
+    >>> shape = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2)
+    >>> model = LlamaForSequenceClassification(LlamaConfig(vocab_size=32, num_labels=1, **shape)).eval()
+    >>> ids = list(range(1, 11))
+    >>> steps = prefill_reward(model, ids, chunk_tokens=4)
+    >>> next(steps), next(steps)            # after 4 and 8 tokens: the caller's turn; 2 more, then the end
+    (4, 8)
+    >>> whole = forward_rewards(model, torch.tensor([ids]), torch.ones(1, 10, dtype=torch.long)).detach()
+    >>> abs(chunked_reward(model, ids, chunk_tokens=4) - float(whole[0])) < 1e-5
+    True
+    """
+    from transformers import DynamicCache
+
+    if chunk_tokens < 1 or not ids:
+        raise ValueError(f"chunk_tokens {chunk_tokens} must be ≥ 1 and ids non-empty")
+    body = model.base_model if hasattr(model, "base_model") else model.model
+    device = next(model.parameters()).device
+    input_ids = torch.tensor([list(ids)], device=device)  # [1, T]
+    cache = DynamicCache(config=model.config)
+    # transformers 5.x renamed ``past_key_values`` to ``cache``; remote-code models may keep the old name.
+    cache_arg = "cache" if "cache" in inspect.signature(body.forward).parameters else "past_key_values"
+    for start in range(0, len(ids), chunk_tokens):
+        if start:
+            yield start  # the chunks before this one are done: the caller may run something else first
+        end = min(len(ids), start + chunk_tokens)
+        hidden = body(
+            input_ids=input_ids[:, start:end],
+            position_ids=torch.arange(start, end, device=device)[None],
+            use_cache=True,
+            **{cache_arg: cache},
+        ).last_hidden_state  # [1, end - start, d]
+    return float(model.score(hidden[:, -1]).squeeze(-1).float()[0])
+
+
+def chunked_reward(model: Any, ids: Sequence[int], chunk_tokens: int) -> float:
+    """:func:`prefill_reward` run to its end: the raw reward of one text, computed chunk by chunk."""
+    steps = prefill_reward(model, ids, chunk_tokens)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
 
 
 def reward_bias(model: Any) -> float:

@@ -38,9 +38,12 @@ is planned afresh from every request received (:func:`plan_batch`): the requests
 tokens scored so far first, then in arrival order (so requests that fit in a batch are served first come
 first served, and a request scored in slices gives way to any request that has had less), whole requests
 while they fit in ``--max_batch`` texts and ``--max_batch_tokens`` padded tokens, and a request too big for
-that scored in slices, its shortest texts first. So a client sending the largest request allowed, again
-and again, delays an ordinary request by about the forward under way (one slice: ≤ ``--max_batch_tokens``
-tokens, or one text of ``--max_length``); ``bench/reward_server.py`` measures it. A request whose client
+that scored in slices, its shortest texts first. The worker runs a batch one step at a time — a forward of
+≤ ``--max_batch_tokens`` padded tokens, or, for a text longer than that, a chunk of 256 tokens on CPU run
+with a KV cache (:func:`llm.models.reward.prefill_reward`; the same reward) — and a request that comes
+first in that order overtakes a batch under way between two steps. So a client sending the largest request
+allowed, again and again, delays an ordinary request by about one step; ``bench/reward_server.py``
+measures it. A request whose client
 closes its connection, or that times out, is dropped before the rest of it is scored. The worker wakes
 each handler through an asyncio future that it resolves with ``loop.call_soon_threadsafe``: a waiting request holds no thread and never blocks the loop.
 The scorer (:class:`ModelScorer`) sorts a batch by token length and cuts it into forwards of at most
@@ -84,7 +87,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,7 +95,7 @@ from typing import Any
 
 from llm.errors import UserError
 from llm.models.checkpoint import INFO_FILE, read_info
-from llm.models.reward import load_reward_model, score
+from llm.models.reward import load_reward_model, prefill_reward, reward_bias, score
 
 try:
     import uvicorn
@@ -116,6 +119,9 @@ Scorer = Callable[[list[str]], list[float]]
 # needs large forwards to be busy.
 DEFAULT_BATCH_TOKENS_CPU = 1024
 DEFAULT_BATCH_TOKENS_GPU = 65536
+# Tokens per chunk of a long text (scored with a KV cache, a short request may run between two chunks). On
+# CPU a chunk of 256 costs about what an ordinary request's forward does; a GPU runs whole texts.
+DEFAULT_CHUNK_TOKENS_CPU = 256
 
 # Past this, the body of a refused request is not read at all (the client may see a reset, not the answer).
 DRAIN_LIMIT = 16 << 20
@@ -227,6 +233,41 @@ def plan_batch(jobs: Sequence[Job], max_texts: int, max_tokens: int | None) -> l
     return batch
 
 
+@dataclass
+class Running:
+    """A batch being scored one step at a time (a forward, or a chunk of a long text): its slices, its
+    texts, the scorer's steps (see :func:`scorer_steps`) and the tokens they have scored so far."""
+
+    batch: list[Slice]
+    texts: list[str]
+    steps: Generator[int, None, list[float]]
+    started: float = field(default_factory=time.perf_counter)
+    done: int = 0
+
+    def key(self) -> tuple[int, int]:
+        """Its place in :func:`plan_batch`'s order (tokens scored so far, arrival), counting its own steps."""
+        return min((job.served + self.done, job.turn) for job, _, _ in self.batch)
+
+
+def scorer_steps(scorer: Scorer, texts: list[str]) -> Generator[int, None, list[float]]:
+    """The scorer's ``steps(texts)`` when it has them (:meth:`ModelScorer.steps`), else one step: all of
+    ``scorer(texts)``."""
+    steps = getattr(scorer, "steps", None)
+    if steps is not None:
+        return steps(texts)
+
+    def at_once() -> Generator[int, None, list[float]]:
+        yield from ()  # a generator that yields nothing: its first step scores everything
+        return scorer(texts)
+
+    return at_once()
+
+
+# A batch waits under one that overtook it; each may hold a long text's KV cache, so their number is
+# bounded: past it, a new batch waits for the one under way to end.
+MAX_SUSPENDED = 4
+
+
 class BatchWorker:
     """The one thread that scores: batches of ≤ ``max_batch`` texts (and ≤ ``max_tokens`` padded tokens)
     from the jobs received (:func:`plan_batch`: fewest tokens scored so far first, then arrival order; a big
@@ -236,6 +277,11 @@ class BatchWorker:
     ``max_batch`` texts it waits for more up to ``max_wait_s`` — only while ``more_coming()`` says a
     request is on its way (the server counts requests being received): a lone client pays no wait.
     Between batches every job received joins the plan, so a new request never waits for a big one to end.
+    A scorer with ``steps`` (:class:`ModelScorer`: a forward, or a chunk of a long text, per step) is run
+    one step at a time, and between two steps a new batch whose first job comes before the running one
+    in that order (it has had fewer tokens scored) overtakes it: the running batch waits, its progress
+    kept, until the new one is done (at most ``MAX_SUSPENDED`` wait so). So a short request waits for one
+    step, not for a long text.
     Abandoned jobs are dropped unscored (counted in ``abandoned``); after :meth:`drain_by`'s deadline the
     jobs left are failed with status 503.
 
@@ -263,6 +309,7 @@ class BatchWorker:
         self._more_coming = more_coming
         self._queue: queue.Queue[Job | None] = queue.Queue()  # None: stop, after every job before it
         self._active: list[Job] = []  # received, not finished (worker thread only)
+        self._running: list[Running] = []  # a stack: the last one runs, those under it wait (worker only)
         self._stopping = False
         self._closed = False
         self._deadline: float | None = None  # monotonic: fail what is left after it (shutting down)
@@ -325,8 +372,43 @@ class BatchWorker:
     def _run(self) -> None:
         while self._receive():
             self._drop_unwanted()
-            if self._active:
-                self._score(plan_batch(self._active, self.max_batch, self.max_tokens))
+            self._step()
+        for running in self._running:  # only when stopped with jobs left, which _drop_unwanted prevents
+            running.steps.close()
+
+    def _step(self) -> None:
+        """Start the next batch if it comes before the running one (or none runs), then run one step."""
+        busy = {id(job) for running in self._running for job, _, _ in running.batch}
+        idle = [job for job in self._active if id(job) not in busy]
+        batch = plan_batch(idle, self.max_batch, self.max_tokens) if idle else []
+        if batch and (
+            not self._running
+            or (
+                len(self._running) <= MAX_SUSPENDED
+                and (batch[0][0].served, batch[0][0].turn) < self._running[-1].key()
+            )
+        ):
+            texts = [job.texts[i] for job, start, end in batch for i in job.order[start:end]]
+            self._running.append(Running(batch, texts, scorer_steps(self._scorer, texts)))
+        if not self._running:
+            return
+        running = self._running[-1]
+        try:
+            running.done = next(running.steps)
+            return
+        except StopIteration as end:
+            self._running.pop()
+            rewards = end.value
+        except Exception:  # a bad batch (OOM, a text the model chokes on …) must not stop the server
+            self._running.pop()
+            self._failed(running.batch, len(running.texts))
+            return
+        try:
+            rewards = self._checked(rewards, running.texts)
+        except Exception:
+            self._failed(running.batch, len(running.texts))
+            return
+        self._scored(running, rewards)
 
     def _receive(self) -> bool:
         """Move queued jobs to the active ones: when idle, block for one and wait up to ``max_wait_s`` for
@@ -345,6 +427,11 @@ class BatchWorker:
                 except queue.Empty:
                     break
                 self._take(job)
+        elif self._running and self._more_coming() and not self._stopping:
+            # Mid-way through a long batch and a request is being received: it would overtake the next
+            # step: give it the CPU (and the GIL) to arrive, up to max_wait_s, rather than start that step.
+            with contextlib.suppress(queue.Empty):
+                self._take(self._queue.get(timeout=self.max_wait_s))
         while not self._stopping:
             try:
                 self._take(self._queue.get_nowait())
@@ -360,9 +447,14 @@ class BatchWorker:
         return True
 
     def _drop_unwanted(self) -> None:
-        """Finish, unscored, the jobs nobody waits for, and every job once the shutdown deadline passed."""
+        """Finish, unscored, the jobs nobody waits for, and every job once the shutdown deadline passed; a
+        running batch is dropped when none of its jobs is wanted (else its unwanted jobs end with it)."""
         late = self._deadline is not None and time.monotonic() >= self._deadline
-        for job in [j for j in self._active if j.abandoned or late]:
+        for running in [r for r in self._running if all(job.abandoned or late for job, _, _ in r.batch)]:
+            self._running.remove(running)
+            running.steps.close()
+        busy = {id(job) for running in self._running for job, _, _ in running.batch}
+        for job in [j for j in self._active if (j.abandoned or late) and id(j) not in busy]:
             self._active.remove(job)
             if job.abandoned:
                 with self._lock:
@@ -373,36 +465,32 @@ class BatchWorker:
                     error="the server is shutting down: not scored within --shutdown_timeout", status=503
                 )
 
-    def _score(self, batch: list[Slice]) -> None:
-        texts = [job.texts[i] for job, start, end in batch for i in job.order[start:end]]
-        started = time.perf_counter()
-        try:
-            rewards = self._run_scorer(texts)
-        except Exception:  # a bad batch (OOM, a text the model chokes on …) must not stop the server
-            log.exception("scoring a batch of %d requests (%d texts) failed", len(batch), len(texts))
-            with self._lock:
-                self._stats["failed_batches"] += 1
-            # Each request on its own: one bad request then fails alone, not its batch-mates.
-            if len(batch) == 1:
-                self._fail(batch[0][0])
-            else:
-                for piece in batch:
-                    self._score_alone(piece)
-            return
+    def _failed(self, batch: list[Slice], texts: int) -> None:
+        log.exception("scoring a batch of %d requests (%d texts) failed", len(batch), texts)
+        with self._lock:
+            self._stats["failed_batches"] += 1
+        # Each request on its own: one bad request then fails alone, not its batch-mates.
+        if len(batch) == 1:
+            self._fail(batch[0][0])
+        else:
+            for piece in batch:
+                self._score_alone(piece)
+
+    def _scored(self, running: Running, rewards: list[float]) -> None:
         offset = 0
-        for job, start, end in batch:
+        for job, start, end in running.batch:
             self._advance(job, end, rewards[offset : offset + end - start])
             offset += end - start
         with self._lock:
             s = self._stats
             s["batches"] += 1
-            s["texts"] += len(texts)
-            s["max_requests_per_batch"] = max(s["max_requests_per_batch"], len(batch))
+            s["texts"] += len(running.texts)
+            s["max_requests_per_batch"] = max(s["max_requests_per_batch"], len(running.batch))
         log.debug(
             "batch: %d requests, %d texts, %.1f ms",
-            len(batch),
-            len(texts),
-            1e3 * (time.perf_counter() - started),
+            len(running.batch),
+            len(running.texts),
+            1e3 * (time.perf_counter() - running.started),
         )
 
     def _advance(self, job: Job, end: int, rewards: list[float]) -> None:
@@ -429,7 +517,11 @@ class BatchWorker:
         job.finish(error=_describe_failure())
 
     def _run_scorer(self, texts: list[str]) -> list[float]:
-        rewards = [float(r) for r in self._scorer(texts)]
+        return self._checked(self._scorer(texts), texts)
+
+    @staticmethod
+    def _checked(rewards: Sequence[float], texts: list[str]) -> list[float]:
+        rewards = [float(r) for r in rewards]
         if len(rewards) != len(texts):
             raise RuntimeError(f"the scorer returned {len(rewards)} rewards for {len(texts)} texts")
         return rewards
@@ -463,13 +555,25 @@ def plan_forwards(lengths: Sequence[int], max_texts: int, max_tokens: int) -> li
 
 class ModelScorer:
     """Texts → normalised rewards with :func:`llm.models.reward.score`, in the forwards of
-    :func:`plan_forwards`. Only the worker thread calls it: it owns the model and the tokenizer.
-    :meth:`lengths` (what each text costs, for the request's checks) runs in another thread, on its own
-    copy of the tokenizer."""
+    :func:`plan_forwards`; a text longer than ``chunk_tokens`` (alone in its forward) is run in chunks of
+    ``chunk_tokens`` with a KV cache (:func:`llm.models.reward.prefill_reward`), the same reward to float
+    precision. :meth:`steps` does it one forward or chunk at a time, so the worker can score a short
+    request between two chunks of a long text. Only the worker thread calls it: it owns the model and the
+    tokenizer. :meth:`lengths` (what each text costs, for the request's checks) runs in another thread, on
+    its own copy of the tokenizer."""
 
-    def __init__(self, model: Any, tokenizer: Any, max_texts: int, max_tokens: int, max_length: int | None):
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        max_texts: int,
+        max_tokens: int,
+        max_length: int | None,
+        chunk_tokens: int | None = None,
+    ):
         self.model, self.tokenizer = model, tokenizer
         self.max_texts, self.max_tokens, self.max_length = max_texts, max_tokens, max_length
+        self.chunk_tokens = chunk_tokens or max_tokens
         self.forwards = 0
         self._measurer = copy.deepcopy(tokenizer)
 
@@ -479,23 +583,56 @@ class ModelScorer:
         return [min(n, self.max_length) for n in lengths] if self.max_length else lengths
 
     def __call__(self, texts: list[str]) -> list[float]:
+        return run_to_end(self.steps(texts))
+
+    def steps(self, texts: list[str]) -> Generator[int, None, list[float]]:
+        """The rewards of ``texts``, as a generator: between two forwards or chunks (never after the last) it
+        yields the tokens scored so far, and at the end it returns the rewards."""
         # Tokenized twice (here for lengths, in score() for ids): tokenizing is cheap next to a forward.
-        lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        encoded = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        if self.max_length:
+            encoded = [ids[-self.max_length :] for ids in encoded]  # keep the end, as score() does
+        lengths = [len(ids) for ids in encoded]
         if 0 in lengths:
             raise ValueError(
                 f"text {lengths.index(0)} has no tokens: there is no last token to read a reward at"
             )
-        if self.max_length:
-            lengths = [min(n, self.max_length) for n in lengths]
+        if max(lengths) > self.chunk_tokens:
+            yield 0  # a long text's tokenizing is a step of its own (~15 ms for 16,000 characters on CPU)
         rewards = [0.0] * len(texts)
-        for forward in plan_forwards(lengths, self.max_texts, self.max_tokens):
-            scored = score(
-                self.model, self.tokenizer, [texts[i] for i in forward], len(forward), self.max_length
-            )
-            for i, reward in zip(forward, scored):
-                rewards[i] = reward
+        bias = reward_bias(self.model)
+        done = 0  # tokens scored so far
+        for k, forward in enumerate(plan_forwards(lengths, self.max_texts, self.max_tokens)):
+            if k:
+                yield done
+            if len(forward) == 1 and lengths[forward[0]] > self.chunk_tokens:
+                i = forward[0]
+                chunks = prefill_reward(self.model, encoded[i], self.chunk_tokens)
+                while True:
+                    try:
+                        within = next(chunks)
+                    except StopIteration as end:
+                        rewards[i] = end.value + bias
+                        break
+                    yield done + within
+            else:
+                scored = score(
+                    self.model, self.tokenizer, [texts[i] for i in forward], len(forward), self.max_length
+                )
+                for i, reward in zip(forward, scored):
+                    rewards[i] = reward
+            done += sum(lengths[i] for i in forward)
             self.forwards += 1
         return rewards
+
+
+def run_to_end(steps: Generator[int, None, Any]) -> Any:
+    """What a generator of steps returns, all its steps run."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
 
 
 # --------------------------------------------------------------------------------------------- settings
@@ -649,7 +786,8 @@ def load_scorer(config: ServerConfig) -> ModelScorer:
     max_tokens = config.max_batch_tokens or (
         DEFAULT_BATCH_TOKENS_GPU if device != "cpu" else DEFAULT_BATCH_TOKENS_CPU
     )
-    return ModelScorer(model, tokenizer, config.max_batch, max_tokens, max_length)
+    chunk_tokens = DEFAULT_CHUNK_TOKENS_CPU if device == "cpu" else None
+    return ModelScorer(model, tokenizer, config.max_batch, max_tokens, max_length, chunk_tokens)
 
 
 # --------------------------------------------------------------------------------------------- requests
