@@ -6,11 +6,18 @@ Issue 22 row 12: a finished two-process ZeRO-3 run sometimes aborted at exit *af
 runs each path ``--runs`` times (default 10), optionally beside ``--stress`` busy-looping processes that
 load the CPUs as a full ``make test`` does, and prints one table.
 
-    $ .venv/bin/python scripts/repeat_distributed.py                      # 4 paths × 10 runs (~10 min, 2 cores)
+    $ .venv/bin/python scripts/repeat_distributed.py                      # 4 paths x 10 runs (~15 min, 2 cores)
     $ .venv/bin/python scripts/repeat_distributed.py --paths sft-zero3 --runs 30 --stress 2
 
 Every run's log is kept under ``--logs`` (default: a temporary folder, printed). Exit status: 0 when
-every run passed, 1 otherwise.
+every run passed, 1 otherwise. To see where a rank dies, run it with ``PYTHONFAULTHANDLER=1`` (Python
+stacks) and ``ulimit -c unlimited`` (a core in the repository root, for ``gdb -ex "thread apply all bt"``).
+
+What it found (see ``llm.train.args.shutdown_distributed``): the aborting thread is a gloo worker
+(``ProcessGroupGloo::runLoop``) dropping a finished all-gather (``~AsyncAllgatherWork``, ZeRO-3's
+``checkpoint_event_epilogue`` after the save), whose last tensor reference needs the GIL, while the main
+thread is already in ``Py_FinalizeEx``: CPython ends the worker with ``pthread_exit``, and the forced unwind
+through a ``noexcept`` destructor calls ``std::terminate``.
 """
 
 from __future__ import annotations

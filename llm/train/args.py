@@ -44,9 +44,10 @@ class StageArguments(TrainingArguments):
 def shutdown_distributed() -> None:
     """End a distributed stage on every rank: wait until all ranks are done (every file is written), leave the
     process groups, then end this process with status 0 *without interpreter finalization*. Returns at once,
-    doing nothing, in a single process (no process group).
+    doing nothing, in a single process (no process group, no launcher's ``WORLD_SIZE``): so never call it where
+    the process has more to do after a distributed stage (a test runner).
 
-    Why not simply return and let Python exit (issue 22 row 12; evidence in scripts/repeat_distributed.py):
+    Why not simply return and let Python exit (issue 22 row 12; reproduced by scripts/repeat_distributed.py):
     a gloo worker thread marks a collective complete *before* it drops its own reference to the work. When
     that reference is the last owner of a tensor whose Python object C++ holds (ZeRO-3's gathered parameter
     views), the drop needs the GIL. CPython < 3.14 ends any thread that asks for the GIL once finalization has
@@ -70,10 +71,13 @@ def shutdown_distributed() -> None:
 
     import torch.distributed as dist
 
-    if not (dist.is_available() and dist.is_initialized()):
-        return
-    dist.barrier()
-    dist.destroy_process_group()
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+    elif int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return  # one process, nothing to end
+    # else a launched rank whose groups were left already (accelerate's end_training, in ppo and grpo):
+    # DeepSpeed may still hold them, so the same ending applies
     for thread in threading.enumerate():  # what finalization waits for first
         if thread is not threading.main_thread() and not thread.daemon:
             thread.join()
