@@ -6,7 +6,7 @@ Issue 22 row 12: a finished two-process ZeRO-3 run sometimes aborted at exit *af
 runs each path ``--runs`` times (default 10), optionally beside ``--stress`` busy-looping processes that
 load the CPUs as a full ``make test`` does, and prints one table.
 
-    $ .venv/bin/python scripts/repeat_distributed.py                      # 4 paths x 10 runs (~15 min, 2 cores)
+    $ .venv/bin/python scripts/repeat_distributed.py                      # 4 paths x 10 runs (~20 min, 2 cores)
     $ .venv/bin/python scripts/repeat_distributed.py --paths sft-zero3 --runs 30 --stress 2
 
 Every run's log is kept under ``--logs`` (default: a temporary folder, printed). Exit status: 0 when
