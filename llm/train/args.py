@@ -46,10 +46,46 @@ class StageArguments(TrainingArguments):
 
 
 def shutdown_distributed() -> None:
-    """Leave the process group cleanly at the end of a stage: without this, a communication thread still
-    alive when the interpreter exits can abort a rank ("terminate called without an active exception")."""
+    """End a distributed stage on every rank: wait until all ranks are done (every file is written), leave the
+    process groups, then end this process with status 0 *without interpreter finalization*. Returns at once,
+    doing nothing, in a single process (no process group, no launcher's ``WORLD_SIZE``): so never call it where
+    the process has more to do after a distributed stage (a test runner).
+
+    Why not simply return and let Python exit (issue 22 row 12; reproduced by scripts/repeat_distributed.py):
+    a gloo worker thread marks a collective complete *before* it drops its own reference to the work. When
+    that reference is the last owner of a tensor whose Python object C++ holds (ZeRO-3's gathered parameter
+    views), the drop needs the GIL. CPython < 3.14 ends any thread that asks for the GIL once finalization has
+    begun with ``pthread_exit``, whose forced unwind through the work's ``noexcept`` destructor calls
+    ``std::terminate``: "terminate called without an active exception", SIGABRT, torchrun reports failure
+    after the model was saved. ``destroy_process_group`` does not join those threads: only the group's
+    destructor does, and DeepSpeed keeps every group alive for the life of the process (the engine is pinned
+    by ``parameter_offload.FWD_MODULE_STACK`` and a class-level ``lru_cache``; parameters hold
+    ``ds_process_group``/``_dp_group``), and no collective can prove that each worker thread has finished
+    the iteration before it. So the only teardown that cannot abort is not to run finalization while those
+    threads live: after the barrier, wait for our own non-daemon threads and run the ``atexit`` handlers (what
+    finalization would do that anyone can observe: logging, trackers), flush, and ``os._exit(0)``.
+
+    Reached only after the stage returned normally on this rank and every rank passed the barrier (a rank
+    that failed never gets here, and the others then fail at the barrier), so the status is never a lie.
+    """
+    import atexit
+    import os
+    import sys
+    import threading
+
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+    elif int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return  # one process, nothing to end
+    # else a launched rank whose groups were left already (accelerate's end_training, in ppo and grpo):
+    # DeepSpeed may still hold them, so the same ending applies
+    for thread in threading.enumerate():  # what finalization waits for first
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
