@@ -27,9 +27,10 @@ from typing import TextIO
 from transformers import set_seed
 
 from llm.commands.cli import argv_or_sys, parse, run_command
-from llm.data.cards import card_from_records, read_card
+from llm.data.cards import read_card
 from llm.data.conversation import Character
 from llm.data.encode import Encoder
+from llm.data.sources import card_from_records
 from llm.data.templates import TEMPLATES
 from llm.errors import UserError
 from llm.inference.chat import ChatSession, PromptTooLong

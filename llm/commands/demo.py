@@ -33,11 +33,11 @@ import torch
 from transformers import TrainerCallback
 
 from llm.commands.cli import run_command
-from llm.data.cards import card_from_records
 from llm.data.encode import Encoder
 from llm.data.output import check_run_target, claim_run, finish_run
 from llm.data.process import DataArguments
 from llm.data.samples import PIPPA_SAMPLE
+from llm.data.sources import card_from_records
 from llm.eval.checks import DEFAULT_CHECKS
 from llm.eval.roleplay import evaluate, summary_table, write_report
 from llm.eval.simulate import ListedUserTurns

@@ -23,6 +23,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from llm.data.cards import (  # the card types live with the card formats; re-exported here
+    CARD_TEXT_FIELDS,  # noqa: F401
+    Character,
+    Lorebook,
+    LoreEntry,  # noqa: F401
+    character_from_dict,
+    character_to_dict,  # noqa: F401
+)
+from llm.data.text import is_text
 from llm.errors import RecordError
 
 Role = Literal["system", "user", "assistant"]
@@ -36,120 +45,6 @@ class Message:
     role: Role
     content: str
     train: bool | None = None
-
-
-@dataclass(frozen=True)
-class LoreEntry:
-    """One lorebook entry (Tavern ``character_book.entries[i]``): ``content`` enters the prompt when one of
-    ``keys`` appears in the scanned messages (and, when ``selective``, one of ``secondary_keys`` too);
-    ``constant`` entries always; disabled entries never. ``position`` is ``before_char`` or ``after_char``
-    (around the card's description). ``extra`` keeps the entry's other fields (name, comment, priority,
-    id, extensions …) for renderers that read them."""
-
-    keys: tuple[str, ...]
-    content: str
-    enabled: bool = True
-    insertion_order: int = 0
-    case_sensitive: bool = False
-    selective: bool = False
-    secondary_keys: tuple[str, ...] = ()
-    constant: bool = False
-    position: Literal["before_char", "after_char"] = "before_char"
-    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
-
-
-@dataclass(frozen=True)
-class Lorebook:
-    """A card's lorebook (Tavern ``character_book``). ``scan_depth``: how many of the last messages are
-    searched for keys (SillyTavern's default, 2, when the card gives none). ``extra`` keeps name,
-    description, token_budget, recursive_scanning, extensions as written."""
-
-    entries: tuple[LoreEntry, ...] = ()
-    scan_depth: int = 2
-    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
-
-
-@dataclass(frozen=True)
-class Character:
-    """A role-play character card, as the role-play community writes them (and PIPPA stores them).
-
-    ``example_dialogue`` keeps the card's own lines ("{{char}}: …\\n{{user}}: …", ``<START>``-separated
-    blocks); ``user_name`` is the name the user plays under (PIPPA's classic format calls the user "You").
-
-    Tavern cards (V1/V2/V3, :mod:`llm.data.cards`) map onto these fields: description → ``persona``,
-    first_mes → ``greeting``, mes_example → ``example_dialogue``, character_book → ``character_book``; the
-    others keep their Tavern names. ``creator_notes`` never enter a prompt; ``extra`` keeps the card's
-    remaining fields (tags, creator, character_version, extensions, V3 assets …) as written. The fields
-    after ``user_name`` stay out of ``repr`` so small cards print small.
-    """
-
-    name: str
-    persona: str = ""
-    scenario: str = ""
-    greeting: str = ""
-    example_dialogue: str = ""
-    user_name: str = "User"
-    personality: str = field(default="", repr=False)
-    system_prompt: str = field(default="", repr=False)
-    post_history_instructions: str = field(default="", repr=False)
-    alternate_greetings: tuple[str, ...] = field(default=(), repr=False)
-    character_book: Lorebook | None = field(default=None, repr=False)
-    creator_notes: str = field(default="", repr=False)
-    extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "alternate_greetings", tuple(self.alternate_greetings))
-
-    def texts(self) -> dict[str, str]:
-        """Every prompt text of the card by field name (lorebook contents as ``character_book.entries[i]``):
-        what placeholder filling and text validation walk.
-
-        >>> sorted(Character("Mira", alternate_greetings=("Hi",)).texts())[:3]
-        ['alternate_greetings[0]', 'creator_notes', 'example_dialogue']
-        """
-        out = {k: getattr(self, k) for k in CARD_TEXT_FIELDS}
-        out.update({f"alternate_greetings[{i}]": g for i, g in enumerate(self.alternate_greetings)})
-        if self.character_book is not None:
-            for i, e in enumerate(self.character_book.entries):
-                out[f"character_book.entries[{i}].content"] = e.content
-        return out
-
-
-CARD_TEXT_FIELDS = (
-    "name",
-    "persona",
-    "scenario",
-    "greeting",
-    "example_dialogue",
-    "user_name",
-    "personality",
-    "system_prompt",
-    "post_history_instructions",
-    "creator_notes",
-)
-
-
-def character_to_dict(ch: Character) -> dict[str, Any]:
-    """The card as our own card JSON: the six classic fields always, the others when set.
-
-    >>> character_to_dict(Character("Mira", personality="Calm."))["personality"]
-    'Calm.'
-    """
-    out: dict[str, Any] = {k: getattr(ch, k) for k in CARD_TEXT_FIELDS[:6]}
-    out.update({k: getattr(ch, k) for k in CARD_TEXT_FIELDS[6:] if getattr(ch, k)})
-    if ch.alternate_greetings:
-        out["alternate_greetings"] = list(ch.alternate_greetings)
-    if ch.character_book is not None:
-        book = ch.character_book
-        entries = [
-            {**dict(e.extra), **{k: v for k, v in e.__dict__.items() if k != "extra"}} for e in book.entries
-        ]
-        for e in entries:
-            e["keys"], e["secondary_keys"] = list(e["keys"]), list(e["secondary_keys"])
-        out["character_book"] = {**dict(book.extra), "scan_depth": book.scan_depth, "entries": entries}
-    if ch.extra:
-        out["extra"] = dict(ch.extra)
-    return out
 
 
 @dataclass(frozen=True)
@@ -295,20 +190,6 @@ def validate_continuation(
             )
 
 
-def character_from_dict(data: Any, record: str | None = None) -> Character:
-    """A record's ``character``: our own card object, a Tavern card (V1/V2/V3) object, or a path to a card
-    file (JSON or PNG). Errors name the record and the field (``character.data.name``)."""
-    from llm.data import cards  # cards reads files and Tavern cards; it imports this module
-
-    if isinstance(data, str):
-        return cards.read_card(data)
-    if not isinstance(data, Mapping):
-        raise RecordError(record, "character", f"expected an object, got {type(data).__name__}")
-    if cards.is_tavern(data):
-        return cards.tavern_card(data, record, prefix="character.")
-    return cards.own_card(data, record, prefix="character.")
-
-
 def validate_conversation(
     conv: Conversation,
     record: str | None = None,
@@ -350,19 +231,6 @@ def validate_conversation(
                 )
     if not partial and all(m.role == "system" for m in conv.messages):
         raise RecordError(record, "messages", "only a system message: nothing to render")
-
-
-def is_text(value: str) -> bool:
-    """True when ``value`` is encodable text (no lone surrogate such as ``"\\ud800"``).
-
-    >>> is_text("café 🙂"), is_text("a" + chr(0xD800) + "b")
-    (True, False)
-    """
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 # Role-play data writes the character and user names as placeholders, and often malforms them.

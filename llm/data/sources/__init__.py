@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
+from llm.data.conversation import Character
 from llm.data.sources import openai_messages, pippa, preference, sharegpt, text
+from llm.data.sources.files import nth_record
 from llm.data.sources.tldr import SummarizeFromFeedback, TldrComparisons, TldrSFT
 from llm.errors import UserError
 
@@ -79,3 +82,13 @@ def detect_source(record: Any, record_id: str | None = None) -> Source:
     raise UserError(
         f"{where}cannot tell the record's format (keys: {keys}); name it ({', '.join(sorted(SOURCES))})"
     )
+
+
+def card_from_records(path: str | Path, index: int) -> Character:
+    """The character card of record ``index`` (0-based) of a chat data file."""
+    record_id, record = nth_record(path, index)
+    source = detect_source(record, record_id)
+    conv = source.convert(record, record_id) if source.kind == "chat" else None
+    if conv is None or conv.character is None:
+        raise UserError(f"{record_id}: a {source.name} record, with no character card")
+    return conv.character
