@@ -12,7 +12,7 @@ timed steps (a callback reads the clock at step ends). The methods alternate, ``
 table shows the median. Pairs/s counts pairs trained in the timed steps; trained tokens/s counts their
 completion tokens (what DPO scores).
 
-    $ .venv/bin/python bench/dpo_throughput.py [--steps 12] [--batch 4] [--repeats 2]
+    $ .venv/bin/python bench/dpo_throughput.py [--steps 12] [--batch 4] [--repeats 2] [--smoke]
     $ python bench/dpo_throughput.py --device cuda --model llama-1b --json dpo.json   # on a GPU (bf16)
 
 Prints the machine, the date and one table; copy it into the README with them (~6 minutes at the defaults).
@@ -36,10 +36,13 @@ from machine import cpu_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "llm" / "data" / "samples" / "roleplay_preference_sample.jsonl"
+# --smoke: both methods, one timed step each on the tiny shape (seconds); its numbers mean nothing
+SMOKE = {"steps": 1, "warmup": 1, "batch": 2, "repeats": 1, "model": "tiny", "max_length": 512, "pairs": 8}
 
 
-def prepare(work: Path, max_length: int, shape_name: str = "small") -> tuple[Path, Path, int]:
-    """Tokenizer + model checkpoint, and the pairs that fit; returns (model dir, pairs file, pairs)."""
+def prepare(work: Path, max_length: int, shape_name: str = "small", limit: int = 0) -> tuple[Path, Path, int]:
+    """Tokenizer + model checkpoint, and the pairs that fit (the first ``limit``, if given); returns (model dir,
+    pairs file, pairs)."""
     from llm.data.process import DataArguments, ProcessArguments, process
     from llm.data.tokenizer import build_tokenizer
     from llm.models.loading import MODEL_CONFIGS
@@ -65,7 +68,7 @@ def prepare(work: Path, max_length: int, shape_name: str = "small") -> tuple[Pat
     import datasets
 
     rows = datasets.load_from_disk(process(args, ProcessArguments())["output"])["train"]
-    kept = [records[i] for i in rows["source_index"]]
+    kept = [records[i] for i in rows["source_index"]][: limit or None]
     pairs = work / "pairs.jsonl"
     pairs.write_text(
         "".join(json.dumps({k: r[k] for k in ("prompt", "chosen", "rejected")}) + "\n" for r in kept)
@@ -181,10 +184,15 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu (fp32) or cuda (bf16)")
     parser.add_argument("--model", default="small", help="model shape: small or llama-1b")
+    parser.add_argument("--pairs", type=int, default=0, help="train on the first N pairs that fit (0: all)")
     parser.add_argument("--json", type=Path, help="also write the medians here")
     parser.add_argument("--run", choices=("ours", "trl"))
     parser.add_argument("--work", type=Path)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the script runs (seconds)")
     args = parser.parse_args()
+    if args.smoke:  # its sizes become the defaults; a flag given still wins
+        parser.set_defaults(**SMOKE)
+        args = parser.parse_args()
     if args.run:  # one measurement, in its own process
         model_dir, pairs = args.work / "model", args.work / "pairs.jsonl"
         result = (run_ours if args.run == "ours" else run_trl)(model_dir, pairs, args)
@@ -192,7 +200,7 @@ def main() -> int:
         return 0
     work = Path(tempfile.mkdtemp(prefix="dpo-bench-"))
     os.environ["LLM_TRAIN_CACHE"] = str(work / "cache")
-    model_dir, pairs, n = prepare(work, args.max_length, args.model)
+    model_dir, pairs, n = prepare(work, args.max_length, args.model, args.pairs)
     results: dict[str, list[dict]] = {"ours": [], "trl": []}
     for _ in range(args.repeats):
         for method in ("ours", "trl"):

@@ -7,7 +7,7 @@ Same conversations, same tokenizer, one process, one machine:
 - ``apply_chat_template(..., return_assistant_tokens_mask=True)``: transformers' mask path, with trl's
   generation-marked ChatML template (``qwen2_5_training.jinja``), which renders the same text.
 
-    $ .venv/bin/python bench/encode.py [--repeat 5] [--tokenizer HUB_ID_OR_DIR]
+    $ .venv/bin/python bench/encode.py [--repeat 5] [--tokenizer HUB_ID_OR_DIR] [--smoke]
 
 By default the tokenizer is a byte-level BPE with 8,000 tokens trained on the sample itself (seconds,
 offline); pass a real model's tokenizer with ``--tokenizer`` where one is available.
@@ -31,6 +31,7 @@ from llm.data.templates import card_system_text, get_template
 from llm.data.tokenizer import add_template_tokens, build_tokenizer, load_tokenizer
 
 SAMPLE = Path(__file__).resolve().parent.parent / "llm" / "data" / "samples" / "pippa_sample.jsonl"
+SMOKE = {"copies": 1, "repeat": 1}  # --smoke: the same steps and table in seconds; its numbers mean nothing
 
 
 def conversations(path: Path, copies: int) -> list[Conversation]:
@@ -60,7 +61,11 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=2, help="passes over the sample per timing")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the script runs (seconds)")
     args = parser.parse_args()
+    if args.smoke:  # its sizes become the defaults; a flag given still wins
+        parser.set_defaults(**SMOKE)
+        args = parser.parse_args()
 
     convs = conversations(SAMPLE, args.copies)
     if args.tokenizer:

@@ -31,6 +31,7 @@ The experiment, top to bottom, all through the platform's own commands (``proces
     .venv/bin/python bench/gatt_ablation.py                 # about 3½ minutes on 2 CPU cores
     .venv/bin/python bench/gatt_ablation.py --requests 0    # base data without one-reply requests
     .venv/bin/python bench/gatt_ablation.py --work_dir /tmp/gatt --start_steps 400 --steps 200
+    .venv/bin/python bench/gatt_ablation.py --smoke --work_dir /tmp/gatt   # every step at tiny sizes
 
 Prints a table (family × turn for both models) and writes ``adherence.json`` and ``gatt_ablation.png``
 to ``--work_dir``.
@@ -57,6 +58,9 @@ NOUNS = (
 ).split()
 ADJECTIVES = "red big old new soft cold warm dark tall small".split()
 FRENCH = dict(zip(ADJECTIVES, "rouge grand vieux nouveau doux froid chaud sombre haut petit".split()))
+# --smoke: every step (start model, gatt-synthesize, both fine-tunes, evaluation, table, figure) in seconds
+SMOKE = {"start_steps": 2, "steps": 2, "batch_size": 4, "gatt_dialogues": 4, "conversations": 2, "turns": 2,
+         "base_chats": 40}  # fmt: skip
 ASKS = ("tell me about {}", "what about {}", "and {} then", "describe {} please", "now {}")
 
 # Persistent instructions (what GAtt should keep alive) and their one-reply counterparts.
@@ -214,9 +218,9 @@ def draw_world(work: Path, rng: random.Random, args, eval_turns: int) -> WorldDa
     tokenizer = build_tokenizer("bytelevel", vocab_size=600, corpus=corpus())
     tokenizer.save_pretrained(str(work / "tokenizer"))
     start_data = write_jsonl(
-        work / "base_start.jsonl", [base_dialogue(rng, args.requests) for _ in range(6000)]
+        work / "base_start.jsonl", [base_dialogue(rng, args.requests) for _ in range(args.base_chats)]
     )
-    tune_base = [base_dialogue(rng, args.requests) for _ in range(3000)]
+    tune_base = [base_dialogue(rng, args.requests) for _ in range(args.base_chats // 2)]
     gatt_source = write_jsonl(
         work / "gatt_source.jsonl",
         [plain_dialogue(rng, rng.randint(2, 8)) for _ in range(args.gatt_dialogues)],
@@ -397,7 +401,12 @@ def main(argv: list[str] | None = None) -> int:
         "instruction lasts, so the model without GAtt generalises on its own)",
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--base_chats", type=int, default=6000, help="start-model chats (fine-tunes: half)")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes: checks the script runs (seconds)")
     args = p.parse_args(argv)
+    if args.smoke:  # its sizes become the defaults; a flag given still wins
+        p.set_defaults(**SMOKE)
+        args = p.parse_args(argv)
     if not 0.0 <= args.requests <= 0.8:
         p.error(f"--requests {args.requests}: must be in [0, 0.8] (20% of the base chats are 'Always' turns)")
 

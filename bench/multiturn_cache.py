@@ -93,7 +93,11 @@ def main() -> None:
         help="torch threads (0: torch's default; on a busy machine 1 is steadier)",
     )
     parser.add_argument("--json", default="", help="also write the results here")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the script runs (seconds)")
     args = parser.parse_args()
+    if args.smoke:  # its sizes become the defaults; a flag given still wins
+        parser.set_defaults(conversations=4, turns=2, max_new_tokens=4, rounds=2, hidden=32, layers=1)
+        args = parser.parse_args()
     import torch
 
     if args.threads:

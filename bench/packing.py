@@ -26,7 +26,7 @@ The same draw is used for every row size, clipped to ``[16, capacity]`` (a sampl
 would be windowed or truncated before packing; clipping keeps TRL from truncating anything, which the
 script checks). Samples clipped to ``capacity`` fill a row alone under every method.
 
-    $ .venv/bin/python bench/packing.py [--n 1000000] [--seed 0] [--capacity 2048 4096]
+    $ .venv/bin/python bench/packing.py [--n 1000000] [--seed 0] [--capacity 2048 4096] [--smoke]
 
 Prints the machine, the date and one table; copy it into the README with them. Takes ~2.5 min and
 ~15 GB of memory at the defaults (TRL's copies of the int32 tokens); ``--n 100000`` takes ~25 s.
@@ -55,6 +55,8 @@ MEDIAN_TOKENS = 600
 SIGMA = 1.0
 MIN_TOKENS = 16
 BATCH = 8
+# --smoke: every method, two row sizes, in seconds; its numbers mean nothing
+SMOKE = {"n": 2000, "capacity": [512, 1024]}
 
 
 def draw_lengths(n: int, seed: int) -> np.ndarray:
@@ -130,7 +132,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=1_000_000, help="number of sample lengths")
     parser.add_argument("--seed", type=int, default=0, help="numpy RNG seed for the lengths")
     parser.add_argument("--capacity", type=int, nargs="+", default=[2048, 4096], help="row sizes (tokens)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the script runs (seconds)")
     args = parser.parse_args(argv)
+    if args.smoke:  # its sizes become the defaults; a flag given still wins
+        parser.set_defaults(**SMOKE)
+        args = parser.parse_args(argv)
 
     import datasets
 

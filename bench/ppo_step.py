@@ -10,7 +10,7 @@ function, 32 rollouts of 32 tokens, 4 PPO epochs of minibatches of 16), on one m
 - rollout tokens/s of our generator (``HFGenerator``: sampling at T 0.7, top_k 0, top_p 1, fixed length)
   against a plain ``model.generate`` call with the same sampling settings on the same batch.
 
-    $ .venv/bin/python bench/ppo_step.py [--iterations 6] [--rollouts 32] [--response_length 32]
+    $ .venv/bin/python bench/ppo_step.py [--iterations 6] [--rollouts 32] [--response_length 32] [--smoke]
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))  # the reward function of the PPO tests
+# --smoke: PPO, both GRPO groupings and both generators, tiny sizes (one minibatch); its numbers mean nothing
+SMOKE = {"iterations": 2, "rollouts": 16, "response_length": 8, "repeats": 1, "model": "tiny"}
 
 
 def main() -> None:
@@ -37,7 +39,12 @@ def main() -> None:
     parser.add_argument("--rollouts", type=int, default=32)
     parser.add_argument("--response_length", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--model", default="small", help="policy shape (MODEL_CONFIGS): small or tiny")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the script runs (seconds)")
     args = parser.parse_args()
+    if args.smoke:  # its sizes become the defaults; a flag given still wins
+        parser.set_defaults(**SMOKE)
+        args = parser.parse_args()
 
     from transformers import AutoModelForCausalLM
 
@@ -52,7 +59,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="ppo-bench-"))
     tok = build_tokenizer("bytelevel")
-    cfg = MODEL_CONFIGS["small"]
+    cfg = MODEL_CONFIGS[args.model]
     policy = build_llama(
         tok, hidden_size=cfg["hidden_size"], layers=cfg["num_hidden_layers"], heads=cfg["num_attention_heads"]
     )
@@ -112,7 +119,7 @@ def main() -> None:
     print(
         f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads; torch {torch.__version__}"
     )
-    print(f"setup: small Llama ({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M params), "
+    print(f"setup: {args.model} Llama ({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M params), "
           f"{args.rollouts} rollouts × {args.response_length} tokens, 4 PPO epochs, minibatch 16, CPU")  # fmt: skip
     print(f"iteration (mean of {len(history)} after the first): {total:.2f}s = generation {gen:.2f}s "
           f"({gen / total:.0%}) + scoring {score:.3f}s ({score / total:.0%}) + training {trn:.2f}s ({trn / total:.0%})")  # fmt: skip

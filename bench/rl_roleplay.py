@@ -52,6 +52,7 @@ answers have taught it anything.
 
     .venv/bin/python bench/rl_roleplay.py                          # about 35 minutes on 2 CPU cores
     .venv/bin/python bench/rl_roleplay.py --iterations 40 --turns 4
+    .venv/bin/python bench/rl_roleplay.py --smoke --work_dir /tmp/rl   # every step at tiny sizes
 
 Prints a table (model × family × turn) and writes ``rl_roleplay.json`` and ``rl_roleplay.png`` to
 ``--work_dir``. Budgets: GAtt costs ``--steps`` SFT steps of ``--batch_size`` chats plus the GAtt sampling; RL
@@ -77,6 +78,9 @@ from machine import cpu_model  # noqa: E402
 from llm.train.rl_metrics import smooth  # noqa: E402
 
 FAMILIES = [*world.ALWAYS, "all", "unasked", "other", "answers"]
+# --smoke: every model (start, GAtt, three RL runs), the evaluation, table and figure at tiny sizes
+SMOKE = {**world.SMOKE, "iterations": 1, "rollout_batch_size": 4, "num_generations": 2, "guided": 1,
+         "eval_turns": 2}  # fmt: skip
 
 
 def reinforce(
@@ -271,7 +275,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval_turns", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--replot", action="store_true", help="redraw table and figure from --work_dir's JSON")
+    p.add_argument("--base_chats", type=int, default=6000, help="start-model chats (fine-tunes: half)")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes: checks the script runs (seconds)")
     args = p.parse_args(argv)
+    if args.smoke:  # its sizes become the defaults; a flag given still wins
+        p.set_defaults(**SMOKE)
+        args = p.parse_args(argv)
     if args.replot:
         report = json.loads((Path(args.work_dir) / "rl_roleplay.json").read_text())
         turns = report["args"]["eval_turns"]

@@ -36,8 +36,8 @@ prints how many TRL token sequences differ from ours. What still differs (printe
   plus entropy and token-accuracy metrics), the plain ``Trainer`` with the model's own cross-entropy
   over the full logits. That is each trainer's own default, and part of what is measured.
 
-**Same model and optimisation.** ``MODEL_CONFIGS["small"]`` (Llama shape, hidden 256, 4 layers, 4 heads,
-tied embeddings), built by ``llm.models.loading.build_model`` after ``set_seed(0)`` in every run (the
+**Same model and optimisation.** ``MODEL_CONFIGS["small"]`` (``--model``; Llama shape, hidden 256, 4 layers,
+4 heads, tied embeddings), built by ``llm.models.loading.build_model`` after ``set_seed(0)`` in every run (the
 init checksum is printed to show it), ``sdpa`` attention (what ``auto`` picks on CPU; packed sequences
 are kept apart by the block-diagonal mask transformers builds from ``position_ids``), fp32,
 ``use_cpu=True``, ``bf16=False``, gradient checkpointing off (TRL's default is on, turned off here), AdamW
@@ -61,9 +61,11 @@ step's loss -> the mean of the last 5 steps' losses.
         [--steps 40] [--max_length 1024] [--rows 2] [--samples N] [--warmup 3] [--lr 1e-3] [--quick]
 
 ``--quick`` runs 3 timed steps after 1 warm-up step (a smoke test, ~2 min, mostly start-up; its timings
-mean nothing). ``--methods`` picks a subset. ``--only METHOD --workdir DIR`` runs one method in this
-process on prepared data (what the script calls for each subprocess). The defaults take ~3.5 min on 2
-cores. Prints the machine, the date, the versions and one table; copy them into the README together.
+mean nothing); ``--smoke`` (what ``tests/test_bench_smoke.py`` runs) 1 after 1 with the ``tiny`` shape
+(``--model``) on the sample's first 20 chats (``--records``). ``--methods`` picks a subset. ``--only METHOD
+--workdir DIR`` runs one method in this process on prepared data (what the script calls for each
+subprocess). The defaults take ~3.5 min on 2 cores. Prints the machine, the date, the versions and one
+table; copy them into the README together.
 
 Reading the table: on CPU, ``sdpa`` has no variable-length kernel, so a padding-free batch (ours, both
 TRL rows) is one sequence of all its tokens under a dense block-diagonal mask: attention costs
@@ -108,6 +110,8 @@ MODEL_CONFIG = "small"
 VOCAB = 8000
 SEED = 0
 LAST_LOSSES = 5
+# --smoke: every method, one timed step each, the tiny shape, 20 chats; its timings mean nothing
+SMOKE = {"steps": 1, "warmup": 1, "model": "tiny", "records": 20}
 
 
 # ------------------------------------------------------------------------------------------- data (parent)
@@ -143,8 +147,9 @@ def to_messages(encoder: Any, conv: Any) -> list[dict[str, str]]:
     return head + [{"role": m.role, "content": m.content} for m in turns]
 
 
-def prepare(args: argparse.Namespace, work: Path) -> dict:
-    """Tokenizer, our stacked dataset (``process``), and the same windows as TRL ``messages``."""
+def prepare(args: argparse.Namespace, work: Path, sample: Path = SAMPLE) -> dict:
+    """Tokenizer, our stacked dataset (``process``), and the same windows as TRL ``messages``, from the PIPPA
+    records in ``sample``."""
     from llm.data.process import (
         DataArguments,
         ProcessArguments,
@@ -160,7 +165,7 @@ def prepare(args: argparse.Namespace, work: Path) -> dict:
     from llm.data.tokenizer import build_tokenizer
 
     corpus = []
-    for record_id, record in read_records(SAMPLE):
+    for record_id, record in read_records(sample):
         conv = pippa.to_conversation(record, record_id)
         corpus.append(card_system_text(conv.character))
         corpus.extend(m.content for m in conv.messages)
@@ -169,7 +174,7 @@ def prepare(args: argparse.Namespace, work: Path) -> dict:
 
     data = DataArguments(
         dataset="pippa",
-        data_files=[str(SAMPLE)],
+        data_files=[str(sample)],
         tokenizer=str(tok_dir),
         template=TEMPLATE,
         max_length=args.max_length,
@@ -329,7 +334,7 @@ def run_one(method: str, args: argparse.Namespace, work: Path) -> dict:
     rows = datasets.load_from_disk(str(work / "ours"))["train"]
     tokenizer = load_tokenizer(str(work / "ours" / "tokenizer"))
     set_seed(SEED)
-    model = build_model(ModelArguments(model_config=MODEL_CONFIG, attn_implementation="auto"), tokenizer)
+    model = build_model(ModelArguments(model_config=args.model, attn_implementation="auto"), tokenizer)
     checksum = sum(float(p.double().sum()) for p in model.parameters())
 
     packed = method in ("ours", "trl-packing")
@@ -438,7 +443,10 @@ def run_one(method: str, args: argparse.Namespace, work: Path) -> dict:
 
 
 def print_report(args: argparse.Namespace, meta: dict, results: dict[str, dict], started: float) -> None:
+    from llm.models.loading import MODEL_CONFIGS
+
     p = print
+    shape = MODEL_CONFIGS[args.model]
     some = next(iter(results.values()))
     now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     same_init = "equal" if len({round(r["checksum"], 6) for r in results.values()}) == 1 else "DIFFER"
@@ -449,7 +457,8 @@ def print_report(args: argparse.Namespace, meta: dict, results: dict[str, dict],
         f"trl {version('trl')}, datasets {version('datasets')}"
     )
     p(
-        f"model: {MODEL_CONFIG} (hidden 256, 4 layers, 4 heads, vocab {meta['vocab']}), "
+        f"model: {args.model} (hidden {shape['hidden_size']}, {shape['num_hidden_layers']} layers, "
+        f"{shape['num_attention_heads']} heads, vocab {meta['vocab']}), "
         f"attention {some['attention']}, fp32, AdamW lr {args.lr} constant; "
         f"init checksums {same_init}"
     )
@@ -503,8 +512,8 @@ def print_report(args: argparse.Namespace, meta: dict, results: dict[str, dict],
     )
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     p(f"total wall time {time.perf_counter() - started:.0f} s; load average at the end {load}")
-    if args.quick:
-        p("(--quick: a smoke test; these timings are dominated by start-up and mean nothing)")
+    if args.quick or args.smoke:
+        p("(--quick / --smoke: a smoke test; these timings are dominated by start-up and mean nothing)")
 
 
 # ------------------------------------------------------------------------------------------------------ main
@@ -524,7 +533,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", choices=sorted(METHODS), help="run one method here (used internally)")
     parser.add_argument("--workdir", help="prepared data (used with --only)")
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    parser.add_argument("--model", default=MODEL_CONFIG, help="model shape (MODEL_CONFIGS): small or tiny")
+    parser.add_argument("--records", type=int, default=0, help="use the sample's first N chats (0: all)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the script runs (seconds)")
     args = parser.parse_args(argv)
+    if args.smoke:  # its sizes become the defaults; a flag given still wins
+        parser.set_defaults(**SMOKE)
+        args = parser.parse_args(argv)
     if args.quick:
         args.steps, args.warmup = 3, 1
     return args
@@ -543,7 +558,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"preparing data in {work} (load average {load}) ...", flush=True)
-        meta = prepare(args, work)
+        sample = SAMPLE
+        if args.records:
+            sample = work / "sample.jsonl"
+            sample.write_text("".join(SAMPLE.read_text().splitlines(keepends=True)[: args.records]))
+        meta = prepare(args, work, sample)
         (work / "meta.json").write_text(json.dumps(meta))
         forwarded = [
             f"--steps={args.steps}",
@@ -551,6 +570,7 @@ def main(argv: list[str] | None = None) -> int:
             f"--rows={args.rows}",
             f"--warmup={args.warmup}",
             f"--lr={args.lr}",
+            f"--model={args.model}",
         ]
         results = {}
         for method in args.methods:

@@ -12,7 +12,7 @@ documents are 3–30 words drawn with a seeded RNG (like short web or chat snipp
 
 Both must give the same rows and first-document indices (checked at the smaller size).
 
-    $ .venv/bin/python bench/text_rows.py [--sizes 100000 1000000] [--max_length 2048]
+    $ .venv/bin/python bench/text_rows.py [--sizes 100000 1000000] [--max_length 2048] [--smoke]
 
 Prints the machine, the date and one table; copy it into the README with them.
 """
@@ -34,6 +34,8 @@ from machine import cpu_model  # noqa: E402
 from llm.data.process import Report, text_rows  # noqa: E402
 from llm.data.tokenizer import build_tokenizer  # noqa: E402
 
+# --smoke: both implementations and both kinds of table row in seconds; its numbers mean nothing
+SMOKE = {"sizes": [2000, 4000], "max_length": 256}
 WORDS = "the sea light storm ship tea book sword garden rain wind night morning story song map star".split()
 
 
@@ -71,7 +73,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--max_length", type=int, default=2048)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the script runs (seconds)")
     args = parser.parse_args()
+    if args.smoke:  # its sizes become the defaults; a flag given still wins
+        parser.set_defaults(**SMOKE)
+        args = parser.parse_args()
     tok = build_tokenizer("bytelevel")
     print(f"# text rows — {cpu_model()}, {datetime.date.today()}, max_length {args.max_length}")
     print(
