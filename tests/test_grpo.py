@@ -199,6 +199,25 @@ def test_an_entropy_bonus_raises_the_entropy_where_no_reward_says_anything(start
         grpo_args(start, tmp_path, entropy_coef=-0.1).validate()
 
 
+def test_a_flat_batch_leaves_the_policy_alone_unless_weight_decay_is_asked_for(start, tmp_path):
+    """Every group flat, β 0: no gradient at all. With AdamW's torch default (0.01) the weights still shrank;
+    our default is 0, as TrainingArguments and TRL have it, and --weight_decay puts it back."""
+    from safetensors.torch import load_file
+
+    flat = dict(
+        reward_fn=["check:max_words=1000"], beta=0.0, max_steps=2, rollout_batch_size=16, response_length=8
+    )
+    before = load_file(start / "model.safetensors")
+    for decay in (0.0, 0.1):
+        train(grpo_args(start, tmp_path / str(decay), weight_decay=decay, **flat))
+        after = load_file(tmp_path / str(decay) / "policy" / "model.safetensors")
+        moved = [name for name in before if not torch.equal(before[name], after[name])]
+        if decay == 0.0:
+            assert not moved, moved
+        else:
+            assert moved and all(after[n].norm() < before[n].norm() for n in moved)
+
+
 def test_wrong_arguments():
     with pytest.raises(UserError, match="multiple of --num_generations"):
         GRPOArguments(

@@ -216,6 +216,12 @@ class GRPOArguments(PromptArguments):
     max_steps: int = field(default=100, metadata={"help": "iterations"})
     rollout_batch_size: int = field(default=64, metadata={"help": "completions per iteration per process"})
     learning_rate: float = field(default=1e-6, metadata={"help": "constant"})
+    weight_decay: float = field(
+        default=0.0,
+        metadata={
+            "help": "AdamW's decoupled weight decay (0, as TrainingArguments and TRL default; torch's own is 0.01)"
+        },
+    )
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping"})
     seed: int = field(default=0, metadata={"help": "base seed; each process adds its rank"})
     sample_rows: int = field(default=2, metadata={"help": "samples shown per logged iteration"})
@@ -375,7 +381,9 @@ def train(
         prompts, dropped = [], {}
     else:
         prompts, dropped = load_prompts(args, tokenizer, template_name)
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=args.learning_rate, eps=1e-8)
+    optimizer = torch.optim.AdamW(
+        policy.parameters(), lr=args.learning_rate, eps=1e-8, weight_decay=args.weight_decay
+    )
     policy, optimizer = accelerator.prepare(policy, optimizer)
     ref_policy.to(accelerator.device)
     if generator is None and args.use_vllm:

@@ -96,6 +96,12 @@ class PPOArguments(PromptArguments):
     mini_batch_size: int = field(default=16, metadata={"help": "rollouts per optimiser step"})
     ppo_epochs: int = field(default=4, metadata={"help": "passes over each batch of rollouts"})
     learning_rate: float = field(default=3e-6, metadata={"help": "annealed linearly to 0"})
+    weight_decay: float = field(
+        default=0.0,
+        metadata={
+            "help": "AdamW's decoupled weight decay (0, as TrainingArguments and TRL default; torch's own is 0.01)"
+        },
+    )
     kl_coef: float = field(default=0.05, metadata={"help": "β of the per-token KL penalty"})
     adaptive_kl: bool = field(default=False, metadata={"help": "adapt β towards --kl_target"})
     kl_target: float = field(default=6.0, metadata={"help": "adaptive KL target (nats per response)"})
@@ -311,7 +317,9 @@ def train(args: PPOArguments, generator: Generator | None = None) -> list[dict]:
     prompts, dropped = load_prompts(args, tokenizer, template_name)
 
     model = PolicyAndValue(policy, value_model)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, eps=1e-5)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=args.learning_rate, eps=1e-5, weight_decay=args.weight_decay
+    )
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - step / max(1, args.max_steps))
     model, optimizer = accelerator.prepare(model, optimizer)
     ref_policy.to(accelerator.device)
