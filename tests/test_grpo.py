@@ -307,8 +307,8 @@ class FakeVLLM:
     """vLLM's surface that VLLMGenerator uses: generate() on token-id prompts, and the in-process model that
     load_weights() reaches. Writes responses one token short, to check the padding."""
 
-    def __init__(self, length: int):
-        self.length, self.prompts, self.loaded = length, [], []
+    def __init__(self, length: int, tokens: tuple[int, ...] = (7,)):
+        self.length, self.tokens, self.prompts, self.loaded = length, tokens, [], []
         runner = type("Runner", (), {"model": type("Model", (), {"load_weights": self._load})()})()
         worker = type("Worker", (), {"model_runner": runner})()
         self.llm_engine = type(
@@ -320,8 +320,11 @@ class FakeVLLM:
 
     def generate(self, prompts, params, use_tqdm=True):
         self.prompts.append([p["prompt_token_ids"] for p in prompts])
-        out = type("Completion", (), {"token_ids": [7] * (self.length - 1)})()
-        return [type("Output", (), {"outputs": [out]})() for _ in prompts]
+        outs = [  # the completions take turns over ``tokens``: a group's rewards differ when the tokens do
+            type("Completion", (), {"token_ids": [self.tokens[i % len(self.tokens)]] * (self.length - 1)})()
+            for i in range(len(prompts))
+        ]
+        return [type("Output", (), {"outputs": [out]})() for out in outs]
 
 
 def test_the_vllm_generator_gets_unpadded_prompts_and_the_weights_after_every_update(start, tmp_path):
@@ -332,7 +335,9 @@ def test_the_vllm_generator_gets_unpadded_prompts_and_the_weights_after_every_up
     from llm.inference.rollout import VLLMGenerator
 
     sys.path.insert(0, str(REPO / "tests"))
-    engine = FakeVLLM(length=8)
+    tokenizer = AutoTokenizer.from_pretrained(start)
+    # Replies of "e"s and of another token: letter_e scores them apart, so every update has a gradient.
+    engine = FakeVLLM(length=8, tokens=(7, tokenizer.convert_tokens_to_ids("e")))
     generator = VLLMGenerator(engine, None, response_length=8, pad_token_id=0)
     history = train(
         grpo_args(start, tmp_path, max_steps=2, rollout_batch_size=16, response_length=8), generator
