@@ -365,7 +365,12 @@ def compare(
 # ── the report ───────────────────────────────────────────────────────────────────────────────────────
 
 
-REPORT_FILES = ("roleplay_eval.json", "transcripts.jsonl", "adherence.png")  # what write_report writes
+REPORT_FILES = (
+    "roleplay_eval.json",
+    "transcripts.jsonl",
+    "control_transcripts.jsonl",
+    "adherence.png",
+)  # written by write_report
 
 
 def write_report(result: RoleplayResult, out_dir: str | Path, title: str = "") -> Path:
