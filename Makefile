@@ -4,6 +4,7 @@
 #   make demo-tiny   the same pipeline with a tiny Llama trained from scratch (fast, no download)
 #   make test-real   real-model tests on SmolLM2-135M-Instruct (fetches it; not part of make test)
 #   make demo-rlhf   SFT → reward model → PPO on the bundled TL;DR sample
+#   make demo-persistence   GAtt on SmolLM2-135M-Instruct: persistence suite before/after (≤ 30 min CPU)
 # Override the torch build, e.g. for CUDA:  make test TORCH_SPEC="torch==2.13.0" TORCH_PIP_ARGS="--index-url ..."
 
 PYTHON ?= python3
@@ -16,7 +17,7 @@ comma := ,
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: setup test test-real lint demo demo-tiny demo-rlhf bench clean
+.PHONY: setup test test-real lint demo demo-tiny demo-rlhf demo-persistence bench clean
 
 setup: $(STAMP)
 
@@ -44,6 +45,9 @@ test-real: $(STAMP)
 
 demo-rlhf: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/llm-train demo-rlhf
+
+demo-persistence: $(STAMP)
+	$(BIN)/llm-train demo-persistence
 
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/encode.py

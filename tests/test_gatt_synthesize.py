@@ -523,3 +523,96 @@ def test_sampling_options_are_checked():
     for kwargs in ({"max_new_tokens": 0}, {"temperature": -1.0}, {"top_p": 0.0}):
         with pytest.raises(ValueError):
             Sampling(**kwargs)
+
+
+# ── the persistence suite's train families as instructions (make demo-persistence) ──────────────────
+
+
+class ObeyingReplier:
+    """Replies that obey whatever suite instruction the prompt carries: capitals, the opening word, the
+    mention, the language, the card's facts (its whole persona text echoed)."""
+
+    def __init__(self, checks):
+        self.by_text = {(c.instruction if c.character is None else c.character.name): c for c in checks}
+        self.calls: list[list[Conversation]] = []
+
+    def reply_for(self, conv):
+        first = next(m.content for m in conv.messages if m.role == "user")
+        check = next(c for key, c in self.by_text.items() if key in first)
+        if check.character is not None:  # a persona fact: say every fact of the card
+            return f"I am {check.character.name}. {check.character.persona}"
+        return {
+            "case": lambda v: "I LIKE RAINY DAYS." if v == "upper" else "i like rainy days.",
+            "starts_with": lambda v: f"{v}, I like rainy days.",
+            "mentions": lambda v: f"I like rainy days and the {v.split('|')[0]}.",
+            "language": lambda v: {
+                "french": "J'aime beaucoup les jours de pluie et le thé chaud à la maison.",
+                "spanish": "Me gustan mucho los días de lluvia y el té caliente en casa.",
+                "german": "Ich mag Regentage sehr und trinke gern heißen Tee zu Hause.",
+                "italian": "Mi piacciono molto i giorni di pioggia e il tè caldo a casa.",
+                "portuguese": "Eu gosto muito dos dias de chuva e do chá quente em casa.",
+                "dutch": "Ik hou erg van regenachtige dagen en warme thee thuis.",
+            }[v],
+        }[check.kind](check.value)
+
+    def __call__(self, conversations):
+        self.calls.append(list(conversations))
+        return [Reply(self.reply_for(c)) for c in conversations]
+
+
+def suite_run(tmp_path, **kw):
+    from llm.eval.suite import suite_checks
+
+    replier = ObeyingReplier(suite_checks("train"))
+    data = chats_file(tmp_path, n=len(suite_checks("train")), turns=4)
+    args = args_for(tmp_path, data, instructions="suite:train", check_replies=True, max_turns=4, **kw)
+    stats = synthesize(args, replier)
+    records = [json.loads(line) for line in (tmp_path / "out" / "gatt.jsonl").open()]
+    return replier, stats, records
+
+
+def test_suite_instructions_are_train_families_only_and_never_held_out_ones(tmp_path):
+    from llm.eval.suite import suite_checks, suite_families
+
+    replier, stats, records = suite_run(tmp_path)
+    train, held_out = suite_families()
+    s = stats["gatt_synthesis"]
+    assert set(s["families"]) == set(train) and s["replies_failing_first_try"] == 0
+    assert {f for r in records for f in r["gatt"]["families"]} == set(train)
+    # No held-out instruction, card or probe answer appears in any training row or any sampling prompt.
+    rows = (tmp_path / "out" / "gatt.jsonl").read_text()
+    prompts = json.dumps([c.to_dict() for batch in replier.calls for c in batch])
+    for check in suite_checks("held_out"):
+        assert check.instruction not in rows and check.instruction not in prompts
+    for check in suite_checks("train"):  # every train check was given to a dialogue
+        given = check.instruction if check.character is None else check.character.name
+        assert given in rows
+
+
+def test_suite_probes_are_asked_at_trained_turns_and_checked(tmp_path):
+    from llm.eval.suite import suite_checks
+
+    _, _, records = suite_run(tmp_path, probe_share=0.5, per_dialogue=True)
+    probes = {c.probe for c in suite_checks("train")}
+    for r in records:
+        users = [m["content"] for m in r["messages"] if m["role"] == "user"]
+        assert users[0] not in probes  # the first turn (--skip_first 1) is never a probe
+        assert any(u in probes for u in users[1:])
+
+
+def test_per_dialogue_samples_train_every_reply_after_the_first(tmp_path):
+    _, stats, records = suite_run(tmp_path, per_dialogue=True)
+    assert len(records) == stats["gatt_synthesis"]["dialogues_used"]
+    for r in records:
+        flags = [m.get("train") for m in r["messages"] if m["role"] == "assistant"]
+        assert flags == [False, True, True, True]
+        # The instruction once, at the start: the system message, or a card in the character slot.
+        assert r["messages"][0]["role"] == "system" or (
+            "character" in r and r["messages"][0]["role"] == "user"
+        )
+
+
+def test_held_out_suite_splits_cannot_be_trained_on(tmp_path):
+    for spec in ("suite", "suite:held_out", "suite:all"):
+        with pytest.raises(UserError, match="suite:train only"):
+            synthesize(args_for(tmp_path, chats_file(tmp_path), instructions=spec), ScriptedReplier())

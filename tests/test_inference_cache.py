@@ -235,3 +235,26 @@ def test_gatt_synthesis_and_the_roleplay_evaluation_sample_through_a_kept_cache(
         eval_main([*argv, "--max_new_tokens", "3", "--progress", "false", "--output_dir", str(tmp_path)]) == 0
     )
     assert len(caches) == 1 and caches[0].reused_tokens > 0  # turn 2 reused turn 1's keys and values
+
+
+def test_greedy_twins_are_generated_once_and_get_the_same_reply(model, tok):
+    """An evaluation's control asks every check the same conversation: greedy replies to the same prompt are
+    generated once, and every twin gets exactly the reply a replier without deduplication gives it."""
+    encoder, sampling = Encoder(tok, "chatml"), Sampling(max_new_tokens=8)
+    convs = openings()
+    batch = [convs[0], convs[1], convs[0], convs[2], convs[0], convs[1]]
+    calls = recorded(model)
+    try:
+        replies = LocalReplier(model, encoder, sampling, batch_size=8)(batch)
+    finally:
+        del model.generate
+    assert sum(len(rows) for rows in calls) == 3  # three distinct prompts
+    alone = [LocalReplier(model, encoder, sampling, batch_size=1)([c])[0] for c in convs]
+    assert [r.text for r in replies] == [alone[k].text for k in (0, 1, 0, 2, 0, 1)]
+    sampled = LocalReplier(model, encoder, Sampling(max_new_tokens=8, temperature=1.0), batch_size=8)
+    calls = recorded(model)
+    try:
+        sampled(batch)
+    finally:
+        del model.generate
+    assert sum(len(rows) for rows in calls) == 6  # sampling draws each twin on its own

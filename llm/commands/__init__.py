@@ -11,7 +11,7 @@
     llm-train chat --model runs/sft-tiny --character_from llm/data/samples/pippa_sample.jsonl --index 0
     llm-train gatt-synthesize --data_files chats.jsonl --model runs/sft --output runs/gatt-data
     llm-train eval roleplay --model runs/sft-tiny --conversations 8 --turns 1 2 4 8 16 20
-    llm-train demo            (and demo-tiny, demo-rlhf)
+    llm-train demo            (and demo-tiny, demo-rlhf, demo-persistence)
 
 Every command takes a YAML file of its flags first (``llm-train chat chat.yaml --seed 1``), prints
 ``llm-train <command>: error: <message>`` and exits 2 on bad input, and ``--help`` lists its flags.
@@ -52,6 +52,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("demo", "main", "SmolLM2-135M-Instruct becomes a bundled character, before/after (`make demo`)"),
     "demo-tiny": ("demo_tiny", "main", "the pipeline with a tiny Llama from scratch (`make demo-tiny`)"),
     "demo-rlhf": ("demo_rlhf", "main", "SFT → reward model → PPO on the bundled TL;DR sample"),
+    "demo-persistence": (
+        "demo_persistence",
+        "main",
+        "GAtt on SmolLM2-135M-Instruct: does it keep instructions longer? (`make demo-persistence`)",
+    ),
 }
 
 

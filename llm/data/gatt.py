@@ -61,8 +61,10 @@ def training_conversations(
     instruction: Instruction,
     skip_first: int = 0,
     placement: Placement = "system",
+    per_dialogue: bool = False,
 ) -> list[Conversation]:
-    """Step 2: one conversation per assistant turn after the first ``skip_first``, trained on that reply only.
+    """Step 2: one conversation per assistant turn after the first ``skip_first``, trained on that reply only
+    (with ``per_dialogue``, one conversation training all of them: the same replies in fewer tokens).
 
     The instruction appears once: in the system slot (a card becomes the conversation's character; text
     goes before any existing system message) or, with ``placement="first_user"``, before the first user
@@ -74,8 +76,19 @@ def training_conversations(
     base = place_instruction(conv, instruction, placement)
     shift = len(base.messages) - len(conv.messages)  # 1 when a system message was added
     assistant_turns = [j + shift for j, m in enumerate(conv.messages) if m.role == "assistant"]
+    trained = assistant_turns[skip_first:]
+    if per_dialogue:
+        return (
+            [
+                replace(
+                    base, messages=tuple(replace(m, train=k in trained) for k, m in enumerate(base.messages))
+                )
+            ]
+            if trained
+            else []
+        )
     samples = []
-    for j in assistant_turns[skip_first:]:
+    for j in trained:
         messages = tuple(replace(m, train=(k == j)) for k, m in enumerate(base.messages[: j + 1]))
         samples.append(replace(base, messages=messages))
     return samples

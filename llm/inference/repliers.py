@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import torch
@@ -142,6 +142,15 @@ class LocalReplier:
             for ids, d in prompts
         ]
         fitting = [i for i, (ids, _) in enumerate(prompts) if ids is not None]
+        # Greedy replies to the same prompt are the same reply: each distinct prompt is generated once (an
+        # evaluation's control runs the same conversation under every check, only the probes differ).
+        twin_of: dict[int, int] = {}
+        if not self.sampling.temperature:
+            first: dict[tuple, int] = {}
+            for i in fitting:
+                key = (tuple(prompts[i][0]), self.stops(conversations[i]))
+                twin_of[i] = first.setdefault(key, i)
+            fitting = [i for i in fitting if twin_of[i] == i]
         order = sorted(fitting, key=lambda i: len(prompts[i][0]))  # similar lengths pad less
         was_training = self.model.training
         self.model.eval()
@@ -155,6 +164,8 @@ class LocalReplier:
                     replies[i] = Reply(text, done, prompts[i][1], user)
         finally:
             self.model.train(was_training)
+        for i, twin in twin_of.items():
+            replies[i] = replace(replies[twin], dropped_turns=prompts[i][1])  # type: ignore[arg-type]
         return replies  # type: ignore[return-value]
 
     def _generate(

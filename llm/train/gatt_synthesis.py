@@ -52,11 +52,15 @@ from llm.data.templates import TEMPLATES
 from llm.errors import RecordError, UserError
 from llm.eval.checks import Check
 from llm.eval.instructions import Drawn, Pool, draw, load_pool
+from llm.eval.suite import suite_checks
 from llm.inference.cache import PrefixCache
 from llm.inference.context import fit as fit_context
 from llm.inference.repliers import LocalReplier, OpenAIReplier, Replier, Sampling
 from llm.models.checkpoint import checkpoint_template, require_kind
 from llm.models.loading import load_for_inference
+
+# --instructions: the persistence suite's train families (never its held-out ones)
+SUITE_TRAIN = "suite:train"
 
 
 @dataclass
@@ -87,7 +91,24 @@ class SynthesisArguments:
         default=None, metadata={"help": "chat template (default: --model's llm_train.json)"}
     )
     instructions: str | None = field(
-        default=None, metadata={"help": "instruction pool JSON (default: the bundled one)"}
+        default=None,
+        metadata={
+            "help": "instruction pool JSON (default: the bundled one), or suite:train: the persistence suite's "
+            "train families, one check per dialogue, its probe asked at some user turns"
+        },
+    )
+    probe_share: float = field(
+        default=0.3,
+        metadata={
+            "help": "suite:train: share of the user turns after --skip_first that ask the check's probe"
+        },
+    )
+    per_dialogue: bool = field(
+        default=False,
+        metadata={
+            "help": "one training sample per dialogue with every sampled reply after --skip_first trained "
+            "(the same replies as one sample per reply, in fewer tokens)"
+        },
     )
     use_card: bool = field(
         default=True, metadata={"help": "role-play chats: the character card is the instruction"}
@@ -169,6 +190,13 @@ class SynthesisArguments:
             raise UserError(
                 f"--skip_first {self.skip_first} leaves nothing to train of --max_turns {self.max_turns} turns"
             )
+        if self.instructions and self.instructions.startswith("suite") and self.instructions != SUITE_TRAIN:
+            raise UserError(
+                f"--instructions {self.instructions}: training takes {SUITE_TRAIN} only; the suite's held-out "
+                "families measure whether persistence carries over to instructions never trained on"
+            )
+        if not 0.0 <= self.probe_share <= 1.0:
+            raise UserError(f"--probe_share {self.probe_share}: must be in [0, 1]")
         if not 0.0 <= self.shorten <= 1.0:
             raise UserError(f"--shorten {self.shorten}: must be in [0, 1]")
         if self.placement not in ("system", "first_user"):
@@ -194,14 +222,19 @@ class Dialogue:
     user_turns: list[str]
     character: Character | None
     instruction: str | Character
-    drawn: Drawn | None = None  # None when the instruction is the character card
-    checks: tuple[Check, ...] = ()  # the check of every part a program can check
+    drawn: Drawn | None = None  # None when the instruction is the character card or a suite check
+    checks: tuple[Check, ...] = ()  # the check of every part a program can check, on every reply
+    families: tuple[str, ...] = ("character",)  # of the instruction, for the report and the samples' metadata
+    probe_turns: frozenset[int] = frozenset()  # user turns (0-based) that ask a suite check's probe
+    probe_checks: tuple[Check, ...] = ()  # checked on the replies to those only (a persona fact)
     replies: list[str] = field(default_factory=list)
     ended: str | None = None  # why sampling stopped before the last user turn
 
-    def obeys(self, reply: str) -> bool:
-        """The reply passes every check of the instruction (True when nothing can be checked)."""
-        return all(c.passed(reply) for c in self.checks)
+    def obeys(self, reply: str, turn: int = 0) -> bool:
+        """The reply to user turn ``turn`` passes every check of the instruction, and at a probe turn the
+        probe's own checks (True when nothing can be checked)."""
+        probed = self.probe_checks if turn in self.probe_turns else ()
+        return all(c.passed(reply) for c in (*self.checks, *probed))
 
     def conversation(self, upto: int | None = None) -> Conversation:
         """The dialogue as sampled so far (no instruction), ending with user turn ``upto`` if given."""
@@ -233,7 +266,7 @@ class SynthesisReport:  # counters like process.Report's, of other things: dialo
 
 
 def make_dialogue(
-    index: int, conv: Conversation, pool: Pool, rng: random.Random, args: SynthesisArguments
+    index: int, conv: Conversation, pool: Pool | list[Check], rng: random.Random, args: SynthesisArguments
 ) -> tuple[Dialogue | None, str | None]:
     """The dialogue to replay, or ``(None, reason)`` when the record cannot give a training sample."""
     conv = resolve_placeholders(conv)
@@ -244,6 +277,8 @@ def make_dialogue(
     user_turns = [m.content for m in conv.messages[first_user:] if m.role == "user"]
     if len(user_turns) <= args.skip_first:
         return None, f"at most --skip_first {args.skip_first} user turns: nothing to train"
+    if isinstance(pool, list):  # suite checks: the next in the shuffled cycle, its probe at some turns
+        return suite_dialogue(index, opening, user_turns, conv.character, pool, rng, args), None
     if args.use_card and conv.character is not None:
         instruction: str | Character = conv.character
         drawn = None
@@ -254,7 +289,50 @@ def make_dialogue(
         checks = tuple(c for c in (part.check() for part in drawn.parts) if c is not None)
     if not args.check_replies:
         checks = ()
-    return Dialogue(index, opening, user_turns, conv.character, instruction, drawn, checks), None
+    families = drawn.families if drawn else ("character",)
+    return Dialogue(index, opening, user_turns, conv.character, instruction, drawn, checks, families), None
+
+
+def suite_dialogue(
+    index: int,
+    opening: tuple[Message, ...],
+    user_turns: list[str],
+    character: Character | None,
+    suite: list[Check],
+    rng: random.Random,
+    args: SynthesisArguments,
+) -> Dialogue:
+    """A dialogue given the suite check ``suite[index % len(suite)]`` (the caller shuffles ``suite``): its
+    probe replaces ``--probe_share`` of the user turns after ``--skip_first`` (at least one), the ones whose
+    replies are trained, so that training sees the very question evaluation asks many turns later.
+
+    A check on a card's fact (a ``mentions`` check with a character) holds only for the probe's answer; every
+    reply must keep the card's name. Any other check (capitals, an opening word, a language …) holds for
+    every reply.
+
+    >>> from llm.eval.suite import suite_checks
+    >>> args = SynthesisArguments(probe_share=0.5, max_turns=4)
+    >>> shout = next(c for c in suite_checks("train") if c.kind == "case")
+    >>> d = suite_dialogue(0, (), ["a", "b", "c", "d"], None, [shout], random.Random(0), args)
+    >>> sorted(d.probe_turns), [d.user_turns[k] == shout.probe for k in range(4)], d.families
+    ([2, 3], [False, False, True, True], ('case',))
+    >>> d.obeys("I LOVE RAIN.", 2), d.obeys("i love rain.", 1)
+    (True, False)
+    """
+    check = suite[index % len(suite)]
+    after = list(range(min(args.skip_first, len(user_turns) - 1), min(len(user_turns), args.max_turns)))
+    probed = frozenset(rng.sample(after, max(1, round(args.probe_share * len(after)))))
+    turns = [check.probe if k in probed and check.probe else u for k, u in enumerate(user_turns)]
+    if check.character is not None and check.kind == "mentions":
+        card = check.character
+        every, at_probe = (Check("character", "the character card", "persona", card.name, card),), (check,)
+    else:
+        every, at_probe = (check,), ()
+    if not args.check_replies:
+        every, at_probe = (), ()
+    return Dialogue(
+        index, opening, turns, character, check.given, None, every, (check.family,), probed, at_probe
+    )
 
 
 def read_dialogues(args: SynthesisArguments, report: SynthesisReport) -> list[Dialogue]:
@@ -286,8 +364,13 @@ def read_dialogues(args: SynthesisArguments, report: SynthesisReport) -> list[Di
         report.dropped["beyond --max_dialogues"] += max(0, len(items) - args.max_dialogues)
         items = items[: args.max_dialogues]
 
-    pool = load_pool(args.instructions)
     rng = random.Random(args.seed)
+    pool: Pool | list[Check]
+    if args.instructions == SUITE_TRAIN:
+        pool = suite_checks("train")
+        rng.shuffle(pool)  # dialogue i gets check i mod n: every check as often as the next
+    else:
+        pool = load_pool(args.instructions)
     dialogues = []
     for index, conv in items:
         dialogue, reason = make_dialogue(index, conv, pool, rng, args)
@@ -297,7 +380,10 @@ def read_dialogues(args: SynthesisArguments, report: SynthesisReport) -> list[Di
         if len(dialogue.user_turns) > args.max_turns:
             dialogue.user_turns = dialogue.user_turns[: args.max_turns]
             report.cut_to_max_turns += 1
-        if dialogue.drawn is None:
+        if isinstance(pool, list):
+            report.instructions[SUITE_TRAIN] += 1
+            report.families.update(dialogue.families)
+        elif dialogue.drawn is None:
             report.instructions["character card"] += 1
         else:
             report.instructions["from the pool"] += 1
@@ -328,7 +414,9 @@ def sample_replies(
         replies = replier(prompts)
         report.replies_sampled += len(live)
         report.replies_checked += sum(bool(d.checks) for d in live)
-        failing = [k for k, d in enumerate(live) if not replies[k].overflow and not d.obeys(replies[k].text)]
+        failing = [
+            k for k, d in enumerate(live) if not replies[k].overflow and not d.obeys(replies[k].text, turn)
+        ]
         report.replies_failing_first_try += len(failing)
         for _ in range(resample):
             if not failing:
@@ -336,7 +424,7 @@ def sample_replies(
             report.replies_resampled += len(failing)
             for k, again in zip(failing, replier([prompts[k] for k in failing]), strict=True):
                 replies[k] = again
-            failing = [k for k in failing if not live[k].obeys(replies[k].text)]
+            failing = [k for k in failing if not live[k].obeys(replies[k].text, turn)]
         for dialogue, reply in zip(live, replies, strict=True):
             report.context_turns_dropped += reply.dropped_turns
             if reply.overflow:
@@ -345,7 +433,7 @@ def sample_replies(
                 dialogue.ended = "a reply ran into --max_new_tokens (dialogue ended there)"
             elif not reply.text.strip():
                 dialogue.ended = "an empty reply (dialogue ended there)"
-            elif not dialogue.obeys(reply.text):
+            elif not dialogue.obeys(reply.text, turn):
                 dialogue.ended = "a reply failed its instruction's check (dialogue ended there)"
             else:
                 dialogue.replies.append(reply.text)
@@ -373,7 +461,11 @@ def training_records(
         greetings = sum(m.role == "assistant" for m in d.opening)  # --skip_first counts sampled replies only
         samples = (  # no reply sampled: nothing to train, and no user turn to place the instruction in
             training_conversations(
-                d.conversation(), d.instruction, args.skip_first + greetings, args.placement
+                d.conversation(),
+                d.instruction,
+                args.skip_first + greetings,
+                args.placement,
+                args.per_dialogue,
             )
             if d.replies
             else []
@@ -385,7 +477,7 @@ def training_records(
         meta = {
             "source_index": d.index,
             "instruction": d.instruction if isinstance(d.instruction, str) else "character card",
-            "families": list(d.drawn.families) if d.drawn else ["character"],
+            "families": list(d.families),
             "shortened": bool(d.drawn and d.drawn.shortened),
         }
         for conv in samples:
