@@ -15,6 +15,9 @@ naming an object that no longer exists. This hook adds what neither sees:
 
 Each problem is a warning naming the file and line, so ``--strict`` fails with all of them listed.
 
+The site's home page (``docs/index.md``) is README.md itself, put in its place here, so the front page
+and the home page cannot drift apart.
+
 >>> expand_braces("zero{1,2,3}{,_offload}.json")[:3]
 ['zero1.json', 'zero1_offload.json', 'zero2.json']
 >>> github_slug("Ghost Attention: an instruction that still holds twenty turns later")
@@ -35,13 +38,14 @@ from mkdocs.plugins import get_plugin_logger
 log = get_plugin_logger("checks")
 
 REPO_DIRS = ("llm", "bench", "configs", "scripts", "examples", "tests", "docs", ".ci")
-REPO_PATH = re.compile(r"^(?:%s)/[\w./{},*-]*$" % "|".join(re.escape(d) for d in REPO_DIRS))
+REPO_PATH = re.compile(r"^(?:" + "|".join(re.escape(d) for d in REPO_DIRS) + r")/[\w./{},*-]*$")
 DOTTED_NAME = re.compile(r"^llm(?:\.\w+)+$")
 CODE_SPAN = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 FENCE = re.compile(r"^\s*(```|~~~)")
 LINK = re.compile(r"!?\[[^\]\n]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$")
 EXTERNAL = ("http://", "https://", "mailto:")
+README_MARKER = "<!-- the home page is README.md, included by docs/hooks/checks.py -->"
 
 
 def expand_braces(text: str) -> list[str]:
@@ -92,7 +96,7 @@ def package(root: str) -> griffe.Module:
 
 
 def reference_problem(reference: str, root: Path) -> str | None:
-    """Why ``reference`` does not resolve, or None when it does."""
+    """Why ``reference`` (a repository path or an ``llm.`` name) does not resolve, or None when it does."""
     if DOTTED_NAME.match(reference):
         try:
             package(str(root))[reference.removeprefix("llm.")]
@@ -103,11 +107,19 @@ def reference_problem(reference: str, root: Path) -> str | None:
     return f"`{reference}`: no such file or folder in the repository" if missing else None
 
 
-def check_references(markdown: str, where: str, root: Path) -> None:
-    for number, reference in code_references(markdown):
-        problem = reference_problem(reference, root)
-        if problem:
-            log.warning(f"{where}:{number}: {problem}")
+def reference_problems(markdown: str, root: Path) -> list[str]:
+    r"""Every repository path or ``llm.`` name written as code in ``markdown`` that does not resolve.
+
+    >>> root = Path(__file__).resolve().parents[2]
+    >>> reference_problems("`llm/data/encode.py` and `llm.data.encode.Encoder`", root)
+    []
+    >>> for problem in reference_problems("`bench/gone.py --smoke`\n\n`llm.data.encode.Gone`", root):
+    ...     print(problem)
+    line 1: `bench/gone.py`: no such file or folder in the repository
+    line 3: `llm.data.encode.Gone` names nothing in the llm package
+    """
+    found = [(number, reference_problem(reference, root)) for number, reference in code_references(markdown)]
+    return [f"line {number}: {problem}" for number, problem in found if problem]
 
 
 def headings(path: Path) -> set[str]:
@@ -115,9 +127,23 @@ def headings(path: Path) -> set[str]:
     return {github_slug(m.group(1)) for line in lines if (m := HEADING.match(line))}
 
 
-def check_readme_links(readme: Path, root: Path) -> None:
-    in_fence = False
-    for number, line in enumerate(readme.read_text(encoding="utf-8").splitlines(), start=1):
+def link_problems(markdown: str, folder: Path) -> list[str]:
+    r"""Every relative link in ``markdown`` (a file in ``folder``) to a missing file or heading.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "sft.md").write_text("# SFT\n\n## Packed rows\n")
+    >>> link_problems("[a](sft.md#packed-rows) [b](https://x.org/y.md) ![c](sft.md)", folder)
+    []
+    >>> for problem in link_problems("# Top\n[a](gone.md) [b](sft.md#gone)\n[c](#top) [d](#gone)", folder):
+    ...     print(problem)
+    line 2: link to gone.md: no such file
+    line 2: link to sft.md#gone: no heading with that anchor
+    line 3: link to #gone: no heading with that anchor
+    """
+    problems, in_fence = [], False
+    own = {github_slug(m.group(1)) for line in markdown.splitlines() if (m := HEADING.match(line))}
+    for number, line in enumerate(markdown.splitlines(), start=1):
         if FENCE.match(line):
             in_fence = not in_fence
         if in_fence:
@@ -126,21 +152,39 @@ def check_readme_links(readme: Path, root: Path) -> None:
             if target.startswith(EXTERNAL):
                 continue
             path, _, anchor = target.partition("#")
-            file = (readme.parent / path) if path else readme
-            if not file.exists():
-                log.warning(f"README.md:{number}: link to {path}: no such file")
-            elif anchor and file.suffix == ".md" and anchor not in headings(file):
-                log.warning(f"README.md:{number}: link to {target}: no heading with that anchor")
+            file = folder / path
+            if path and not file.exists():
+                problems.append(f"line {number}: link to {path}: no such file")
+            elif (
+                anchor
+                and anchor not in (headings(file) if path else own)
+                and (not path or file.suffix == ".md")
+            ):
+                problems.append(f"line {number}: link to {target}: no heading with that anchor")
+    return problems
 
 
 def on_pre_build(config) -> None:
     root = Path(config.config_file_path).parent
-    readme = root / "README.md"
-    check_readme_links(readme, root)
-    check_references(readme.read_text(encoding="utf-8"), "README.md", root)
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    for problem in link_problems(readme, root) + reference_problems(readme, root):
+        log.warning(f"README.md, {problem}")
+
+
+def readme_as_page(readme: str) -> str:
+    """README.md as the site's home page: its links into ``docs/`` made relative to the site.
+
+    >>> readme_as_page("[SFT](docs/sft.md), [home](docs/index.md)")
+    '[SFT](sft.md), [home](index.md)'
+    """
+    return readme.replace("](docs/", "](")
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
     root = Path(config.config_file_path).parent
-    check_references(markdown, f"docs/{page.file.src_uri}", root)
+    if page.file.src_uri == "index.md" and README_MARKER in markdown:
+        # One source of truth: the home page is the README, so MkDocs validates its links as a page's too.
+        markdown = readme_as_page((root / "README.md").read_text(encoding="utf-8"))
+    for problem in reference_problems(markdown, root):
+        log.warning(f"docs/{page.file.src_uri}, {problem}")
     return markdown
