@@ -140,6 +140,7 @@ def link_problems(markdown: str, folder: Path) -> list[str]:
     line 2: link to gone.md: no such file
     line 2: link to sft.md#gone: no heading with that anchor
     line 3: link to #gone: no heading with that anchor
+    >>> import shutil; shutil.rmtree(folder)
     """
     problems, in_fence = [], False
     own = {github_slug(m.group(1)) for line in markdown.splitlines() if (m := HEADING.match(line))}
