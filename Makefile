@@ -1,5 +1,5 @@
 # The README's two commands. Each sets itself up in .venv on a fresh machine, then runs.
-#   make test   ruff (lint + format check) and the test suite
+#   make test   ruff (lint + format check), the documentation build (mkdocs --strict) and the test suite
 #   make demo   the main job: SmolLM2-135M-Instruct becomes a bundled character (before/after)
 #   make demo-tiny   the same pipeline with a tiny Llama trained from scratch (fast, no download)
 #   make test-real   real-model tests on SmolLM2-135M-Instruct (fetches it; not part of make test)
@@ -32,6 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 test: lint
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 demo: $(STAMP)

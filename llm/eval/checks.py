@@ -299,7 +299,7 @@ class Check:
         return self.score(reply, conversation) >= PASS_MARK
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form :func:`load_checks` reads."""
+        """The JSON form :func:`~llm.eval.instructions.load_checks` reads."""
         out: dict[str, Any] = {
             "family": self.family,
             "instruction": self.instruction,
