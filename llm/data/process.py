@@ -56,6 +56,7 @@ from llm.data.output import (
     staging_dir,
     swap_into_place,
 )
+from llm.data.sillytavern import is_spec, preset_template
 from llm.data.sources import Source, get_source
 from llm.data.sources.files import hub_revision, iter_hub, iter_records, resolve_files
 from llm.data.stacking import WindowStats, pack, truncate, windows
@@ -89,6 +90,14 @@ class DataArguments:
         metadata={"help": "hub id, local dir, or tiny:bytelevel / tiny:metaspace (default: the model's own)"},
     )
     template: str = field(default="pygmalion", metadata={"help": "chat template (see llm.data.templates)"})
+    st_context: str | None = field(
+        default=None,
+        metadata={"help": "SillyTavern context preset JSON: render as SillyTavern does (with --st_instruct)"},
+    )
+    st_instruct: str | None = field(
+        default=None,
+        metadata={"help": "SillyTavern instruct preset JSON (with --st_context; docs/sillytavern.md)"},
+    )
     max_length: int = field(default=2048, metadata={"help": "tokens per row"})
     mask: Literal["assistant", "last", "all", "none"] = field(
         default="assistant", metadata={"help": "masking policy"}
@@ -126,8 +135,10 @@ class DataArguments:
                 "--tokenizer is required: a hub id, a local directory, or tiny:bytelevel / tiny:metaspace"
             )
         self.dataset = get_source(self.dataset).name  # raises with the known names
-        self.template = self.template.lower()
-        if self.template not in TEMPLATES:
+        self.template = preset_template(self.st_context, self.st_instruct) or self.template
+        if not is_spec(self.template):
+            self.template = self.template.lower()
+        if self.template not in TEMPLATES and not is_spec(self.template):
             raise UserError(f"--template {self.template!r} is unknown; known: {', '.join(sorted(TEMPLATES))}")
         if self.max_length < 16:
             raise UserError(f"--max_length {self.max_length} is too small (at least 16)")
