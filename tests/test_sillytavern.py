@@ -361,3 +361,62 @@ def test_values_are_not_html_escaped():
     assert "<b>Bold</b> & \"quoted\" 'x' `y`" in sillytavern.render_text(
         presets, Conversation((), card), True
     )
+
+
+@pytest.mark.slow
+def test_sft_with_presets_saves_a_chat_template_that_renders_the_same(tmp_path, monkeypatch):
+    """``sft --st_context --st_instruct``: the checkpoint records the presets (llm_train.json), its tokenizer's
+    chat_template renders the card-as-system-message request to the string training used, and ``chat``
+    prompts the checkpoint with that string's inference prefix."""
+    import io
+
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    from llm.commands.chat import main as chat_main
+    from llm.commands.sft import main as sft_main
+    from llm.data.samples import PIPPA_SAMPLE
+
+    monkeypatch.setenv("LLM_TRAIN_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    argv = [
+        "--model_config", "tiny", "--tokenizer", "tiny:bytelevel", "--dataset", "pippa",
+        "--data_files", str(PIPPA_SAMPLE), "--st_context", str(BUNDLED / "context" / "chatml.json"),
+        "--st_instruct", str(BUNDLED / "instruct" / "chatml.json"), "--max_length", "256", "--stack",
+        "--max_steps", "1", "--per_device_train_batch_size", "2", "--report_to", "none", "--use_cpu",
+        "--save_strategy", "no", "--disable_tqdm", "true", "--output_dir", str(out),
+    ]  # fmt: skip
+    assert sft_main(argv) == 0
+    spec = bundled_presets("chatml").spec
+    assert json.loads((out / "llm_train.json").read_text())["template"] == spec
+    tok = AutoTokenizer.from_pretrained(out)
+    conv = Conversation(CHAT[:4], CARD)
+    ours = get_template(spec, tok).render(conv, add_generation_prompt=True)
+    messages, variables = openai_request(bundled_presets("chatml"), ours.conversation)
+    assert (
+        tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **variables)
+        == ours.text
+    )
+
+    calls = []
+    original = LlamaForCausalLM.generate
+    monkeypatch.setattr(
+        LlamaForCausalLM, "generate", lambda self, *a, **k: calls.append(k) or original(self, *a, **k)
+    )
+    card = tmp_path / "card.json"
+    card.write_text(json.dumps({"name": "Mira", "description": "A keeper.", "first_mes": "Welcome."}))
+    stdout = io.StringIO()
+    assert chat_main(["--model", str(out), "--character", str(card), "--max_new_tokens", "4", "--seed", "0"],
+                     stdin=io.StringIO("Hello\n/quit\n"), stdout=stdout) == 0  # fmt: skip
+    prompt = tok.decode(calls[0]["input_ids"][0].tolist())
+    expected = (
+        get_template(spec, tok)
+        .render(
+            Conversation(
+                (Message("assistant", "Welcome."), Message("user", "Hello")),
+                Character("Mira", persona="A keeper.", user_name="You"),
+            ),
+            add_generation_prompt=True,
+        )
+        .text
+    )
+    assert prompt == expected

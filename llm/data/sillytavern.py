@@ -227,6 +227,13 @@ def read_presets(context_path: str | Path, instruct_path: str | Path) -> Presets
     )
 
 
+# The two flags, wherever a template is chosen (process / sft / dpo through DataArguments, chat, eval).
+ST_CONTEXT_HELP = (
+    "SillyTavern context preset JSON: render as SillyTavern does (with --st_instruct; docs/sillytavern.md)"
+)
+ST_INSTRUCT_HELP = "SillyTavern instruct preset JSON (with --st_context)"
+
+
 def preset_template(context_path: str | None, instruct_path: str | None) -> str | None:
     """The template name for ``--st_context`` / ``--st_instruct`` (both or neither), else None."""
     if not context_path and not instruct_path:
