@@ -31,6 +31,7 @@ from llm.data.cards import read_card
 from llm.data.conversation import Character
 from llm.data.encode import Encoder
 from llm.data.sillytavern import ST_CONTEXT_HELP, ST_INSTRUCT_HELP, preset_template
+from llm.data.sillytavern import label as template_label
 from llm.data.sources import card_from_records
 from llm.data.templates import TEMPLATES
 from llm.errors import UserError
@@ -169,7 +170,7 @@ def chat(args: ChatArguments, stdin: TextIO, stdout: TextIO) -> int:
         user_name=character.user_name if character else args.user_name or "You",
         generate_kwargs=sampling,
     )
-    print(f"Chatting with {session.bot_name} (template {name}); {COMMANDS}", file=stdout)
+    print(f"Chatting with {session.bot_name} (template {template_label(name)}); {COMMANDS}", file=stdout)
     chat_loop(session, stdin, stdout)
     return 0
 

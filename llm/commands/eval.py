@@ -26,6 +26,7 @@ from llm.data.cards import read_card
 from llm.data.encode import Encoder
 from llm.data.output import check_run_target, claim_run, finish_run, input_paths
 from llm.data.sillytavern import ST_CONTEXT_HELP, ST_INSTRUCT_HELP, preset_template
+from llm.data.sillytavern import label as template_label
 from llm.data.templates import TEMPLATES
 from llm.errors import UserError
 from llm.eval.checks import DEFAULT_CHECKS, Check, load_checker
@@ -216,10 +217,10 @@ def run(args: RoleplayEvalArguments) -> int:
     if others:
         write_comparison(results, out, "persistence: " + " vs ".join(results))
     else:
-        write_report(results[first], out, f"{model_dir.name} (template {names[first]})")
+        write_report(results[first], out, f"{model_dir.name} (template {template_label(names[first])})")
     for label, result in results.items():
         print(
-            f"role-play adherence: {models[label]} (template {names[label]}; conversations per check: {args.conversations})"
+            f"role-play adherence: {models[label]} (template {template_label(names[label])}; conversations per check: {args.conversations})"
         )
         print(summary_table(result))
     if others:

@@ -253,6 +253,18 @@ def is_spec(name: str) -> bool:
     return isinstance(name, str) and name.startswith(PREFIX)
 
 
+def label(name: str) -> str:
+    """A template name for people: ``sillytavern (ChatML / ChatML)`` for presets, else the name itself.
+
+    >>> label(bundled_presets("alpaca").spec), label("chatml")
+    ('sillytavern (Alpaca / Alpaca)', 'chatml')
+    """
+    if not is_spec(name):
+        return name
+    presets = presets_from_spec(name)
+    return f"sillytavern ({presets.context.name or '?'} / {presets.instruct.name or '?'})"
+
+
 @lru_cache(maxsize=16)
 def presets_from_spec(spec: str) -> Presets:
     """The presets a ``sillytavern:{json}`` template name carries."""
