@@ -528,6 +528,13 @@ def _suffix(ins: InstructPreset, role: str, char: str, user: str, name: str) -> 
     return suffix or ("\n" if ins.wrap else "")
 
 
+def _name_filler(ins: InstructPreset) -> str:
+    """The output sequence's trailing whitespace that a last output sequence without it drops, put back
+    before the name (``[/INST] `` vs ``[/INST]``: SillyTavern's rule for Mistral)."""
+    last, output = ins.last_output_sequence, ins.output_sequence
+    return output[-1] if last and output[-1:].isspace() and not last[-1:].isspace() else ""
+
+
 def generation_prompt(ins: InstructPreset, char: str, user: str) -> str:
     """Where a reply starts: the last output sequence (or the output sequence), the wrap newline, and
     ``Char:`` when names are always shown (after the output sequence's trailing space when the last output
@@ -542,15 +549,7 @@ def generation_prompt(ins: InstructPreset, char: str, user: str) -> str:
     """
     seq = ins.last_output_sequence or ins.output_sequence
     names = ins.names_behavior == "always"
-    filler = ""
-    if (
-        names
-        and ins.last_output_sequence
-        and ins.output_sequence
-        and ins.output_sequence[-1:].isspace()
-        and not ins.last_output_sequence[-1:].isspace()
-    ):
-        filler = ins.output_sequence[-1]
+    filler = _name_filler(ins) if names else ""
     seq = _macros(seq, ins, char, user, char)
     sep = "\n" if ins.wrap else ""
     if names:
@@ -721,15 +720,9 @@ def to_jinja(presets: Presets) -> str:
 
     first_seq = ins.first_output_sequence or ins.output_sequence
     gen_seq = ins.last_output_sequence or ins.output_sequence
-    filler = ""
-    if (
-        names
-        and ins.last_output_sequence
-        and ins.output_sequence[-1:].isspace()
-        and not ins.last_output_sequence[-1:].isspace()
-    ):  # noqa: E501
-        filler = ins.output_sequence[-1]
+    filler = _name_filler(ins) if names else ""
     phi_seq = ins.input_sequence if ins.system_same_as_user else ins.system_sequence
+    system_name = "'System'"  # {{name}} in a system sequence
     if names:
         gen = f"{_jinja_seq(gen_seq, ins, 'char')} ~ {sep} ~ {_lit(filler)} ~ char ~ ':'"
     else:
@@ -762,8 +755,8 @@ def to_jinja(presets: Presets) -> str:
         "{%- if m.role == 'user' -%}",
         f"{{{{- turn({_jinja_seq(ins.input_sequence, ins, 'user')}, {user_name}m.content, {suffix('user', 'user')}) -}}}}",
         "{%- if loop.index0 == ns.last_user and post_history -%}",
-        f"{{{{- turn({_jinja_seq(phi_seq, ins, chr(39) + 'System' + chr(39))}, post_history, "
-        f"{suffix('system', chr(39) + 'System' + chr(39))}) -}}}}",
+        f"{{{{- turn({_jinja_seq(phi_seq, ins, system_name)}, post_history, "
+        f"{suffix('system', system_name)}) -}}}}",
         "{%- endif -%}",
         "{%- elif m.role == 'assistant' -%}",
         f"{{%- set seq = {_jinja_seq(first_seq, ins, 'char')} if ns.first else {_jinja_seq(ins.output_sequence, ins, 'char')} -%}}",
