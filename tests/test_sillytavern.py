@@ -74,12 +74,28 @@ def raw_presets(pair):
     return [json.loads((BUNDLED / kind / f"{pair}.json").read_text()) for kind in ("context", "instruct")]
 
 
+# A user's own context preset that leans on Handlebars: standalone block lines, {{else}}, "~" whitespace
+# control, leading newlines, {{trim}} mid-text; with an example separator and a chat start.
+CUSTOM_CONTEXT = {
+    "story_string": (
+        "\n\n{{#if system}}\n{{system}}\n{{/if}}\n{{#if description}}{{description}}{{else}}No description.{{/if}}\n"
+        "{{~#if scenario}} Scenario: {{scenario}}{{/if}}\n{{#if wiAfter}}\n  {{wiAfter}}\n{{/if}}\n"
+        "{{#unless personality}}({{char}} has no personality line.){{/unless}}\n\n{{trim}}\n\nEnd of card."
+    ),
+    "example_separator": "*** {{char}} and {{user}} ***",
+    "chat_start": "[Start a new chat]",
+}
+
+
 def variants():
-    """Each bundled pair as shipped, and with ``names_behavior: always`` (the names rules)."""
+    """Each bundled pair as shipped, and with ``names_behavior: always`` (the names rules); a custom context
+    preset with the Alpaca sequences and no wrap."""
     for pair in PAIRS:
         context, instruct = raw_presets(pair)
         yield pair, context, instruct
         yield f"{pair}+names", context, {**instruct, "names_behavior": "always"}
+    instruct = {**raw_presets("alpaca")[1], "wrap": False}
+    yield "custom", CUSTOM_CONTEXT, instruct
 
 
 def js_card(ch):
@@ -155,7 +171,7 @@ def test_parity_with_handlebars_js():
     )
     assert done.returncode == 0, done.stderr
     reference = json.loads(done.stdout)
-    assert len(reference) == len(ours) == 8 * 7  # 8 preset variants × (4 + 3) renders
+    assert len(reference) == len(ours) == 9 * 7  # 9 preset variants × (4 + 3) renders
     for (where, text), ref in zip(ours, reference):
         assert text == ref, where
 
@@ -420,3 +436,14 @@ def test_sft_with_presets_saves_a_chat_template_that_renders_the_same(tmp_path, 
         .text
     )
     assert prompt == expected
+
+
+def test_a_reply_sequence_the_prompt_does_not_start_is_refused():
+    """A first output sequence the generation prompt does not open: no row could train that reply as it is
+    generated, so rendering says which fields to change."""
+    context, instruct = raw_presets("alpaca")
+    template = get_template(
+        Presets.from_dicts(context, {**instruct, "first_output_sequence": "### First:"}).spec
+    )
+    with pytest.raises(UserError, match="first_output_sequence"):
+        template.render(Conversation(CHAT, CARD))
