@@ -447,3 +447,9 @@ def test_a_reply_sequence_the_prompt_does_not_start_is_refused():
     )
     with pytest.raises(UserError, match="first_output_sequence"):
         template.render(Conversation(CHAT, CARD))
+
+
+def test_roleplay_eval_callback_takes_preset_templates():
+    from llm.train.callbacks import RoleplayEvalCallback
+
+    assert RoleplayEvalCallback(bundled_presets("chatml").spec).template == bundled_presets("chatml").spec
