@@ -67,7 +67,8 @@ def show(args: ShowSampleArguments) -> int:
     name = args.template or preset_template(args.st_context, args.st_instruct)
     if not name or not args.tokenizer:
         raise UserError(
-            "--template (or --st_context/--st_instruct) and --tokenizer are needed to show records of a data file"
+            "--template and --tokenizer are needed to show records of a data file "
+            "(--st_context and --st_instruct stand for --template)"
         )
     tokenizer = load_tokenizer(args.tokenizer)
     template = get_template(name, tokenizer)
