@@ -73,7 +73,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from llm.data.conversation import Character, Conversation, card_lore, with_original
+from llm.data.conversation import Character, Conversation, Message, card_lore, with_original
 from llm.errors import UserError
 
 PREFIX = "sillytavern:"
@@ -631,6 +631,19 @@ def _prompt(out: _Out, prompt: str, name: str | None, message: int | None) -> No
 
 def render_text(presets: Presets, conv: Conversation, add_generation_prompt: bool = False) -> str:
     return "".join(p.text for p in render_parts(presets, conv, add_generation_prompt))
+
+
+def trained_text(presets: Presets, content: str) -> str:
+    """The exact text trained for a reply with this content: what the model writes after the generation
+    prompt (a name's space, Mistral's space after ``[/INST]``), the content, and the stop sequence.
+
+    >>> trained_text(bundled_presets("mistral-v2-v3"), "Aye.")
+    ' Aye.</s>'
+    """
+    probe = Conversation((Message("user", "?"), Message("assistant", content)))
+    return "".join(
+        p.text for p in render_parts(presets, probe) if p.message == 1 and p.kind in ("content", "end")
+    )
 
 
 def end_of_turn(presets: Presets) -> str:

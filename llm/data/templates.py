@@ -721,7 +721,7 @@ class SillyTavern(ChatTemplate):
         return Rendered(segments=tuple(b.segments), conversation=conv)
 
     def trained_text(self, content: str) -> str:
-        return content + sillytavern.end_of_turn(self.presets)
+        return sillytavern.trained_text(self.presets, content)
 
 
 def _added_special_tokens(tokenizer: Any) -> set[str]:
