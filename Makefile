@@ -16,10 +16,12 @@ EXTRAS ?= data,dev
 comma := ,
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+# The official handlebars.js for the SillyTavern parity test (tests/test_sillytavern.py); skipped without npm.
+HANDLEBARS := .cache/node/node_modules/handlebars/package.json
 
 .PHONY: setup test test-real lint demo demo-tiny demo-rlhf demo-persistence bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(HANDLEBARS)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +29,11 @@ $(STAMP): pyproject.toml
 	DS_BUILD_OPS=0 $(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[$(EXTRAS)]"
 	@touch $@
 
-lint: $(STAMP)
+$(HANDLEBARS):
+	@if command -v npm >/dev/null 2>&1; then npm install --silent --no-audit --no-fund --prefix .cache/node handlebars@4; \
+	else echo "npm not found: the SillyTavern parity test will be skipped"; fi
+
+lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
@@ -54,4 +60,4 @@ bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/encode.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .cache/node

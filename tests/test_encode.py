@@ -7,10 +7,13 @@ from strategies import conversations
 
 from llm.data.conversation import Conversation, Message
 from llm.data.encode import IGNORE_INDEX, MASK_POLICIES, Encoder, trained_flags
+from llm.data.sillytavern import BUNDLED_PAIRS, bundled_presets, label
 from llm.data.templates import TEMPLATES
 from llm.data.tokenizer import build_tokenizer
 
-NAMED = sorted(n for n in TEMPLATES if n != "tokenizer")
+# Every named template, and the sillytavern rendering of the preset pairs SillyTavern ships (the name
+# carries the presets; `label` gives it a readable test id).
+NAMED = sorted(n for n in TEMPLATES if n != "tokenizer") + [bundled_presets(p).spec for p in BUNDLED_PAIRS]
 
 
 def decode(tokenizer, ids):
@@ -34,7 +37,7 @@ def trained_runs(sample):
     return runs
 
 
-@pytest.fixture(scope="module", params=NAMED)
+@pytest.fixture(scope="module", params=NAMED, ids=label)
 def encoder(request, tokenizer):
     return Encoder(tokenizer, request.param)
 

@@ -3,10 +3,13 @@ from hypothesis import given
 from strategies import conversations
 
 from llm.data.conversation import Character, Conversation, Message
+from llm.data.sillytavern import BUNDLED_PAIRS, bundled_presets, label
 from llm.data.templates import TEMPLATES, get_template
 from llm.errors import RecordError
 
-NAMED = sorted(n for n in TEMPLATES if n != "tokenizer")
+# Every named template, and the sillytavern rendering of the preset pairs SillyTavern ships (the name
+# carries the presets; `label` gives it a readable test id).
+NAMED = sorted(n for n in TEMPLATES if n != "tokenizer") + [bundled_presets(p).spec for p in BUNDLED_PAIRS]
 
 CONV = Conversation(
     (
@@ -70,7 +73,7 @@ def test_pygmalion_character_card_layout():
     )
 
 
-@pytest.mark.parametrize("name", NAMED)
+@pytest.mark.parametrize("name", NAMED, ids=label)
 def test_card_goes_in_the_system_slot(name):
     card = Character(name="Mira", persona="A lighthouse keeper.", user_name="Sam")
     conv = Conversation((Message("user", "Hi"), Message("assistant", "Hello")), card)
@@ -79,7 +82,7 @@ def test_card_goes_in_the_system_slot(name):
     assert text.index("A lighthouse keeper.") < text.index("Hi")
 
 
-@pytest.mark.parametrize("name", NAMED)
+@pytest.mark.parametrize("name", NAMED, ids=label)
 @given(conv=conversations())
 def test_generation_prompt_is_a_prefix_of_the_training_render(name, conv):
     template = get_template(name)
@@ -92,7 +95,7 @@ def test_generation_prompt_is_a_prefix_of_the_training_render(name, conv):
             assert full.startswith(prompt), (j, prompt, full)
 
 
-@pytest.mark.parametrize("name", NAMED)
+@pytest.mark.parametrize("name", NAMED, ids=label)
 @given(conv=conversations())
 def test_trainable_segments_are_exactly_each_turns_trained_text(name, conv):
     template = get_template(name)

@@ -30,6 +30,8 @@ from llm.commands.cli import argv_or_sys, parse, run_command
 from llm.data.cards import read_card
 from llm.data.conversation import Character
 from llm.data.encode import Encoder
+from llm.data.sillytavern import ST_CONTEXT_HELP, ST_INSTRUCT_HELP, preset_template
+from llm.data.sillytavern import label as template_label
 from llm.data.sources import card_from_records
 from llm.data.templates import TEMPLATES
 from llm.errors import UserError
@@ -67,6 +69,8 @@ class ChatArguments:
             "choices": sorted(TEMPLATES),
         },
     )
+    st_context: str | None = field(default=None, metadata={"help": ST_CONTEXT_HELP})
+    st_instruct: str | None = field(default=None, metadata={"help": ST_INSTRUCT_HELP})
     max_new_tokens: int = field(default=200, metadata={"help": "longest reply, in tokens"})
     temperature: float = field(default=0.8, metadata={"help": "sampling temperature; 0: greedy"})
     top_p: float = field(default=0.95, metadata={"help": "nucleus sampling mass"})
@@ -151,7 +155,7 @@ def chat(args: ChatArguments, stdin: TextIO, stdout: TextIO) -> int:
     args.validate()
     # Everything cheap is checked before the model loads.
     model_dir = Path(args.model)
-    name = checkpoint_template(model_dir, args.template)
+    name = checkpoint_template(model_dir, args.template or preset_template(args.st_context, args.st_instruct))
     character = load_character(args)
     model, tokenizer = load_for_inference(model_dir)
     if args.seed is not None:
@@ -166,7 +170,7 @@ def chat(args: ChatArguments, stdin: TextIO, stdout: TextIO) -> int:
         user_name=character.user_name if character else args.user_name or "You",
         generate_kwargs=sampling,
     )
-    print(f"Chatting with {session.bot_name} (template {name}); {COMMANDS}", file=stdout)
+    print(f"Chatting with {session.bot_name} (template {template_label(name)}); {COMMANDS}", file=stdout)
     chat_loop(session, stdin, stdout)
     return 0
 

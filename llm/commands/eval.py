@@ -25,6 +25,8 @@ from llm.commands.cli import argv_or_sys, parse, run_command
 from llm.data.cards import read_card
 from llm.data.encode import Encoder
 from llm.data.output import check_run_target, claim_run, finish_run, input_paths
+from llm.data.sillytavern import ST_CONTEXT_HELP, ST_INSTRUCT_HELP, preset_template
+from llm.data.sillytavern import label as template_label
 from llm.data.templates import TEMPLATES
 from llm.errors import UserError
 from llm.eval.checks import DEFAULT_CHECKS, Check, load_checker
@@ -64,6 +66,8 @@ class RoleplayEvalArguments:
             "choices": sorted(TEMPLATES),
         },
     )
+    st_context: str | None = field(default=None, metadata={"help": ST_CONTEXT_HELP})
+    st_instruct: str | None = field(default=None, metadata={"help": ST_INSTRUCT_HELP})
     checks: str | None = field(
         default=None,
         metadata={
@@ -156,7 +160,8 @@ def run(args: RoleplayEvalArguments) -> int:
     if not args.user_name.strip():
         raise UserError("--user_name: must not be empty")
     models = {model_dir.name: model_dir} | {d.name if d.name != model_dir.name else str(d): d for d in others}
-    names = {label: checkpoint_template(d, args.template) for label, d in models.items()}
+    override = args.template or preset_template(args.st_context, args.st_instruct)
+    names = {label: checkpoint_template(d, override) for label, d in models.items()}
     checks = read_checks(args.checks)
     checkers = {spec: load_checker(spec) for spec in args.checker or []}
     user_card = read_card(args.user_card) if args.user_card else None
@@ -212,10 +217,10 @@ def run(args: RoleplayEvalArguments) -> int:
     if others:
         write_comparison(results, out, "persistence: " + " vs ".join(results))
     else:
-        write_report(results[first], out, f"{model_dir.name} (template {names[first]})")
+        write_report(results[first], out, f"{model_dir.name} (template {template_label(names[first])})")
     for label, result in results.items():
         print(
-            f"role-play adherence: {models[label]} (template {names[label]}; conversations per check: {args.conversations})"
+            f"role-play adherence: {models[label]} (template {template_label(names[label])}; conversations per check: {args.conversations})"
         )
         print(summary_table(result))
     if others:

@@ -16,6 +16,8 @@ from pathlib import Path
 from llm.commands.cli import argv_or_sys, parse, run_command
 from llm.data.encode import MASK_POLICIES, Encoder
 from llm.data.show import load_conversations, print_view, render_view, row_views
+from llm.data.sillytavern import ST_CONTEXT_HELP, ST_INSTRUCT_HELP, preset_template
+from llm.data.sillytavern import label as template_label
 from llm.data.templates import TEMPLATES, get_template
 from llm.data.tokenizer import add_template_tokens, load_tokenizer
 from llm.errors import UserError
@@ -33,6 +35,8 @@ class ShowSampleArguments:
     template: str | None = field(
         default=None, metadata={"help": "chat template (for a data file)", "choices": sorted(TEMPLATES)}
     )
+    st_context: str | None = field(default=None, metadata={"help": ST_CONTEXT_HELP})
+    st_instruct: str | None = field(default=None, metadata={"help": ST_INSTRUCT_HELP})
     tokenizer: str | None = field(
         default=None,
         metadata={
@@ -60,10 +64,14 @@ def show(args: ShowSampleArguments) -> int:
         ):
             print_view(view, title)
         return 0
-    if not args.template or not args.tokenizer:
-        raise UserError("--template and --tokenizer are needed to show records of a data file")
+    name = args.template or preset_template(args.st_context, args.st_instruct)
+    if not name or not args.tokenizer:
+        raise UserError(
+            "--template and --tokenizer are needed to show records of a data file "
+            "(--st_context and --st_instruct stand for --template)"
+        )
     tokenizer = load_tokenizer(args.tokenizer)
-    template = get_template(args.template, tokenizer)
+    template = get_template(name, tokenizer)
     added = add_template_tokens(tokenizer, template)
     if added:
         print(
@@ -73,7 +81,7 @@ def show(args: ShowSampleArguments) -> int:
     encoder = Encoder(tokenizer, template, mask=args.mask)
     for record_id, conv in load_conversations(args.data, args.source, args.index):
         view = render_view(encoder, conv, color=color, show_tokens=args.tokens)
-        print_view(view, f"{record_id}  template={template.name}  mask={args.mask}")
+        print_view(view, f"{record_id}  template={template_label(template.name)}  mask={args.mask}")
     return 0
 
 

@@ -46,6 +46,7 @@ change every rendered turn. For another tokenizer, call :func:`to_jinja` again o
 
 from __future__ import annotations
 
+from llm.data import sillytavern
 from llm.data.templates import (
     Baichuan2,
     ChatML,
@@ -55,6 +56,7 @@ from llm.data.templates import (
     Metharme,
     Plain,
     Pygmalion,
+    SillyTavern,
     TokenizerTemplate,
     Vicuna,
 )
@@ -321,6 +323,8 @@ def to_jinja(template: ChatTemplate) -> str:
         if template.chat_template is None:
             raise UserError("template 'tokenizer' must be bound first: get_template('tokenizer', tokenizer)")
         return template.chat_template
+    if isinstance(template, SillyTavern):  # the card is the system message (sillytavern.openai_request)
+        return sillytavern.to_jinja(template.presets)
     header = f"{{#- chat template {template.name!r}, written by llm.data.jinja.to_jinja -#}}\n"
     tokens = _set(bos=template.bos, eos=template.eos)
     if isinstance(template, ChatML):

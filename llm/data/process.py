@@ -56,6 +56,8 @@ from llm.data.output import (
     staging_dir,
     swap_into_place,
 )
+from llm.data.sillytavern import ST_CONTEXT_HELP, ST_INSTRUCT_HELP, is_spec, preset_template
+from llm.data.sillytavern import label as template_label
 from llm.data.sources import Source, get_source
 from llm.data.sources.files import hub_revision, iter_hub, iter_records, resolve_files
 from llm.data.stacking import WindowStats, pack, truncate, windows
@@ -89,6 +91,8 @@ class DataArguments:
         metadata={"help": "hub id, local dir, or tiny:bytelevel / tiny:metaspace (default: the model's own)"},
     )
     template: str = field(default="pygmalion", metadata={"help": "chat template (see llm.data.templates)"})
+    st_context: str | None = field(default=None, metadata={"help": ST_CONTEXT_HELP})
+    st_instruct: str | None = field(default=None, metadata={"help": ST_INSTRUCT_HELP})
     max_length: int = field(default=2048, metadata={"help": "tokens per row"})
     mask: Literal["assistant", "last", "all", "none"] = field(
         default="assistant", metadata={"help": "masking policy"}
@@ -126,8 +130,10 @@ class DataArguments:
                 "--tokenizer is required: a hub id, a local directory, or tiny:bytelevel / tiny:metaspace"
             )
         self.dataset = get_source(self.dataset).name  # raises with the known names
-        self.template = self.template.lower()
-        if self.template not in TEMPLATES:
+        self.template = preset_template(self.st_context, self.st_instruct) or self.template
+        if not is_spec(self.template):
+            self.template = self.template.lower()
+        if self.template not in TEMPLATES and not is_spec(self.template):
             raise UserError(f"--template {self.template!r} is unknown; known: {', '.join(sorted(TEMPLATES))}")
         if self.max_length < 16:
             raise UserError(f"--max_length {self.max_length} is too small (at least 16)")
@@ -736,7 +742,7 @@ def _histogram(lengths: list[int], max_length: int, path: Path, stats: dict) -> 
     ax.axvline(max_length, color="#C44E52", linestyle="--", label=f"max_length {max_length}")
     ax.set_xlabel("sample length (tokens)")
     ax.set_ylabel("samples")
-    ax.set_title(f"{stats['source']} · {stats['template']} · {len(lengths)} samples")
+    ax.set_title(f"{stats['source']} · {template_label(stats['template'])} · {len(lengths)} samples")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path)

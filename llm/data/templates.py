@@ -24,7 +24,8 @@ Character cards go into each format's system slot in that format's convention; `
 Placeholders (``{{char}}``, ``{{user}}`` and their malformed variants) are filled before rendering.
 
 Registry: ``chatml``, ``llama2``, ``llama3``, ``vicuna``, ``baichuan2``, ``pygmalion``, ``metharme``,
-``plain`` (prompt + completion, for TL;DR) and ``tokenizer`` (the tokenizer's own Jinja ``chat_template``; see :class:`TokenizerTemplate`).
+``plain`` (prompt + completion, for TL;DR) and ``tokenizer`` (the tokenizer's own Jinja ``chat_template``; see :class:`TokenizerTemplate`);
+and ``sillytavern:{presets}`` (a user's SillyTavern presets, :class:`SillyTavern`; ``--st_context``/``--st_instruct``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
+from llm.data import sillytavern
 from llm.data.conversation import (
     Character,
     Conversation,
@@ -666,6 +668,62 @@ class TokenizerTemplate(ChatTemplate):
         raise NotImplementedError("depends on the tokenizer's template")
 
 
+@dataclass(frozen=True)
+class SillyTavern(ChatTemplate):
+    """The prompt SillyTavern builds from a user's context and instruct presets (:mod:`llm.data.sillytavern`).
+
+    Its name is the presets themselves (``sillytavern:{json}``, :func:`llm.data.sillytavern.preset_template`),
+    so a checkpoint's ``llm_train.json`` carries them. Preset text is scaffolding (its ``<|…|>`` strings, and
+    the tokenizer's special tokens it writes, are control tokens); card text, names and messages are plain.
+    The card's ``post_history_instructions`` are a system turn after the last user turn (SillyTavern's
+    reminder slot), rendered by the presets rather than by :func:`post_history_target`.
+
+        >>> from llm.data.sillytavern import bundled_presets
+        >>> t = get_template(bundled_presets("llama3-instruct").spec)
+        >>> conv = Conversation((Message("user", "Hi"), Message("assistant", "Hello.")), Character("Mira"))
+        >>> [s.text for s in t.render(conv).segments if s.trainable and s.message == 1]
+        ['Hello.', '<|eot_id|>']
+    """
+
+    name: str = sillytavern.PREFIX + "{}"
+    specials: tuple[str, ...] = ()
+
+    @property
+    def presets(self) -> sillytavern.Presets:
+        return sillytavern.presets_from_spec(self.name)
+
+    @property
+    def controls(self) -> frozenset[str]:
+        return frozenset(sillytavern.control_tokens(self.presets, self.specials))
+
+    def for_tokenizer(self, tokenizer: Any) -> ChatTemplate:
+        specials = tuple(
+            sorted(set(getattr(tokenizer, "all_special_tokens", ())) | _added_special_tokens(tokenizer))
+        )
+        return replace(super().for_tokenizer(tokenizer), specials=specials)
+
+    def render(
+        self,
+        conv: Conversation | Sequence[Message],
+        add_generation_prompt: bool = False,
+        character: Character | None = None,
+    ) -> Rendered:
+        conv = resolve_placeholders(_as_conversation(conv, character))
+        validate_conversation(conv, partial=True)
+        b = _Builder(sorted(self.controls))
+        for part in sillytavern.render_parts(self.presets, conv, add_generation_prompt):
+            if part.kind == "plain":
+                b.plain(part.text, part.message)
+            elif part.kind == "content":
+                b.content(part.text, part.message)
+            else:
+                b.scaffold(part.text, part.message, trainable=part.kind == "end")
+        return Rendered(segments=tuple(b.segments), conversation=conv)
+
+    def trained_text(self, content: str) -> str:
+        return sillytavern.trained_text(self.presets, content)
+
+
 def _added_special_tokens(tokenizer: Any) -> set[str]:
     decoder = getattr(tokenizer, "added_tokens_decoder", {}) or {}
     return {t.content for t in decoder.values() if getattr(t, "special", False)}
@@ -689,6 +747,9 @@ TEMPLATES: dict[str, ChatTemplate] = {
 
 def get_template(name: str, tokenizer: Any = None) -> ChatTemplate:
     """A registered template by name, bound to ``tokenizer``'s bos/eos (or chat_template) when given."""
+    if sillytavern.is_spec(name):  # presets travel in the name (llm.data.sillytavern)
+        template: ChatTemplate = SillyTavern(name=name)
+        return template.for_tokenizer(tokenizer) if tokenizer is not None else template
     key = name.lower()
     if key not in TEMPLATES:
         raise UserError(f"unknown template {name!r}; known: {', '.join(sorted(TEMPLATES))}")

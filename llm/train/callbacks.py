@@ -20,6 +20,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from llm.data.encode import Encoder
 from llm.data.output import record_written
+from llm.data.sillytavern import is_spec
 from llm.data.templates import TEMPLATES
 from llm.errors import UserError
 from llm.eval.checks import DEFAULT_CHECKS, Check
@@ -147,7 +148,7 @@ class RoleplayEvalCallback(TrainerCallback):
         batch_size: int = 16,
         seed: int = 0,
     ):
-        if template not in TEMPLATES or template == "plain":
+        if (template not in TEMPLATES and not is_spec(template)) or template == "plain":
             raise UserError(f"the role-play evaluation needs a chat template; got {template!r}")
         self.turns = validate_settings(conversations, turns, max_new_tokens, flag="--roleplay_eval_")
         self.template, self.tokenizer, self.checks = template, tokenizer, list(checks)
