@@ -135,6 +135,23 @@ def test_a_checkpoint_without_a_chat_template_keeps_the_models_eos(tmp_path):
     assert json.loads((out / "generation_config.json").read_text())["eos_token_id"] == 2  # </s>
 
 
+def test_a_chat_template_the_probe_cannot_read_still_saves_with_a_warning(tmp_path, capsys):
+    tok = build_tokenizer("bytelevel")
+    tok.chat_template = "{{ raise_exception('this template wants tools') }}"
+
+    def write(staged: Path) -> None:
+        build_llama(tok).save_pretrained(str(staged))
+        tok.save_pretrained(str(staged))
+        write_info(staged, "sft", {"template": "tokenizer"})
+
+    save_final(tmp_path, write)
+    assert json.loads((tmp_path / "generation_config.json").read_text())["eos_token_id"] == 2
+    assert (
+        "end-of-turn token not found from its chat_template (this template wants tools)"
+        in capsys.readouterr().out
+    )
+
+
 @pytest.mark.slow  # it trains the checkpoint the round trip serves
 def test_trainer_checkpoints_and_the_final_model_stop_at_im_end(trained):
     im_end = AutoTokenizer.from_pretrained(trained).convert_tokens_to_ids("<|im_end|>")

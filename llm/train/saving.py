@@ -177,10 +177,8 @@ def stop_at_turn_end(model_dir: Path) -> list[int] | None:
         return None
     try:
         _, ids = turn_ends(get_template("tokenizer", tokenizer), tokenizer)
-    except (
-        UserError,
-        jinja2.TemplateError,
-    ) as e:  # a Jinja our probe cannot read: the weights are still worth saving
+    except (UserError, jinja2.TemplateError) as e:
+        # A Jinja our probe cannot read: the weights are still worth saving, as they are.
         print(
             f"warning: {model_dir}: end-of-turn token not found from its chat_template ({e}); "
             f"{GENERATION_CONFIG} keeps the EOS of the model's config"
