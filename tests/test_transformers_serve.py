@@ -207,6 +207,7 @@ class Server:
 def server_prompt_ids(model: Path, messages: list[dict]) -> list[int]:
     """The ids the server's ``/v1/chat/completions`` handler builds for ``messages``: its own
     ``render_messages``, on the processor its model loader loads for ``model``."""
+    pytest.importorskip("transformers.cli.serving.chat_completion", reason="transformers serve's 5.x layout")
     from transformers.cli.serving.chat_completion import ChatCompletionHandler
     from transformers.cli.serving.model_manager import ModelLoader
     from transformers.cli.serving.utils import GenerationState, Modality
