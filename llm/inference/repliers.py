@@ -33,7 +33,7 @@ from typing import Any, Protocol
 import torch
 from transformers import StoppingCriteriaList
 
-from llm.data.conversation import Conversation
+from llm.data.conversation import Conversation, resolve_placeholders
 from llm.data.encode import Encoder
 from llm.data.templates import card_system_text
 from llm.errors import ServiceError, UserError
@@ -210,11 +210,17 @@ class LocalReplier:
 
 def openai_messages(conv: Conversation) -> list[dict[str, str]]:
     """The conversation as chat-completions messages; a character card becomes (part of) the system message.
+    Placeholders are filled first, as our templates fill them and as SillyTavern fills its macros before it
+    sends a request: the server sees the text the model trained on.
 
     >>> from llm.data.conversation import Character, Message
-    >>> openai_messages(Conversation((Message("user", "Hi"),), Character("Mira", user_name="Sam")))[0]["role"]
-    'system'
+    >>> card = Character("Mira", persona="{{char}} keeps the light.", user_name="Sam")
+    >>> openai_messages(Conversation((Message("user", "Hi {{char}}"),), card))[1]
+    {'role': 'user', 'content': 'Hi Mira'}
+    >>> openai_messages(Conversation((Message("user", "Hi"),), card))[0]["content"].splitlines()[0]
+    'You are Mira. Mira keeps the light.'
     """
+    conv = resolve_placeholders(conv)
     system = [card_system_text(conv.character, conv.messages)] if conv.character else []
     messages = []
     for m in conv.messages:

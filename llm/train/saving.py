@@ -25,6 +25,11 @@ either the previous complete state or nothing that looks complete — never new 
     (['llm_train.json', 'model.bin'], {'files': ['llm_train.json', 'model.bin']})
 
 ``llm_train.json`` lists the model's files, so the next save knows exactly which files to replace.
+
+Both also stop at the end of a turn wherever they are served (:func:`stop_at_turn_end`): ``transformers serve``,
+vLLM and llama.cpp stop on ``generation_config.json``'s ``eos_token_id``, which the model's config fills
+with the tokenizer's EOS alone — not ``<|im_end|>`` or ``<|eot_id|>``, the token a chat model is trained to
+end its reply with.
 """
 
 from __future__ import annotations
@@ -36,15 +41,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import transformers
 from transformers.trainer_utils import sort_checkpoints
 
+from llm.data.templates import get_template
+from llm.errors import UserError
+from llm.inference.stops import turn_ends
 from llm.models.checkpoint import INFO_FILE, SAVING
 
 CHECKPOINT_STAGING = ".llm-train-checkpoint.tmp"
 FINAL_STAGING = ".llm-train-final.tmp"
 FINAL_ASIDE = ".llm-train-final.old"
 DELETING = ".llm-train-deleting-"  # + the name of a checkpoint being rotated away
+GENERATION_CONFIG = "generation_config.json"
 STAGING_NAMES = (CHECKPOINT_STAGING, FINAL_STAGING, FINAL_ASIDE, SAVING)  # what a killed save may leave
 
 
@@ -131,6 +141,54 @@ def recover_final(out: Path) -> None:
         shutil.rmtree(out / debris, ignore_errors=True)
 
 
+def with_turn_ends(generation_config: dict[str, Any], turn_end_ids: list[int]) -> dict[str, Any]:
+    """``generation_config`` (the JSON of ``generation_config.json``) stopping on ``turn_end_ids`` too: its own
+    EOS ids first, then the end-of-turn ids it lacks (as Llama 3's lists ``[<|end_of_text|>, <|eot_id|>]``).
+    ``_from_model_config`` goes: the file no longer just repeats the model's config.
+
+    >>> with_turn_ends({"eos_token_id": 2, "_from_model_config": True, "pad_token_id": 3}, [5, 2])
+    {'eos_token_id': [2, 5], 'pad_token_id': 3}
+    """
+    own = generation_config.get("eos_token_id")
+    own = [] if own is None else [own] if isinstance(own, int) else list(own)
+    out = {k: v for k, v in generation_config.items() if k != "_from_model_config"}
+    out["eos_token_id"] = list(dict.fromkeys([*own, *turn_end_ids]))
+    return out
+
+
+def stop_at_turn_end(model_dir: Path) -> list[int] | None:
+    """Make the chat model saved in ``model_dir`` stop at the end of its turn when served: its
+    ``generation_config.json`` gets the end-of-turn token of its chat template among its EOS ids.
+
+    The end of turn is read from the saved Jinja ``chat_template`` — the template every OpenAI-compatible
+    server renders the conversation with — as :func:`llm.inference.stops.turn_ends` finds it for our own
+    ``chat`` (the template's end-of-turn token, then the tokenizer's EOS). Returns the EOS ids written, or
+    None where there is nothing to serve as a chat: no ``generation_config.json`` (a reward model, LoRA
+    adapters), no tokenizer or no ``chat_template`` (pre-training on plain text).
+    """
+    path = model_dir / GENERATION_CONFIG
+    if not path.is_file():
+        return None
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(model_dir))
+    except (OSError, ValueError):  # no tokenizer saved beside the weights
+        return None
+    if not getattr(tokenizer, "chat_template", None):
+        return None
+    try:
+        _, ids = turn_ends(get_template("tokenizer", tokenizer), tokenizer)
+    except (UserError, jinja2.TemplateError) as e:
+        # A Jinja our probe cannot read: the weights are still worth saving, as they are.
+        print(
+            f"warning: {model_dir}: end-of-turn token not found from its chat_template ({e}); "
+            f"{GENERATION_CONFIG} keeps the EOS of the model's config"
+        )
+        return None
+    config = with_turn_ends(json.loads(path.read_text(encoding="utf-8")), ids)
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return config["eos_token_id"]
+
+
 def save_final(
     out: Path, write: Callable[[Path], None], is_main: bool = True, barrier: Callable = lambda: None
 ):
@@ -145,6 +203,7 @@ def save_final(
     write(staged)
     barrier()
     if is_main:
+        stop_at_turn_end(staged)
         listed = json.loads((staged / INFO_FILE).read_text())
         listed["files"] = sorted(p.name for p in staged.iterdir())
         (staged / INFO_FILE).write_text(json.dumps(listed, indent=2) + "\n")
@@ -196,6 +255,8 @@ class Trainer(transformers.Trainer):
             super()._save_checkpoint(model, trial)
         finally:
             self._staging_run_dir = None
+        if self.args.should_save:
+            stop_at_turn_end(staging / name)  # a checkpoint-N is served too
         best = self.state.best_model_checkpoint
         if best is not None and Path(best).parent == staging:
             # The Trainer named the best checkpoint by where it was written; name it by where it will live.
