@@ -199,12 +199,21 @@ def test_the_page_in_chromium(checkpoint, tmp_path):
             sync_api.expect(page.locator("#prompt .trained").first).to_be_visible()
             lengths = page.evaluate("window.__replyLengths")
             assert len(set(lengths)) >= 2, lengths  # the reply was seen at two lengths at least: streamed
-            assert page.locator("#chatbot").inner_text().count("Hello, who are you?") == 1
+            chat = page.locator("#chatbot")
+            assert chat.inner_text().count("Hello, who are you?") == 1
+            # regenerate: the last reply is drawn again, the user's message stays once
+            before = page.locator("#prompt").inner_text()
+            page.locator("#regenerate").click()
+            sync_api.expect(page.locator("#prompt")).not_to_have_text(before)
+            assert chat.inner_text().count("Hello, who are you?") == 1
+            page.evaluate("window.scrollTo(0, 0)")
             page.screenshot(path=str(shots / "web-chat.png"))
             # compare: two checkpoints (the same one twice) side by side
             page.get_by_role("tab", name="Compare").click()
+            page.locator("#compare-temperature input[type=number]").fill("1")
             page.locator("#compare-run").click()
             sync_api.expect(page.locator(".compare-column")).to_have_count(2, timeout=40_000)
+            page.locator("#compare-result").scroll_into_view_if_needed()
             page.screenshot(path=str(shots / "web-compare.png"))
             # runs: the loss curve drawn
             page.get_by_role("tab", name="Runs").click()

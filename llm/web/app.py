@@ -99,6 +99,39 @@ def greeting_history(card: Character | None) -> list[dict[str, str]]:
     ]
 
 
+def without_last_reply(history: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The chat to answer again (Regenerate): the replies after the last user message taken off.
+
+    >>> without_last_reply([{"role": "assistant", "content": "Hi"}, {"role": "user", "content": "Yo"},
+    ...                     {"role": "assistant", "content": "Eh?"}])
+    [{'role': 'assistant', 'content': 'Hi'}, {'role': 'user', 'content': 'Yo'}]
+    """
+    while history and history[-1]["role"] == "assistant":
+        history = history[:-1]
+    if not history:
+        raise UserError("nothing to answer again: send a message first")
+    return history
+
+
+def edited(history: list[dict[str, str]], index: int, value: Any) -> list[dict[str, str]]:
+    """The chat after message ``index`` was edited on the page: that message's new text, the messages after
+    it dropped (they answered the old text); an edited user message is then answered again.
+
+    >>> chat = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]
+    >>> edited(chat, 0, "Hello")
+    [{'role': 'user', 'content': 'Hello'}]
+    >>> edited(chat, 1, [{"type": "text", "text": "Good day."}])[1]
+    {'role': 'assistant', 'content': 'Good day.'}
+    """
+    if not 0 <= index < len(history):
+        raise UserError(f"message {index}: not in this chat (it has {len(history)})")
+    if isinstance(value, list):  # Gradio's message content: a list of parts
+        value = "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in value)
+    elif isinstance(value, dict):
+        value = value.get("text", "")
+    return [*history[:index], {"role": history[index]["role"], "content": str(value)}]
+
+
 def card_summary(card: Character | None) -> str:
     if card is None:
         return "No card: the bot is an assistant without a character."
@@ -190,17 +223,19 @@ def build_app(settings: PageSettings | None = None, models: Models | None = None
             yield shown, kept, prompt, ""
 
     def regenerate(spec, history, *rest) -> Iterator[Any]:
-        while history and history[-1]["role"] == "assistant":
-            history = history[:-1]
-        if not history:
-            raise gr.Error("nothing to answer again: send a message first")
+        try:
+            history = without_last_reply(history)
+        except UserError as e:
+            raise gr.Error(str(e)) from None
         yield history, history, gr.skip()
         yield from stream_reply(spec, history, *rest)
 
     def edit(event: gr.EditData, spec, history, *rest) -> Iterator[Any]:
         index = event.index if isinstance(event.index, int) else event.index[0]
-        value = event.value if isinstance(event.value, str) else str(event.value)
-        history = [*history[:index], {"role": history[index]["role"], "content": value}]
+        try:
+            history = edited(history, index, event.value)
+        except UserError as e:
+            raise gr.Error(str(e)) from None
         yield history, history, gr.skip()
         if history[-1]["role"] == "user":
             yield from stream_reply(spec, history, *rest)
@@ -209,7 +244,7 @@ def build_app(settings: PageSettings | None = None, models: Models | None = None
         history = greeting_history(card)
         return history, history, ""
 
-    def compare_models(specs: str, turns: str, keys: list[str], max_new: float) -> str:
+    def compare_models(specs: str, turns: str, keys: list[str], max_new: float, temperature: float) -> str:
         try:
             names = [s.strip() for s in specs.splitlines() if s.strip()]
             if len(names) < 2:
@@ -217,7 +252,7 @@ def build_app(settings: PageSettings | None = None, models: Models | None = None
             chats = [backend(n) for n in names]
             if any(not isinstance(c, CheckpointChat) for c in chats):
                 raise UserError("compare runs checkpoints (directories), not endpoints")
-            sampling = Sampling(int(max_new), 0.0, 1.0)
+            sampling = Sampling(int(max_new), float(temperature), 1.0)
             labels = _labels(names)
             repliers = {label: LocalReplier(c.model, c.encoder, sampling) for label, c in zip(labels, chats)}
             templates = {label: c.encoder.template for label, c in zip(labels, chats)}
@@ -238,7 +273,7 @@ def build_app(settings: PageSettings | None = None, models: Models | None = None
     def show_run(root: str, run: str | None) -> tuple[Any, ...]:
         if not run:
             empty = gr.update(value=None, visible=False)
-            return empty, empty, empty, "No run chosen.", None
+            return empty, empty, empty, "No run chosen.", empty
         folder = Path(root) / run
         try:
             panels = curves(read_points(folder))
@@ -260,7 +295,7 @@ def build_app(settings: PageSettings | None = None, models: Models | None = None
             "\n\n".join(report_markdown(r) for r in reports) or "No role-play evaluation report in this run."
         )
         plot = next((str(r.plot) for r in reports if r.plot), None)
-        return (*plots, text, plot)
+        return (*plots, text, gr.update(value=plot, visible=plot is not None))
 
     start_history = greeting_history(start_card)
     runs_found = _runs_or_empty(settings.runs)
@@ -360,10 +395,16 @@ def build_app(settings: PageSettings | None = None, models: Models | None = None
                     )
                 with gr.Row():
                     keys = gr.CheckboxGroup(list(CHECKS_BY_KEY), value=DEFAULT_CHECKS, label="Checks")
-                    compare_tokens = gr.Slider(1, 256, 32, step=1, label="max new tokens")
+                    with gr.Column():
+                        compare_tokens = gr.Slider(1, 256, 32, step=1, label="max new tokens")
+                        compare_temperature = gr.Slider(
+                            0, 2, 0, step=0.05, label="temperature (0: greedy)", elem_id="compare-temperature"
+                        )
                 run_button = gr.Button("Compare", variant="primary", elem_id="compare-run")
                 columns = gr.HTML(elem_id="compare-result")
-                run_button.click(compare_models, [specs, turns, keys, compare_tokens], columns)
+                run_button.click(
+                    compare_models, [specs, turns, keys, compare_tokens, compare_temperature], columns
+                )
 
             with gr.Tab("Runs", id="runs"):
                 with gr.Row():
@@ -386,7 +427,9 @@ def build_app(settings: PageSettings | None = None, models: Models | None = None
                     ]
                 with gr.Row():
                     report = gr.Markdown(elem_id="report")
-                    report_plot = gr.Image(type="filepath", label="adherence", interactive=False)
+                    report_plot = gr.Image(
+                        type="filepath", label="adherence", interactive=False, visible=False
+                    )
                 refresh.click(list_runs, root, run)
                 run.change(show_run, [root, run], [*plots, report, report_plot])
                 page.load(show_run, [root, run], [*plots, report, report_plot])
