@@ -208,6 +208,13 @@ def test_the_page_in_chromium(checkpoint, tmp_path):
             assert chat.inner_text().count("Hello, who are you?") == 1
             page.evaluate("window.scrollTo(0, 0)")
             page.screenshot(path=str(shots / "web-chat.png"))
+            # edit the user's message (greeting 0, message 1, reply 2): what followed goes, it is answered again
+            chat.get_by_role("button", name="Edit").nth(1).click()
+            chat.locator("textarea").fill("Who keeps this light?")
+            chat.get_by_role("button", name="Submit").click()
+            sync_api.expect(page.locator("#prompt")).to_contain_text("Who keeps this light?")
+            assert "Hello, who are you?" not in chat.inner_text()
+            assert page.locator("#prompt").inner_text().count("<|im_start|>assistant") == 2  # greeting, new reply
             # compare: two checkpoints (the same one twice) side by side
             page.get_by_role("tab", name="Compare").click()
             page.locator("#compare-temperature input[type=number]").fill("1")
