@@ -5,21 +5,23 @@ import io
 import json
 import os
 import shutil
-import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import torch
+from ports import free_port
 
 from llm.commands import main
 from llm.data.cards import to_tavern_v2, write_png_card
 from llm.data.conversation import Character, Conversation, Message
 from llm.data.encode import IGNORE_INDEX, Encoder
 from llm.data.tokenizer import build_tokenizer
-from llm.errors import UserError
+from llm.errors import ServiceError, UserError
 from llm.inference.chat import ChatSession
 from llm.inference.repliers import LocalReplier, Sampling
-from llm.web.chat import ChatSetup, CheckpointChat, prompt_html
+from llm.web.chat import ChatSetup, CheckpointChat, EndpointChat, prompt_html
 from llm.web.compare import comparison_html, parse_turns, pick_checks, run_comparison
 from llm.web.runs import curves, find_runs, read_points, read_reports, report_markdown
 
@@ -127,6 +129,60 @@ def test_a_streamed_reply_grows_and_ends_as_the_terminal_chats_reply(checkpoint)
         list(chat.stream(history[:1], setup))
 
 
+class _StreamingServer(BaseHTTPRequestHandler):
+    """An OpenAI-compatible server that lists one model and streams "Aye, come in." in three chunks."""
+
+    received: list = []
+
+    def do_GET(self):
+        body = json.dumps(
+            {"object": "list", "data": [{"id": "mira-7b", "object": "model", "owned_by": "me"}]}
+        )
+        self._send(body.encode(), "application/json")
+
+    def do_POST(self):
+        type(self).received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        chunks = [
+            {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "mira-7b",
+             "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+            for piece in (" Aye,", " come", " in.")
+        ]  # fmt: skip
+        events = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+        self._send(events.encode(), "text/event-stream")
+
+    def _send(self, body, kind):
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_an_endpoint_streams_with_the_card_as_system_message():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _StreamingServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        chat = EndpointChat(f"http://127.0.0.1:{server.server_port}/v1")
+        assert chat.model == "mira-7b"  # the server's first model, when none is named
+        setup = ChatSetup(CARD, "Sam", None, Sampling(max_new_tokens=16, temperature=0.7, top_p=0.9))
+        pieces = list(chat.stream([Message("assistant", "Welcome."), Message("user", "Hi")], setup))
+        assert pieces == ["Aye,", "Aye, come", "Aye, come in.", "Aye, come in."]
+        (sent,) = _StreamingServer.received
+        assert sent["stream"] is True and sent["max_tokens"] == 16 and sent["model"] == "mira-7b"
+        assert [m["role"] for m in sent["messages"]] == ["system", "assistant", "user"]
+        assert (
+            "Mira" in sent["messages"][0]["content"] and "lighthouse keeper" in sent["messages"][0]["content"]
+        )
+        assert "&quot;role&quot;: &quot;system&quot;" in chat.prompt_html([Message("user", "Hi")], setup)
+    finally:
+        server.shutdown()
+    with pytest.raises(ServiceError, match="cannot list the server's models"):
+        EndpointChat(f"http://127.0.0.1:{free_port()}/v1")
+
+
 def test_compare_shows_one_column_per_checkpoint_with_scores_per_turn(checkpoint):
     chat = CheckpointChat(checkpoint)
     sampling = Sampling(max_new_tokens=4)
@@ -146,6 +202,19 @@ def test_compare_shows_one_column_per_checkpoint_with_scores_per_turn(checkpoint
         parse_turns(" \n ")
 
 
+def test_the_command_serves_on_loopback_by_default(checkpoint, tmp_path, monkeypatch, capsys):
+    served = {}
+    monkeypatch.setattr(
+        "llm.commands.web.launch", lambda page, host, port, block: served.update(host=host, port=port)
+    )
+    png = tmp_path / "mira.png"
+    write_png_card(png, to_tavern_v2(CARD))
+    assert main(["web", "--model", str(checkpoint), "--character", str(png), "--runs", str(tmp_path)]) == 0
+    assert served == {"host": "127.0.0.1", "port": 7860}
+    assert main(["web", "--host", "0.0.0.0", "--port", "8080"]) == 0
+    assert served == {"host": "0.0.0.0", "port": 8080} and "anyone who reaches it" in capsys.readouterr().out
+
+
 def test_the_command_refuses_bad_flags_in_one_line(tmp_path, capsys):
     assert main(["web", "--port", "70000"]) == 2
     assert "--port 70000: must be in 1..65535" in capsys.readouterr().err
@@ -156,12 +225,6 @@ def test_the_command_refuses_bad_flags_in_one_line(tmp_path, capsys):
 
 
 # ── the page in a real browser ───────────────────────────────────────────────────────────────────────
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
@@ -214,7 +277,9 @@ def test_the_page_in_chromium(checkpoint, tmp_path):
             chat.get_by_role("button", name="Submit").click()
             sync_api.expect(page.locator("#prompt")).to_contain_text("Who keeps this light?")
             assert "Hello, who are you?" not in chat.inner_text()
-            assert page.locator("#prompt").inner_text().count("<|im_start|>assistant") == 2  # greeting, new reply
+            assert (
+                page.locator("#prompt").inner_text().count("<|im_start|>assistant") == 2
+            )  # greeting, new reply
             # compare: two checkpoints (the same one twice) side by side
             page.get_by_role("tab", name="Compare").click()
             page.locator("#compare-temperature input[type=number]").fill("1")
