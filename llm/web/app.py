@@ -29,9 +29,10 @@ from llm.data.cards import read_card
 from llm.data.conversation import Character, Message, fill_placeholders
 from llm.errors import UserError
 from llm.inference.repliers import LocalReplier, Sampling
+from llm.models.resolve import resolve_model
 from llm.web.chat import ChatSetup, CheckpointChat, EndpointChat
 from llm.web.compare import CHECKS_BY_KEY, comparison_html, parse_turns, pick_checks, run_comparison
-from llm.web.runs import curves, find_runs, read_points, read_reports, report_markdown
+from llm.web.runs import curves, find_checkpoints, find_runs, read_points, read_reports, report_markdown
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the page never calls home
 try:
@@ -69,7 +70,7 @@ class Models:
         self._lock = threading.Lock()
 
     def get(self, spec: str, template: str | None = None) -> CheckpointChat | EndpointChat:
-        spec = spec.strip()
+        spec = (spec or "").strip()
         if not spec:
             raise UserError("model: give a checkpoint directory or an endpoint URL (http://…/v1)")
         key = f"{spec}|{template or ''}"
@@ -78,8 +79,8 @@ class Models:
                 if spec.startswith(("http://", "https://")):
                     url, _, name = spec.partition(" ")
                     self._loaded[key] = EndpointChat(url, name.strip() or None)
-                else:
-                    self._loaded[key] = CheckpointChat(spec, template)
+                else:  # a directory, a .gguf file or a named default, as --model takes them
+                    self._loaded[key] = CheckpointChat(resolve_model(spec, "model"), template)
             return self._loaded[key]
 
 
@@ -299,6 +300,7 @@ def build_app(settings: PageSettings | None = None, models: Models | None = None
 
     start_history = greeting_history(start_card)
     runs_found = _runs_or_empty(settings.runs)
+    checkpoints = find_checkpoints(settings.runs) if Path(settings.runs).is_dir() else []
     with gr.Blocks(title="llm-train web") as page:
         gr.Markdown("## llm-train web: talk to characters, compare checkpoints, read runs")
         with gr.Tabs():
@@ -307,9 +309,15 @@ def build_app(settings: PageSettings | None = None, models: Models | None = None
                 history_state = gr.State(start_history)
                 with gr.Row():
                     with gr.Column(scale=1):
-                        model = gr.Textbox(
-                            settings.model or "",
-                            label="Model: checkpoint directory, or endpoint URL (http://host:port/v1 [model])",
+                        known = list(
+                            dict.fromkeys([*([settings.model] if settings.model else []), *checkpoints])
+                        )
+                        model = gr.Dropdown(
+                            known,
+                            value=settings.model,
+                            allow_custom_value=True,
+                            label="Model: a checkpoint (those under the runs folder listed; type any path), or an "
+                            "endpoint URL (http://host:port/v1 [model])",
                             elem_id="model",
                         )
                         load = gr.Button("Load model", elem_id="load")

@@ -96,6 +96,31 @@ def find_runs(root: str | Path) -> list[str]:
     return sorted(found)
 
 
+def find_checkpoints(root: str | Path) -> list[str]:
+    """Checkpoints of our runs under ``root`` (folders with ``config.json`` and ``llm_train.json``), as paths
+    joined to ``root``, for the page's model picker; none when ``root`` is not a folder.
+
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> for d in ("sft", "ppo/policy", "data"):
+    ...     (root / d).mkdir(parents=True)
+    >>> for d in ("sft", "ppo/policy"):
+    ...     for name in ("config.json", "llm_train.json"):
+    ...         _ = (root / d / name).write_text("{}")
+    >>> [Path(c).relative_to(root).as_posix() for c in find_checkpoints(root)]
+    ['ppo/policy', 'sft']
+    """
+    root = Path(root)
+    found = []
+    for here, dirs, files in os.walk(root):
+        folder = Path(here)
+        depth = len(folder.relative_to(root).parts)
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "checkpoint-")) and depth < MAX_DEPTH)
+        if "config.json" in files and "llm_train.json" in files:
+            found.append(str(folder))
+    return sorted(found)
+
+
 def read_points(run: str | Path) -> list[Point]:
     """Every numeric metric a run logged, in the order logged (trainer log first, then RL metrics).
 
