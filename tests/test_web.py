@@ -205,14 +205,19 @@ def test_compare_shows_one_column_per_checkpoint_with_scores_per_turn(checkpoint
 def test_the_command_serves_on_loopback_by_default(checkpoint, tmp_path, monkeypatch, capsys):
     served = {}
     monkeypatch.setattr(
-        "llm.commands.web.launch", lambda page, host, port, block: served.update(host=host, port=port)
+        "llm.commands.web.launch",
+        lambda page, host, port, block, files: served.update(host=host, port=port, files=files),
     )
     png = tmp_path / "mira.png"
     write_png_card(png, to_tavern_v2(CARD))
     assert main(["web", "--model", str(checkpoint), "--character", str(png), "--runs", str(tmp_path)]) == 0
-    assert served == {"host": "127.0.0.1", "port": 7860}
+    assert served == {"host": "127.0.0.1", "port": 7860, "files": [str(tmp_path), str(png)]}
     assert main(["web", "--host", "0.0.0.0", "--port", "8080"]) == 0
-    assert served == {"host": "0.0.0.0", "port": 8080} and "anyone who reaches it" in capsys.readouterr().out
+    assert (
+        served["host"] == "0.0.0.0"
+        and served["port"] == 8080
+        and "anyone who reaches it" in capsys.readouterr().out
+    )
 
 
 def test_the_command_refuses_bad_flags_in_one_line(tmp_path, capsys):
@@ -247,7 +252,8 @@ def test_the_page_in_chromium(checkpoint, tmp_path):
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1200, "height": 860})
-            page.set_default_timeout(20_000)
+            page.set_default_timeout(30_000)
+            sync_api.expect.set_options(timeout=30_000)  # a loaded machine: generous, the test takes ~10 s
             page.goto(url)
             # chat: the card, then a message whose reply is watched as it grows
             page.locator("#user-name textarea, #user-name input").first.fill("Sam")
@@ -284,7 +290,7 @@ def test_the_page_in_chromium(checkpoint, tmp_path):
             page.get_by_role("tab", name="Compare").click()
             page.locator("#compare-temperature input[type=number]").fill("1")
             page.locator("#compare-run").click()
-            sync_api.expect(page.locator(".compare-column")).to_have_count(2, timeout=40_000)
+            sync_api.expect(page.locator(".compare-column")).to_have_count(2, timeout=60_000)
             page.locator("#compare-result").scroll_into_view_if_needed()
             page.screenshot(path=str(shots / "web-compare.png"))
             # runs: the loss curve drawn

@@ -73,7 +73,13 @@ def web(args: WebArguments) -> int:
     page = build_app(PageSettings(args.model, args.template, args.character, args.runs), models)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"note: serving on {args.host}: anyone who reaches it can run the models and read {args.runs}")
-    launch(page, args.host, args.port, block=True)
+    launch(
+        page,
+        args.host,
+        args.port,
+        block=True,
+        files=[args.runs, *([args.character] if args.character else [])],
+    )
     return 0
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -462,8 +462,11 @@ def _runs_or_empty(root: str) -> list[str]:
         return []
 
 
-def launch(page: Any, host: str = "127.0.0.1", port: int | None = None, block: bool = True) -> str:
-    """Serve the page; returns its URL (with ``block=False`` the server runs in a thread)."""
+def launch(
+    page: Any, host: str = "127.0.0.1", port: int | None = None, block: bool = True, files: Sequence[str] = ()
+) -> str:
+    """Serve the page; returns its URL (with ``block=False`` the server runs in a thread). ``files``: folders
+    and files the page may serve from outside the working directory (the runs folder's plots, a card)."""
     require_gradio()
     _, url, _ = page.launch(
         server_name=host,
@@ -472,5 +475,6 @@ def launch(page: Any, host: str = "127.0.0.1", port: int | None = None, block: b
         quiet=not block,
         css=CSS,
         share=False,
+        allowed_paths=[str(Path(f).resolve()) for f in files],
     )
     return url
