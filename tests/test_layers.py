@@ -2,6 +2,9 @@
 
     errors → data → models → inference → eval → serve → train → web → commands
 
+``web`` (the browser page) is an application over inference and eval: it sits just below the commands, as
+DESIGN.md draws it, so that only ``llm-train web`` imports it and no library module depends on Gradio.
+
 A module imports from its own layer or the ones below (read with ``ast``, function-local imports
 included), never lazily to dodge a cycle. The one exception is the entry-point shim
 ``llm.data.process_chats`` (``python -m llm.data.process_chats``), which forwards to its command.

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 from ports import free_port
 
 from llm.commands import main
@@ -52,6 +53,7 @@ def write_run(folder: Path) -> Path:
     }
     (folder / "eval_roleplay").mkdir()
     (folder / "eval_roleplay" / "roleplay_eval.json").write_text(json.dumps(report))
+    Image.new("RGB", (60, 40), (200, 120, 40)).save(folder / "eval_roleplay" / "adherence.png")
     return folder
 
 
@@ -82,6 +84,7 @@ def test_a_broken_metrics_line_is_named_by_file_and_line(tmp_path):
 
 def test_evaluation_reports_become_tables(tmp_path):
     (report,) = read_reports(write_run(tmp_path / "run"))
+    assert report.plot == tmp_path / "run" / "eval_roleplay" / "adherence.png"
     table = report_markdown(report)
     assert "| score all | 1.00 | 0.50 |" in table
     assert "| control all | 0.00 | - |" in table
@@ -241,8 +244,6 @@ def test_the_page_in_chromium(checkpoint, tmp_path):
     from llm.web.app import PageSettings, build_app, launch
 
     png = tmp_path / "mira.png"
-    from PIL import Image
-
     write_png_card(png, to_tavern_v2(CARD), Image.new("RGB", (96, 96), (40, 90, 160)))
     write_run(tmp_path / "runs" / "sft")
     shots = Path(os.environ.get("LLM_WEB_SCREENSHOTS", tmp_path))
@@ -297,6 +298,7 @@ def test_the_page_in_chromium(checkpoint, tmp_path):
             page.get_by_role("tab", name="Runs").click()
             sync_api.expect(page.locator("#plot-loss canvas, #plot-loss svg").first).to_be_visible()
             sync_api.expect(page.locator("#report")).to_contain_text("score all")
+            sync_api.expect(page.locator("#report-plot img")).to_be_visible()  # the report's adherence.png
             page.screenshot(path=str(shots / "web-runs.png"))
             browser.close()
     finally:

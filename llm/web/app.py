@@ -436,7 +436,11 @@ def build_app(settings: PageSettings | None = None, models: Models | None = None
                 with gr.Row():
                     report = gr.Markdown(elem_id="report")
                     report_plot = gr.Image(
-                        type="filepath", label="adherence", interactive=False, visible=False
+                        type="filepath",
+                        label="adherence",
+                        interactive=False,
+                        visible=False,
+                        elem_id="report-plot",
                     )
                 refresh.click(list_runs, root, run)
                 run.change(show_run, [root, run], [*plots, report, report_plot])
