@@ -206,6 +206,7 @@ def test_compare_shows_one_column_per_checkpoint_with_scores_per_turn(checkpoint
 
 
 def test_the_command_serves_on_loopback_by_default(checkpoint, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("gradio")
     served = {}
     monkeypatch.setattr(
         "llm.commands.web.launch",
@@ -240,6 +241,7 @@ def test_the_command_refuses_bad_flags_in_one_line(tmp_path, capsys):
 def test_the_page_in_chromium(checkpoint, tmp_path):
     """Headless Chromium: a card PNG is dropped and shown, a message gets a streamed reply from a tiny
     checkpoint, the compare view shows two columns, the runs view draws curves; a screenshot of each."""
+    pytest.importorskip("gradio")
     sync_api = pytest.importorskip("playwright.sync_api")
     from llm.web.app import PageSettings, build_app, launch
 
