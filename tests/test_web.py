@@ -183,7 +183,7 @@ def test_an_endpoint_streams_with_the_card_as_system_message():
     finally:
         server.shutdown()
     with pytest.raises(ServiceError, match="cannot list the server's models"):
-        EndpointChat(f"http://127.0.0.1:{free_port()}/v1")
+        EndpointChat(f"http://127.0.0.1:{free_port()}/v1", retries=0)
 
 
 def test_compare_shows_one_column_per_checkpoint_with_scores_per_turn(checkpoint):

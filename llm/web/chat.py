@@ -120,10 +120,16 @@ class CheckpointChat:
 
 class EndpointChat:
     """A running OpenAI-compatible server (``transformers serve``, vLLM, llama.cpp …): ``base_url`` is the API
-    root, e.g. ``http://127.0.0.1:8000/v1``; ``model`` None asks the server for its first model."""
+        root, e.g. ``http://127.0.0.1:8000/v1``; ``model`` None asks the server for its first model. The SDK retries
+    connection errors, 429 and 5xx ``retries`` times with backoff."""
 
     def __init__(
-        self, base_url: str, model: str | None = None, api_key: str | None = None, timeout: float = 120
+        self,
+        base_url: str,
+        model: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 120,
+        retries: int = 2,
     ):
         try:
             import openai
@@ -132,7 +138,9 @@ class EndpointChat:
                 "an OpenAI-compatible endpoint needs the openai SDK: pip install -e '.[api]'"
             ) from None
         self.url, self._openai = base_url.rstrip("/"), openai
-        self._client = openai.OpenAI(base_url=self.url, api_key=api_key or "EMPTY", timeout=timeout)
+        self._client = openai.OpenAI(
+            base_url=self.url, api_key=api_key or "EMPTY", timeout=timeout, max_retries=retries
+        )
         self.model = model or self._first_model()
         self.label = f"{self.model} @ {self.url}"
 
