@@ -33,6 +33,7 @@ CARD = Character(
     persona="A lighthouse keeper on a stormy coast.",
     greeting="Welcome to the lighthouse, {{user}}.",
     user_name="Sam",
+    alternate_greetings=("The lamp is lit, {{user}}. Sit.",),
 )
 
 
@@ -264,6 +265,12 @@ def test_the_page_in_chromium(checkpoint, tmp_path):
             sync_api.expect(page.locator("#card-info")).to_contain_text("Mira")
             sync_api.expect(page.locator("#chatbot")).to_contain_text("Welcome to the lighthouse, Sam.")
             sync_api.expect(page.locator("#card-image img")).to_be_visible()
+            # the card's other greeting opens a new chat; then back to the first
+            for pick, text in ((2, "The lamp is lit, Sam. Sit."), (1, "Welcome to the lighthouse, Sam.")):
+                page.locator("#greeting input").click()
+                page.get_by_role("option", name=f"{pick}: ").click()
+                sync_api.expect(page.locator("#chatbot")).to_contain_text(text)
+                assert page.locator("#chatbot").inner_text().count("Sam.") == 1
             page.get_by_text("Sampling").click()
             page.locator("#message textarea").fill("Hello, who are you?")
             page.evaluate(GROWTH_WATCHER)

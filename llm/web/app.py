@@ -91,12 +91,29 @@ def to_messages(history: list[dict[str, str]]) -> list[Message]:
     return [Message(m["role"], m["content"]) for m in history]
 
 
-def greeting_history(card: Character | None) -> list[dict[str, str]]:
-    """A new chat: the card's greeting (placeholders filled) as the first assistant message."""
-    if card is None or not card.greeting.strip():
+def greetings(card: Character | None) -> list[str]:
+    """The card's greetings, placeholders filled: ``first_mes``, then its ``alternate_greetings``.
+
+    >>> greetings(Character("Mira", greeting="Hi {{user}}.", user_name="Sam", alternate_greetings=("Yo.",)))
+    ['Hi Sam.', 'Yo.']
+    """
+    if card is None:
         return []
+    texts = (card.greeting, *card.alternate_greetings)
+    return [fill_placeholders(t, card.name, card.user_name).strip() for t in texts if t.strip()]
+
+
+def greeting_history(card: Character | None, choice: int = 0) -> list[dict[str, str]]:
+    """A new chat: the card's greeting number ``choice`` (0: ``first_mes``) as the first assistant message."""
+    options = greetings(card)
+    return [{"role": "assistant", "content": options[min(choice, len(options) - 1)]}] if options else []
+
+
+def greeting_choices(card: Character | None) -> list[tuple[str, int]]:
+    """(label, index) of each greeting, for the page's picker."""
     return [
-        {"role": "assistant", "content": fill_placeholders(card.greeting, card.name, card.user_name).strip()}
+        (f"{i + 1}: {text[:60]}…" if len(text) > 60 else f"{i + 1}: {text}", i)
+        for i, text in enumerate(greetings(card))
     ]
 
 
@@ -204,7 +221,7 @@ def build_app(settings: PageSettings | None = None, models: Models | None = None
 
     def load_card(path: str | None, user_name: str) -> tuple[Any, ...]:
         if not path:
-            return None, None, card_summary(None), [], []
+            return None, None, card_summary(None), [], [], gr.update(choices=[], value=None, visible=False)
         try:
             card = read_card(path)
         except (UserError, OSError) as e:
@@ -213,7 +230,9 @@ def build_app(settings: PageSettings | None = None, models: Models | None = None
             card = replace(card, user_name=(user_name or "").strip())
         history = greeting_history(card)
         image = path if Path(path).suffix.lower() == ".png" else None
-        return card, image, card_summary(card), history, history
+        choices = greeting_choices(card)
+        pick = gr.update(choices=choices, value=0 if choices else None, visible=len(choices) > 1)
+        return card, image, card_summary(card), history, history, pick
 
     def send(text, spec, history, *rest) -> Iterator[Any]:
         if not text.strip():
@@ -241,8 +260,8 @@ def build_app(settings: PageSettings | None = None, models: Models | None = None
         if history[-1]["role"] == "user":
             yield from stream_reply(spec, history, *rest)
 
-    def clear(card) -> tuple[Any, ...]:
-        history = greeting_history(card)
+    def clear(card, choice) -> tuple[Any, ...]:
+        history = greeting_history(card, choice or 0)
         return history, history, ""
 
     def compare_models(specs: str, turns: str, keys: list[str], max_new: float, temperature: float) -> str:
@@ -339,6 +358,14 @@ def build_app(settings: PageSettings | None = None, models: Models | None = None
                             elem_id="card-image",
                         )
                         card_info = gr.Markdown(card_summary(start_card), elem_id="card-info")
+                        start_choices = greeting_choices(start_card)
+                        greeting_pick = gr.Dropdown(
+                            start_choices,
+                            value=0 if start_choices else None,
+                            label="Greeting (a new chat opens with it)",
+                            visible=len(start_choices) > 1,
+                            elem_id="greeting",
+                        )
                         user_name = gr.Textbox(
                             "",
                             placeholder="the card's user name (default You)",
@@ -367,7 +394,7 @@ def build_app(settings: PageSettings | None = None, models: Models | None = None
                 card_file.change(
                     load_card,
                     [card_file, user_name],
-                    [card_state, card_image, card_info, history_state, chatbot],
+                    [card_state, card_image, card_info, history_state, chatbot, greeting_pick],
                 )
                 for trigger in (send_button.click, message.submit):
                     trigger(
@@ -382,7 +409,8 @@ def build_app(settings: PageSettings | None = None, models: Models | None = None
                     regenerate, [model, history_state, *settings_in], [chatbot, history_state, prompt]
                 )
                 chatbot.edit(edit, [model, history_state, *settings_in], [chatbot, history_state, prompt])
-                clear_button.click(clear, card_state, [chatbot, history_state, prompt])
+                clear_button.click(clear, [card_state, greeting_pick], [chatbot, history_state, prompt])
+                greeting_pick.input(clear, [card_state, greeting_pick], [chatbot, history_state, prompt])
 
             with gr.Tab("Compare", id="compare"):
                 gr.Markdown(
