@@ -38,6 +38,7 @@ BAD = {
     "chat": (["--model", "nowhere"], "--model nowhere: no such directory"),
     "gatt-synthesize": (["--output", "o"], "--data_files is required"),
     "eval": (["roleplay", "--model", "nowhere"], "--model nowhere: no such directory"),
+    "web": (["--model", "nowhere"], "--model nowhere: no such directory"),
 }  # fmt: skip
 
 

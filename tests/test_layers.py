@@ -1,6 +1,9 @@
 """The house rule, kept true by a test: imports only go down the layers, and no module cycle exists.
 
-    errors → data → models → inference → eval → serve → train → commands
+    errors → data → models → inference → eval → serve → train → web → commands
+
+``web`` (the browser page) is an application over inference and eval: it sits just below the commands, as
+DESIGN.md draws it, so that only ``llm-train web`` imports it and no library module depends on Gradio.
 
 A module imports from its own layer or the ones below (read with ``ast``, function-local imports
 included), never lazily to dodge a cycle. The one exception is the entry-point shim
@@ -13,7 +16,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "llm"
-LAYERS = ("errors", "data", "models", "inference", "eval", "serve", "train", "commands")
+LAYERS = ("errors", "data", "models", "inference", "eval", "serve", "train", "web", "commands")
 SHIMS = {"llm.data.process_chats": {"llm.commands.process"}}
 
 

@@ -11,6 +11,7 @@
     llm-train chat --model runs/sft-tiny --character_from llm/data/samples/pippa_sample.jsonl --index 0
     llm-train gatt-synthesize --data_files chats.jsonl --model runs/sft --output runs/gatt-data
     llm-train eval roleplay --model runs/sft-tiny --conversations 8 --turns 1 2 4 8 16 20
+    llm-train web --model runs/sft-tiny --character card.png      (then open http://127.0.0.1:7860)
     llm-train demo            (and demo-tiny, demo-rlhf, demo-persistence)
 
 Every command takes a YAML file of its flags first (``llm-train chat chat.yaml --seed 1``), prints
@@ -49,6 +50,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Ghost Attention data: --data_files F --model DIR --output OUT",
     ),
     "eval": ("eval", "main", "evaluations: llm-train eval roleplay --model DIR [...]"),
+    "web": ("web", "main", "the browser page: chat with a card, compare checkpoints, read runs (Gradio)"),
     "demo": ("demo", "main", "SmolLM2-135M-Instruct becomes a bundled character, before/after (`make demo`)"),
     "demo-tiny": ("demo_tiny", "main", "the pipeline with a tiny Llama from scratch (`make demo-tiny`)"),
     "demo-rlhf": ("demo_rlhf", "main", "SFT → reward model → PPO on the bundled TL;DR sample"),

@@ -42,10 +42,18 @@ class SampleView:
     compared: bool = True
 
 
-def highlight(
-    input_ids: list[int], labels: list[int], tokenizer: Any, color: bool = False, show_tokens: bool = False
-) -> str:
-    """Decoded text with trained tokens marked (green, or ``[[…]]``) and special tokens dimmed."""
+def mask_spans(
+    input_ids: list[int], labels: list[int], tokenizer: Any, show_tokens: bool = False
+) -> list[tuple[str, str]]:
+    """The decoded sample as ``(kind, text)`` runs, ``kind`` one of ``trained``, ``control`` (an untrained
+    special token) or ``text``: what :func:`highlight` marks on a terminal and the web page colours.
+
+    >>> from llm.data.tokenizer import build_tokenizer
+    >>> tok = build_tokenizer("bytelevel")
+    >>> hi, there = (tok(t, add_special_tokens=False)["input_ids"] for t in ("Hi", " there"))
+    >>> mask_spans(hi + there, [-100] * len(hi) + there, tok)
+    [('text', 'Hi'), ('trained', ' there')]
+    """
     backend = tokenizer.backend_tokenizer
     special = set(tokenizer.all_special_ids)
 
@@ -53,13 +61,23 @@ def highlight(
         token, label = pair
         return "trained" if label != IGNORE_INDEX else "control" if token in special else "text"
 
-    out: list[str] = []
+    spans = []
     for kind, group in itertools.groupby(zip(input_ids, labels, strict=True), key=style):
         ids = [token for token, _ in group]
         if show_tokens:
             text = "|".join(backend.decode([t], skip_special_tokens=False) for t in ids)
         else:
             text = backend.decode(ids, skip_special_tokens=False)
+        spans.append((kind, text))
+    return spans
+
+
+def highlight(
+    input_ids: list[int], labels: list[int], tokenizer: Any, color: bool = False, show_tokens: bool = False
+) -> str:
+    """Decoded text with trained tokens marked (green, or ``[[…]]``) and special tokens dimmed."""
+    out: list[str] = []
+    for kind, text in mask_spans(input_ids, labels, tokenizer, show_tokens):
         if kind == "trained":
             out.append(f"{GREEN}{text}{RESET}" if color else f"[[{text}]]")
         elif kind == "control" and color:
