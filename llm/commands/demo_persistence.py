@@ -41,6 +41,7 @@ from llm.data.output import check_run_target, claim_run, finish_run
 from llm.data.process import DataArguments, Report, convert_records
 from llm.data.samples import PIPPA_SAMPLE, SMALL_TALK
 from llm.data.sources import get_source
+from llm.eval.checks import Check
 from llm.eval.persistence import chat_loss, plot_persistence, scores_table, split_curves, targets
 from llm.eval.roleplay import RoleplayResult, evaluate, write_report
 from llm.eval.simulate import ListedUserTurns, ReplayedUserTurns, UserSide
@@ -91,13 +92,34 @@ def role_play_chats(held_out: int, max_messages: int) -> tuple[list[Conversation
     return cut[:-held_out], cut[-held_out:]
 
 
+def spread(checks: list[Check], per_family: int | None) -> list[Check]:
+    """At most ``per_family`` checks of each family, spread over its list (a family's checks come grouped by
+    card or rule, so every other one keeps the variety); None: all of them.
+
+    >>> from llm.eval.suite import suite_checks
+    >>> picked = spread(suite_checks(), 4)
+    >>> len(picked), len({c.character.name for c in picked if c.family == "persona"})
+    (40, 3)
+    """
+    if per_family is None:
+        return list(checks)
+    by_family: dict[str, list[Check]] = {}
+    for check in checks:
+        by_family.setdefault(check.family, []).append(check)
+    picked = []
+    for items in by_family.values():
+        n = min(per_family, len(items))
+        picked += [items[k * len(items) // n] for k in range(n)]  # evenly over the whole family
+    return picked
+
+
 def evaluation(model_dir: str, args: argparse.Namespace, user_side: UserSide) -> RoleplayResult:
     model, tokenizer = load_for_inference(model_dir)
     encoder = Encoder(tokenizer, TEMPLATE)
     sampling = Sampling(max_new_tokens=args.max_new_tokens)
     # Every conversation's keys and values kept: 66 conversations of up to ~1,000 tokens (about 6 GB).
     replier = LocalReplier(model, encoder, sampling, args.batch_size, PrefixCache(max_tokens=1 << 17))
-    return evaluate(replier, suite_checks("all"), user_side, args.conversations, args.turns, encoder.template,
+    return evaluate(replier, spread(suite_checks("all"), args.checks_per_family), user_side, args.conversations, args.turns, encoder.template,
                     user_name="User", control=True)  # fmt: skip
 
 
@@ -118,13 +140,19 @@ def parser() -> argparse.ArgumentParser:
         "--model", default=BASE, help="the base model (hub id, directory, .gguf, or a named default)"
     )
     p.add_argument("--conversations", type=int, default=1, help="evaluation conversations per suite check")
+    p.add_argument(
+        "--checks_per_family",
+        type=int,
+        default=4,
+        help="suite checks evaluated per family (0: all 66; the demo's default keeps it under 30 min)",
+    )
     p.add_argument("--turns", type=int, nargs="+", default=[1, 2, 4, 8], help="the measured turns")
     p.add_argument("--max_new_tokens", type=int, default=40, help="longest evaluation reply, in tokens")
     p.add_argument("--batch_size", type=int, default=66, help="conversations generated together")
     p.add_argument(
         "--gatt_dialogues", type=int, default=96, help="GAtt dialogues sampled (train checks cycled)"
     )
-    p.add_argument("--gatt_turns", type=int, default=5, help="user turns per GAtt dialogue")
+    p.add_argument("--gatt_turns", type=int, default=4, help="user turns per GAtt dialogue")
     p.add_argument("--chats", type=int, default=96, help="role-play chats mixed into the training data")
     p.add_argument(
         "--held_out_chats", type=int, default=20, help="role-play chats kept out for the chat loss"
@@ -138,6 +166,7 @@ def parser() -> argparse.ArgumentParser:
 
 def run_demo(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.checks_per_family = args.checks_per_family or None
     t0 = time.perf_counter()
     run_dir = Path(args.run_dir)
     check_run_target(run_dir, [Path(args.model), PIPPA_SAMPLE], overwrite=True)  # replaces only its own run
@@ -169,7 +198,7 @@ def run_demo(argv: list[str] | None = None) -> int:
         SynthesisArguments(
             data_files=[str(dialogues)], dataset="openai", output=str(run_dir / "gatt"), model=base,
             template=TEMPLATE, instructions=SUITE_TRAIN, max_turns=args.gatt_turns, skip_first=1,
-            probe_share=0.4, per_dialogue=True, max_new_tokens=48, temperature=0.7, resample=3,
+            probe_share=0.4, per_dialogue=True, max_new_tokens=40, temperature=0.7, resample=2,
             batch_size=args.batch_size, max_length=ROW_TOKENS, seed=args.seed, overwrite=True,
         )
     )  # fmt: skip
