@@ -20,7 +20,7 @@ TINY = ["--template", "chatml", "--checks_per_family", "1", "--turns", "1", "2",
 def test_the_demo_runs_base_to_final_on_the_same_conversations(checkpoint, tmp_path, capsys, monkeypatch):
     # A random tiny model obeys nothing, so no GAtt sample would pass its check: the samples come from a
     # replier that obeys every train instruction, through the real synthesis (checks, probes, encoding).
-    def obeying_synthesis(args):
+    def obeying_synthesis(args, replier=None):
         args.tokenizer = args.model
         return synthesize(args, ObeyingReplier(suite_checks("train")))
 

@@ -48,7 +48,7 @@ from llm.eval.roleplay import Curve, RoleplayResult, evaluate, write_report
 from llm.eval.simulate import ListedUserTurns, ReplayedUserTurns
 from llm.eval.suite import suite_checks, suite_families
 from llm.inference.cache import PrefixCache
-from llm.inference.repliers import LocalReplier, Sampling
+from llm.inference.repliers import LocalReplier, Replier, Sampling
 from llm.models.loading import ModelArguments, load_for_inference
 from llm.models.resolve import resolve_model
 from llm.train.args import StageArguments
@@ -98,6 +98,10 @@ class Recipe:
     max_steps: int = field(default=400, metadata={"help": "most LoRA steps, whatever the time"})
     learning_rate: float = field(default=2e-4, metadata={"help": "LoRA learning rate"})
     seed: int = field(default=0, metadata={"help": "seed for the dialogues, sampling and training"})
+    gatt_check: bool = field(
+        default=True,
+        metadata={"help": "keep only GAtt replies that pass their check (false: every reply, an ablation)"},
+    )
 
     def validate(self) -> None:
         for name in ("conversations", "max_new_tokens", "batch_size", "gatt_dialogues", "held_out_chats"):
@@ -188,8 +192,9 @@ def measure(
     return Measured(result, loss, split_curves(result, *suite_families()))
 
 
-def gatt_data(base: str, recipe: Recipe, run_dir: Path) -> dict:
-    """GAtt samples sampled by ``base`` itself on the suite's train families (``run_dir/gatt``)."""
+def gatt_data(base: str, recipe: Recipe, run_dir: Path, replier: Replier | None = None) -> dict:
+    """GAtt samples sampled by ``base`` itself on the suite's train families (``run_dir/gatt``); ``replier``
+    samples instead of ``base`` (tests, smoke runs), the samples still encoded for ``base``."""
     dialogues = run_dir / "dialogues.jsonl"
     small_talk_dialogues(dialogues, recipe.gatt_dialogues, recipe.gatt_turns, recipe.seed)
     stats = synthesize(
@@ -197,8 +202,10 @@ def gatt_data(base: str, recipe: Recipe, run_dir: Path) -> dict:
             data_files=[str(dialogues)], dataset="openai", output=str(run_dir / "gatt"), model=base,
             template=recipe.template, instructions=SUITE_TRAIN, max_turns=recipe.gatt_turns, skip_first=1,
             probe_share=0.4, per_dialogue=True, max_new_tokens=recipe.max_new_tokens, temperature=0.7,
-            resample=2, batch_size=recipe.batch_size, max_length=ROW_TOKENS, seed=recipe.seed, overwrite=True,
-        )
+            resample=2, check_replies=recipe.gatt_check, batch_size=recipe.batch_size, max_length=ROW_TOKENS,
+            seed=recipe.seed, overwrite=True, tokenizer=base if replier else None,
+        ),
+        replier,
     )  # fmt: skip
     return stats["gatt_synthesis"]
 
