@@ -117,7 +117,8 @@ def role_play_eval(model_dir: str, template: str, out: Path, title: str) -> dict
     checks = fact_checks()
     model, tokenizer = load_for_inference(model_dir)
     encoder = Encoder(tokenizer, template)
-    replier = LocalReplier(model, encoder, Sampling(max_new_tokens=40), len(checks), PrefixCache())
+    sampling = Sampling(max_new_tokens=40, repetition_penalty=1.3)  # as the scripted chat: a 135M model loops
+    replier = LocalReplier(model, encoder, sampling, len(checks), PrefixCache())
     result = evaluate(replier, checks, ListedUserTurns.bundled(1), 1, FACT_TURNS, encoder.template,
                       user_name="Sam", progress=False)  # fmt: skip
     write_report(result, out, title)

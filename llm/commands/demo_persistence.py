@@ -88,11 +88,17 @@ class Recipe:
         metadata={"help": "suite checks evaluated per family (0: all 66; 4 keeps the demo under 30 min)"},
     )
     turns: list[int] = field(default_factory=lambda: [1, 2, 4, 8], metadata={"help": "the measured turns"})
-    max_new_tokens: int = field(default=40, metadata={"help": "longest reply, in tokens"})
+    max_new_tokens: int = field(default=48, metadata={"help": "longest reply, in tokens"})
+    repetition_penalty: float = field(
+        default=1.3,
+        metadata={
+            "help": "on a reply's own tokens (a 135M model loops without; the prompt's words stay free)"
+        },
+    )
     batch_size: int = field(default=66, metadata={"help": "conversations generated together"})
-    gatt_dialogues: int = field(default=64, metadata={"help": "GAtt dialogues sampled (train checks cycled)"})
+    gatt_dialogues: int = field(default=96, metadata={"help": "GAtt dialogues sampled (train checks cycled)"})
     gatt_turns: int = field(default=4, metadata={"help": "user turns per GAtt dialogue"})
-    chats: int = field(default=96, metadata={"help": "role-play chats mixed into the training data"})
+    chats: int = field(default=48, metadata={"help": "role-play chats mixed into the training data"})
     held_out_chats: int = field(default=20, metadata={"help": "role-play chats kept out for the chat loss"})
     minutes: float = field(default=6.0, metadata={"help": "LoRA training time budget"})
     max_steps: int = field(default=400, metadata={"help": "most LoRA steps, whatever the time"})
@@ -175,7 +181,7 @@ def measure(
     ``same_as``, on the very user turns that run heard."""
     model, tokenizer = load_for_inference(model_dir)
     encoder = Encoder(tokenizer, recipe.template)
-    sampling = Sampling(max_new_tokens=recipe.max_new_tokens)
+    sampling = Sampling(recipe.max_new_tokens, repetition_penalty=recipe.repetition_penalty)
     # Every conversation's keys and values kept: 66 conversations of up to ~1,000 tokens (about 6 GB).
     replier = LocalReplier(model, encoder, sampling, recipe.batch_size, PrefixCache(max_tokens=1 << 17))
     users = (
@@ -202,6 +208,7 @@ def gatt_data(base: str, recipe: Recipe, run_dir: Path, replier: Replier | None 
             data_files=[str(dialogues)], dataset="openai", output=str(run_dir / "gatt"), model=base,
             template=recipe.template, instructions=SUITE_TRAIN, max_turns=recipe.gatt_turns, skip_first=1,
             probe_share=0.4, per_dialogue=True, max_new_tokens=recipe.max_new_tokens, temperature=0.7,
+            repetition_penalty=recipe.repetition_penalty,
             resample=2, check_replies=recipe.gatt_check, batch_size=recipe.batch_size, max_length=ROW_TOKENS,
             seed=recipe.seed, overwrite=True, tokenizer=base if replier else None,
         ),
