@@ -274,7 +274,7 @@ def test_the_reply_repetition_penalty_counts_the_reply_never_the_prompt(model, t
         strict(convs)
     finally:
         del model.generate
-    for prompt, generated in (row for rows in calls for row in rows):
+    for _, generated in (row for rows in calls for row in rows):
         reply = [t for t in generated if t != tok.pad_token_id]
         assert len(set(reply)) == len(reply)  # no token twice within the reply
     said_again = sum(t in set(prompt) for prompt, generated in calls[0] for t in generated)
