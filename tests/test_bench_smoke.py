@@ -47,6 +47,7 @@ SMOKES = {
         r"method\s+\|\s+rows\s+efficiency\s+time \(s\)\s+\|\s+rows\s+efficiency\s+time \(s\)"
     ),
     "ppo_step.py": Smoke(r"loop\s+iteration\s+generation\s+scoring\s+ref/old logps\s+update"),
+    "real_persistence.py": Smoke(r"\| model \| train t1 \| train t2 \| train t2-8 \|.*", WORK),
     "reward_server.py": Smoke(r"\| clients \| serving\s+\|\s+req/s \|.*"),
     "rl_roleplay.py": Smoke(r"model\s+instruction\s+t1\s+t2", WORK),
     "sft_throughput.py": Smoke(r"method\s+steps\s+real tok/s\s+padding\s+trained.*vs TRL\s+vs pad"),

@@ -258,3 +258,24 @@ def test_greedy_twins_are_generated_once_and_get_the_same_reply(model, tok):
     finally:
         del model.generate
     assert sum(len(rows) for rows in calls) == 6  # sampling draws each twin on its own
+
+
+def test_the_reply_repetition_penalty_counts_the_reply_never_the_prompt(model, tok):
+    """With an overwhelming penalty no token repeats within a reply, yet a reply may still say the prompt's
+    tokens (transformers' own penalty would forbid those: an instruction's words); 1.0 is no penalty."""
+    encoder = Encoder(tok, "chatml")
+    convs = openings()
+    plain = LocalReplier(model, encoder, Sampling(max_new_tokens=12), batch_size=4)
+    same = LocalReplier(model, encoder, Sampling(max_new_tokens=12, repetition_penalty=1.0), batch_size=4)
+    assert [r.text for r in plain(convs)] == [r.text for r in same(convs)]
+    strict = LocalReplier(model, encoder, Sampling(max_new_tokens=12, repetition_penalty=1e9), batch_size=4)
+    calls = recorded(model)
+    try:
+        strict(convs)
+    finally:
+        del model.generate
+    for _, generated in (row for rows in calls for row in rows):
+        reply = [t for t in generated if t != tok.pad_token_id]
+        assert len(set(reply)) == len(reply)  # no token twice within the reply
+    said_again = sum(t in set(prompt) for prompt, generated in calls[0] for t in generated)
+    assert said_again > 0  # the prompt's tokens stay free to say

@@ -392,3 +392,42 @@ def test_command_bad_new_arguments(checkpoint, capsys, extra, message, monkeypat
     assert eval_main(["roleplay", "--model", str(checkpoint), *extra]) == 2
     err = capsys.readouterr().err
     assert err.startswith("llm-train eval roleplay: error: ") and message in err and err.count("\n") == 1
+
+
+def test_the_demo_probes_facts_its_characters_cards_state():
+    """make demo's persona facts: one probed check per fact, and every fact's answer is what the card says."""
+    from llm.commands.demo import FACT_CHARACTERS, fact_checks
+
+    checks = fact_checks()
+    assert len(checks) == 4 * len(FACT_CHARACTERS)
+    for check in checks:
+        card = check.character
+        assert check.kind == "mentions" and check.probe
+        said = f"{card.name} {card.persona} {card.scenario} {card.greeting}"
+        assert check.score(said) == 1.0, (card.name, check.value)  # the answer is in the card
+        assert check.score("I'd rather not say.") == 0.0
+
+
+def test_persistence_splits_targets_and_table_from_a_suite_result():
+    """demo-persistence's scoring: train / held-out / control curves pooled from the same transcripts as the
+    per-family scores, and a target met or missed as the numbers say."""
+    from llm.eval.persistence import later_mean, split_curves, targets
+
+    train, held_out = suite_families()
+    checks = [c for c in suite_checks() if c.kind == "case" or c.family == "question"]
+
+    def shouting(convs):  # obeys capitals, never asks a question
+        return [Reply("I LIKE TEA.") for _ in convs]
+
+    result = evaluate(shouting, checks, ListedUserTurns([USERS[0] * 2]), 1, (1, 2, 4), progress=False,
+                      control=True)  # fmt: skip
+    curves = split_curves(result, train, held_out)
+    assert curves["train"].mean == result.scores["case"].mean  # the only train family here
+    assert 0.0 < curves["train"].mean[1] < 1.0  # capitals obeyed, lowercase not
+    assert curves["held_out"].mean == {1: 0.0, 2: 0.0, 4: 0.0}
+    assert later_mean(curves["train"]) == pytest.approx(result.scores["case"].mean[2])
+    assert set(curves) == {"train", "held_out", "control"}
+    goals = {t.name: t.met for t in targets(curves, curves, 2.0, 2.2)}
+    assert goals["held-out chat loss <= 1.05 x base"] is False
+    assert goals["held-out turn 1 >= base - 0.02"] is True
+    assert goals["train turns 2-8 >= base + 0.20"] is False  # the same model: no gain

@@ -5,8 +5,9 @@
 2. **Data**: the bundled PIPPA-format role-play sample, rendered with the model's *own* chat template
    (``--template tokenizer``, the character card in the system turn), cut into windows and packed; a few
    chats held out.
-3. **Before**: held-out loss, a small role-play evaluation (persona consistency and speaking for the user,
-   with the bundled characters' own persona checks) and a scripted chat with one character.
+3. **Before**: held-out loss, a probe-based role-play evaluation (four characters' facts — name, work,
+   companion, place — asked in branches at turns 1, 2, 4 and 8; persona consistency and speaking for the
+   user) and a scripted chat with one character.
 4. **Train**: LoRA (rank 16) on the stacked rows. The step budget is planned from the tokens/s measured over
    the first steps and capped by ``--minutes``.
 5. **After**: the same three measurements; the chats before and after side by side; the merged checkpoint,
@@ -33,14 +34,16 @@ import torch
 from transformers import TrainerCallback
 
 from llm.commands.cli import run_command
+from llm.data.cards import character_to_dict
 from llm.data.encode import Encoder
 from llm.data.output import check_run_target, claim_run, finish_run
 from llm.data.process import DataArguments
-from llm.data.samples import PIPPA_SAMPLE
+from llm.data.samples import PIPPA_SAMPLE, PIPPA_SAMPLE_FACTS
 from llm.data.sources import card_from_records
-from llm.eval.checks import DEFAULT_CHECKS
-from llm.eval.roleplay import evaluate, summary_table, write_report
+from llm.eval.checks import Check, checks_from_dict
+from llm.eval.roleplay import RoleplayResult, evaluate, summary_table, write_report
 from llm.eval.simulate import ListedUserTurns
+from llm.inference.cache import PrefixCache
 from llm.inference.chat import ChatSession
 from llm.inference.repliers import LocalReplier, Sampling
 from llm.models.loading import ModelArguments, load_for_inference
@@ -87,18 +90,60 @@ class PlannedBudget(TrainerCallback):
 DEMO_ROW_TOKENS = 512
 
 
+FACT_CHARACTERS = (
+    0,
+    1,
+    2,
+    8,
+)  # records of the sample whose characters' facts are probed (pippa_sample_facts.json)
+FACT_TURNS = (1, 2, 4, 8)
+
+
+def fact_checks() -> list[Check]:
+    """One probed ``mentions`` check per fact of the four characters: their cards as in the sample."""
+    facts = json.loads(PIPPA_SAMPLE_FACTS.read_text(encoding="utf-8"))["characters"]
+    checks = []
+    for record in FACT_CHARACTERS:
+        card = card_from_records(PIPPA_SAMPLE, record)
+        item = {"family": "persona facts", "character": character_to_dict(card), "facts": facts[card.name]}
+        checks += checks_from_dict(item, f"{PIPPA_SAMPLE_FACTS.name}:{card.name}")
+    return checks
+
+
 def role_play_eval(model_dir: str, template: str, out: Path, title: str) -> dict:
-    """A small role-play evaluation: the bundled characters, one chat each, turns 1–3."""
-    checks = [c for c in DEFAULT_CHECKS if c.character is not None]
+    """Does the character stay itself? Four of the sample's characters, each fact probed in a branch (its
+    name, work, companion, place) at turns 1, 2, 4 and 8 of a small-talk chat, greedy; with persona
+    consistency and speaking for the user on every reply."""
+    checks = fact_checks()
     model, tokenizer = load_for_inference(model_dir)
     encoder = Encoder(tokenizer, template)
-    replier = LocalReplier(model, encoder, Sampling(max_new_tokens=40), batch_size=len(checks))
-    result = evaluate(replier, checks, ListedUserTurns.bundled(1), 1, (1, 2, 3), encoder.template,
+    sampling = Sampling(max_new_tokens=40, repetition_penalty=1.3)  # as the scripted chat: a 135M model loops
+    replier = LocalReplier(model, encoder, sampling, len(checks), PrefixCache())
+    result = evaluate(replier, checks, ListedUserTurns.bundled(1), 1, FACT_TURNS, encoder.template,
                       user_name="Sam", progress=False)  # fmt: skip
     write_report(result, out, title)
     print(summary_table(result))
     data = result.to_json()
-    return {k: data[k] for k in ("persona_consistency", "speaks_for_user", "adherence")}
+    return {
+        "facts_by_turn": {t: v["mean"] for t, v in data["scores"]["all"].items()},
+        "facts_by_character": {
+            name: {t: round(sum(v) / len(v), 4) for t, v in by_turn.items()}
+            for name, by_turn in facts_by_character(result).items()
+        },
+        "persona_consistency": data["persona_consistency"],
+        "speaks_for_user": data["speaks_for_user"],
+    }
+
+
+def facts_by_character(result: RoleplayResult) -> dict[str, dict[int, list[float]]]:
+    out: dict[str, dict[int, list[float]]] = {}
+    for t in result.transcripts:
+        name = t.check.character.name if t.check.character else "?"
+        for turn in result.turns:
+            if turn <= len(t.replies):
+                text, conv = t.measured(turn)
+                out.setdefault(name, {}).setdefault(turn, []).append(t.check.score(text, conv))
+    return out
 
 
 def scripted_chat(model_dir: str, template: str) -> list[str]:
@@ -235,6 +280,9 @@ def run_demo(argv: list[str] | None = None) -> int:
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     finish_run(run_dir)
     print(f"\nheld-out loss {loss_before:.3f} → {loss_after:.3f}; {summary['seconds']['total']:.0f} s in all")
+    by_turn = lambda facts: "  ".join(f"t{t} {v:.2f}" for t, v in facts.items())  # noqa: E731
+    print(f"persona facts by turn (share of probes answered with the card's fact):\n"
+          f"  before  {by_turn(before_eval['facts_by_turn'])}\n  after   {by_turn(after_eval['facts_by_turn'])}")  # fmt: skip
     print(
         f"checkpoint (merged): {run_dir}   plots: {run_dir / 'loss_curve.png'}, {run_dir / 'adherence.png'}"
     )

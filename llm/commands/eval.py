@@ -120,6 +120,11 @@ class RoleplayEvalArguments:
     max_new_tokens: int = field(default=64, metadata={"help": "longest reply, in tokens"})
     temperature: float = field(default=0.0, metadata={"help": "sampling temperature; 0: greedy"})
     top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass (with --temperature > 0)"})
+    repetition_penalty: float = field(
+        default=1.0,
+        metadata={"help": "penalty on a reply repeating its own tokens (never the prompt's: an instruction's "
+                  "words stay free to say); 1: none"},
+    )  # fmt: skip
     placement: Literal["system", "first_user"] = field(
         default="system", metadata={"help": "where the instruction is given: system slot or first user turn"}
     )
@@ -148,7 +153,7 @@ def run(args: RoleplayEvalArguments) -> int:
     # of --user_turns, the models, the checks).
     check_run_target(out, [model_dir, *others, *input_paths(args)], args.overwrite, resume=None)
     turns = validate_settings(args.conversations, args.turns, args.max_new_tokens)
-    sampling = Sampling(args.max_new_tokens, args.temperature, args.top_p)
+    sampling = Sampling(args.max_new_tokens, args.temperature, args.top_p, args.repetition_penalty)
     if args.batch_size < 1:
         raise UserError(f"--batch_size {args.batch_size}: must be 1 or more")
     if args.user_turns and args.user_model:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import torch
-from transformers import StoppingCriteriaList
+from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteriaList
 
 from llm.data.conversation import Conversation, resolve_placeholders
 from llm.data.encode import Encoder
@@ -67,6 +67,7 @@ class Sampling:
     max_new_tokens: int = 128
     temperature: float = 0.0
     top_p: float = 1.0
+    repetition_penalty: float = 1.0  # on the reply's own tokens only (ReplyRepetitionPenalty); 1: none
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -75,12 +76,39 @@ class Sampling:
             raise UserError(f"temperature {self.temperature}: must be 0 (greedy) or more")
         if not 0 < self.top_p <= 1:
             raise UserError(f"top_p {self.top_p}: must be in (0, 1]")
+        if self.repetition_penalty < 1:
+            raise UserError(f"repetition_penalty {self.repetition_penalty}: must be 1 (none) or more")
 
     def generate_kwargs(self) -> dict[str, Any]:
         """The sampling arguments of ``model.generate``."""
         if not self.temperature:
             return {"do_sample": False}
         return {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p}
+
+
+class ReplyRepetitionPenalty(LogitsProcessor):
+    """CTRL's repetition penalty (a positive logit divided by ``penalty``, a negative one multiplied) on the
+    tokens the reply has generated so far, never the prompt's. ``transformers``' own ``repetition_penalty``
+    counts the whole conversation, so it would push a model away from saying what its instruction asks it to
+    say (a secret number, a name, a required word); this one only stops a reply from looping on itself.
+
+    >>> scores = torch.tensor([[2.0, -1.0, 0.5]])
+    >>> ReplyRepetitionPenalty(width=2, penalty=2.0)(torch.tensor([[0, 1, 0, 1]]), scores)
+    tensor([[ 1.0000, -2.0000,  0.5000]])
+    >>> ReplyRepetitionPenalty(width=2, penalty=2.0)(torch.tensor([[0, 1]]), scores)  # nothing generated yet
+    tensor([[ 2.0000, -1.0000,  0.5000]])
+    """
+
+    def __init__(self, width: int, penalty: float):
+        self.width, self.penalty = width, penalty
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        generated = input_ids[:, self.width :]
+        if generated.shape[1] == 0:
+            return scores
+        picked = scores.gather(1, generated)
+        picked = torch.where(picked < 0, picked * self.penalty, picked / self.penalty)
+        return scores.scatter(1, generated, picked)
 
 
 class Replier(Protocol):
@@ -182,12 +210,20 @@ class LocalReplier:
             def stopping(width: int) -> dict[str, Any]:
                 return {"stopping_criteria": StoppingCriteriaList([StopOnText(tokenizer, stops, width)])}
 
+        penalty = self.sampling.repetition_penalty
+
+        def stopping_and_penalty(width: int) -> dict[str, Any]:
+            extra = stopping(width)
+            if penalty != 1.0:  # the prompt ends at ``width``: the penalty counts only what comes after
+                extra["logits_processor"] = LogitsProcessorList([ReplyRepetitionPenalty(width, penalty)])
+            return extra
+
         out = generate(
             self.model,
             prompts,
             self._pad_id,
             self.cache,
-            stopping=stopping,
+            stopping=stopping_and_penalty,
             max_new_tokens=self.sampling.max_new_tokens,
             eos_token_id=self._end_ids or None,
             **self.sampling.generate_kwargs(),

@@ -134,6 +134,12 @@ class SynthesisArguments:
     max_new_tokens: int = field(default=128, metadata={"help": "longest sampled reply, in tokens"})
     temperature: float = field(default=0.7, metadata={"help": "sampling temperature (0: greedy)"})
     top_p: float = field(default=0.95, metadata={"help": "nucleus sampling mass"})
+    repetition_penalty: float = field(
+        default=1.0,
+        metadata={
+            "help": "penalty on a reply repeating its own tokens (not the prompt's); 1: none; local only"
+        },
+    )
     batch_size: int = field(default=16, metadata={"help": "dialogues per generation batch"})
     max_dialogues: int | None = field(default=None, metadata={"help": "use only the first N dialogues"})
     max_length: int = field(default=2048, metadata={"help": "tokens per encoded sample (longer: truncated)"})
@@ -493,7 +499,12 @@ def training_records(
 
 def build_replier(args: SynthesisArguments) -> tuple[Replier, str, str]:
     """The sampler, and the tokenizer and template the samples are encoded with."""
-    sampling = Sampling(args.max_new_tokens, args.temperature, args.top_p if args.temperature else 1.0)
+    sampling = Sampling(
+        args.max_new_tokens,
+        args.temperature,
+        args.top_p if args.temperature else 1.0,
+        args.repetition_penalty,
+    )
     if args.api_base:
         key = os.environ.get(args.api_key_env)
         return OpenAIReplier(args.api_base, args.api_model, key, sampling), args.tokenizer, args.template
