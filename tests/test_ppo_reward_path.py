@@ -61,13 +61,13 @@ def test_checks_read_the_reply_and_full_text_sources_the_whole_rollout(checkpoin
     SEEN.clear()
     args = small(
         checkpoint, tmp_path / "run", reward_fn=["check:ending=?", "test_ppo_reward_path:ends_with_eos"],
-        reward_weights=[2.0, 1.0], held_out_reward=["check:ending=?"], response_length=len(reply),
+        reward_weights=[2.0, 1.0], held_out_reward=["check:ending=?"], response_length=len(reply), max_steps=2,
     )  # fmt: skip
-    (first,) = train(args, generator=scripted)
-    assert first["reward/check:ending=?"] == 1.0
-    assert first["reward/test_ppo_reward_path:ends_with_eos"] == 1.0
-    assert first["held_out/check:ending=?"] == 1.0  # held-out checks read the reply alone too
-    assert first["rm_score_mean"] == pytest.approx(3.0)  # 2 · 1 + 1 · 1
+    for step in train(args, generator=scripted):  # two iterations: the reward sources last the whole run
+        assert step["reward/check:ending=?"] == 1.0
+        assert step["reward/test_ppo_reward_path:ends_with_eos"] == 1.0
+        assert step["held_out/check:ending=?"] == 1.0  # held-out checks read the reply alone too
+        assert step["rm_score_mean"] == pytest.approx(3.0)  # 2 · 1 + 1 · 1
     queries, mask = given[0]
     whole = [
         tokenizer.decode([*q[m.bool()].tolist(), *reply], skip_special_tokens=False)

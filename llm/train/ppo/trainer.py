@@ -309,7 +309,7 @@ def train(args: PPOArguments, generator: Generator | None = None) -> list[dict]:
     for m in (policy, ref_policy, value_model):
         disable_dropout(m)
     ref_policy.requires_grad_(False).eval()
-    rewards = build_rewards(
+    reward_sources = build_rewards(
         args.reward_fn, args.reward_url, args.reward_token_file, args.reward_model_path, args.reward_weights,
         str(accelerator.device), args.held_out_reward or (),
     )  # fmt: skip
@@ -364,7 +364,9 @@ def train(args: PPOArguments, generator: Generator | None = None) -> list[dict]:
             for r, m in zip(responses, mask, strict=True)
         ]
         t1 = time.perf_counter()
-        total, parts = rewards(prompt_texts, completions, texts=texts)  # full-text sources score ``texts``
+        total, parts = reward_sources(
+            prompt_texts, completions, texts=texts
+        )  # full-text sources score ``texts``
         rm_scores = torch.tensor(total, dtype=torch.float32, device=accelerator.device)
         scores = core.penalize_missing_eos(rm_scores, has_eos, args.missing_eos_penalty)
         t_score = time.perf_counter() - t1
