@@ -127,6 +127,7 @@ def learning_run(start, tmp_path_factory):
     return train(grpo_args(start, out)), out
 
 
+@pytest.mark.slow
 def test_start_of_training(learning_run):
     history, _ = learning_run
     first = history[0]
@@ -135,6 +136,7 @@ def test_start_of_training(learning_run):
     assert history[1]["kl"] > 0.0
 
 
+@pytest.mark.slow
 def test_reward_rises_and_kl_stays_bounded(learning_run):
     history, out = learning_run
     start_reward = sum(h["reward_mean"] for h in history[:4]) / 4
