@@ -393,7 +393,7 @@ def train(args: PPOArguments, generator: Generator | None = None) -> list[dict]:
 
         local = {
             "reward_mean": scores.mean(),
-            "rm_score_mean": rm_scores.mean(),
+            "rm_score_mean": rm_scores.mean(),  # the weighted total before the missing-EOS penalty
             "reward_with_kl_mean": rewards.sum(1).mean(),
             "kl_mean": kl.sum(1).mean(),
             "response_length": mask.sum(1).float().mean(),
