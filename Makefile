@@ -1,5 +1,6 @@
 # The README's two commands. Each sets itself up in .venv on a fresh machine, then runs.
 #   make test   ruff (lint + format check), the documentation build (mkdocs --strict) and the test suite
+#   make test-fast   the same without the tests marked slow (learning runs, several processes): a quick check
 #   make demo   the main job: SmolLM2-135M-Instruct becomes a bundled character (before/after)
 #   make demo-tiny   the same pipeline with a tiny Llama trained from scratch (fast, no download)
 #   make test-real   real-model tests on SmolLM2-135M-Instruct (fetches it; not part of make test)
@@ -19,7 +20,7 @@ STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 # The official handlebars.js for the SillyTavern parity test (tests/test_sillytavern.py); skipped without npm.
 HANDLEBARS := .cache/node/node_modules/handlebars/package.json
 
-.PHONY: setup test test-real lint demo demo-tiny demo-rlhf demo-persistence bench clean
+.PHONY: setup test test-fast test-real lint demo demo-tiny demo-rlhf demo-persistence bench clean
 
 setup: $(STAMP) $(HANDLEBARS)
 
@@ -47,6 +48,11 @@ lint: setup
 test: lint
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+# -m replaces pyproject's addopts -m 'not real', so both markers are named here.
+test-fast: lint
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow and not real"
 
 demo: $(STAMP)
 	$(BIN)/llm-train demo

@@ -218,6 +218,7 @@ def test_batch_1_times_accumulation_4_equals_4_times_1(models, tmp_path):
         torch.testing.assert_close(weights[0][key], weights[1][key], atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("loss_type", "beta", "threshold"), [("sigmoid", 0.5, 0.9), ("simpo", 2.0, 0.75),
                                                                ("orpo", 0.5, 0.75), ("kto", 0.5, 0.75)])  # fmt: skip
 def test_a_tiny_model_learns_a_multi_turn_preference(models, tmp_path, loss_type, beta, threshold):

@@ -127,6 +127,7 @@ def learning_run(start, tmp_path_factory):
     return train(grpo_args(start, out)), out
 
 
+@pytest.mark.slow
 def test_start_of_training(learning_run):
     history, _ = learning_run
     first = history[0]
@@ -135,6 +136,7 @@ def test_start_of_training(learning_run):
     assert history[1]["kl"] > 0.0
 
 
+@pytest.mark.slow
 def test_reward_rises_and_kl_stays_bounded(learning_run):
     history, out = learning_run
     start_reward = sum(h["reward_mean"] for h in history[:4]) / 4
@@ -173,6 +175,7 @@ def test_truncated_completions_can_be_left_out(start, tmp_path):
     assert history[0]["reward_mean"] == -3.0 and history[0]["reward/ppo_rewards:letter_e"] > 0
 
 
+@pytest.mark.slow
 def test_an_entropy_bonus_raises_the_entropy_where_no_reward_says_anything(start, tmp_path):
     """Every group flat (a reward that is always 1): the advantages are 0, and only the bonus has a gradient."""
     from llm.models.loading import load_for_inference

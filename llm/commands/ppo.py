@@ -1,6 +1,8 @@
-"""``llm-train ppo``: RLHF with PPO against a reward model, server or function (:mod:`llm.train.ppo.trainer`).
+"""``llm-train ppo``: RLHF with PPO against reward models, servers, functions or checks, weighted
+(:mod:`llm.train.ppo.trainer`; the reward flags are ``grpo``'s, :mod:`llm.train.rewards`).
 
 llm-train ppo --model_name_or_path runs/sft --reward_url http://127.0.0.1:8000 --output_dir runs/ppo
+llm-train ppo --model_name_or_path runs/sft --reward_fn check:ending=? --output_dir runs/ppo-questions
 """
 
 from __future__ import annotations

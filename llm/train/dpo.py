@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -67,20 +68,94 @@ from llm.train.preference_losses import (
 )
 from llm.train.saving import Trainer
 
-LOSS_TYPES = ("sigmoid", "ipo", "hinge", "simpo", "orpo", "kto")
-REFERENCE_FREE = ("simpo", "orpo")
 # What `dpo` means when the flags say nothing: TRL-format preference data, ChatML.
 DPO_DEFAULTS = ["--dataset", "preference", "--template", "chatml", "--max_length", "1024"]
 PAIRED = {"chosen_input_ids", "chosen_labels", "rejected_input_ids", "rejected_labels"}
 UNPAIRED = {"input_ids", "labels", "desirable", "prompt_length"}
 
 
+@dataclass(frozen=True)
+class Pairs:
+    """A batch of pairs, one value per pair ([B] each): summed log-probs of the chosen and rejected completions
+    under the policy, their trained tokens, and the reference's log-probs (None for a reference-free loss)."""
+
+    chosen: torch.Tensor
+    rejected: torch.Tensor
+    chosen_tokens: torch.Tensor
+    rejected_tokens: torch.Tensor
+    ref_chosen: torch.Tensor | None = None
+    ref_rejected: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class Loss:
+    """One row of :data:`LOSSES`: whether the loss reads a reference model, and its per-pair losses
+    (None for KTO, whose unpaired rows take their own path, :meth:`PreferenceTrainer.kto_loss`)."""
+
+    reference: bool
+    per_pair: Callable[[Pairs, DPOArguments], torch.Tensor] | None
+    help: str
+
+
+def _sigmoid(p: Pairs, o: DPOArguments) -> torch.Tensor:
+    return dpo_loss(p.chosen, p.rejected, p.ref_chosen, p.ref_rejected, o.beta, o.label_smoothing)
+
+
+def _ipo(p: Pairs, o: DPOArguments) -> torch.Tensor:
+    return ipo_loss(
+        p.chosen, p.rejected, p.ref_chosen, p.ref_rejected, p.chosen_tokens, p.rejected_tokens, o.beta
+    )
+
+
+def _hinge(p: Pairs, o: DPOArguments) -> torch.Tensor:
+    return hinge_loss(p.chosen, p.rejected, p.ref_chosen, p.ref_rejected, o.beta)
+
+
+def _simpo(p: Pairs, o: DPOArguments) -> torch.Tensor:
+    return simpo_loss(
+        p.chosen, p.rejected, p.chosen_tokens, p.rejected_tokens, o.beta, o.simpo_gamma, o.label_smoothing
+    )
+
+
+def _orpo(p: Pairs, o: DPOArguments) -> torch.Tensor:
+    nll = -p.chosen.sum() / p.chosen_tokens.sum().clamp(min=1)  # the chosen side's SFT term, batch-wide
+    return nll + o.orpo_alpha * orpo_odds_loss(p.chosen, p.rejected, p.chosen_tokens, p.rejected_tokens)
+
+
+# Every loss type, one row: its name is a --loss_type choice; a name not here is an error, never a fallback.
+LOSSES: dict[str, Loss] = {
+    "sigmoid": Loss(reference=True, per_pair=_sigmoid, help="DPO (cDPO with --label_smoothing)"),
+    "ipo": Loss(reference=True, per_pair=_ipo, help="IPO"),
+    "hinge": Loss(reference=True, per_pair=_hinge, help="SLiC's hinge"),
+    "simpo": Loss(reference=False, per_pair=_simpo, help="SimPO, no reference"),
+    "orpo": Loss(reference=False, per_pair=_orpo, help="ORPO, no reference"),
+    "kto": Loss(reference=True, per_pair=None, help="KTO, unpaired rows"),
+}
+LOSS_TYPES = tuple(LOSSES)
+REFERENCE_FREE = tuple(name for name, row in LOSSES.items() if not row.reference)
+
+
+def loss_row(name: str) -> Loss:
+    """The table's row for ``--loss_type name``; an unknown name is the user's error, named.
+
+    >>> loss_row("simpo").reference
+    False
+    >>> loss_row("dpo")
+    Traceback (most recent call last):
+    ...
+    llm.errors.UserError: --loss_type 'dpo': choose one of sigmoid, ipo, hinge, simpo, orpo, kto
+    """
+    if name not in LOSSES:
+        raise UserError(f"--loss_type {name!r}: choose one of {', '.join(LOSSES)}")
+    return LOSSES[name]
+
+
 @dataclass
 class DPOArguments:
     """The preference-optimisation options (the rest are ``sft``'s: model, data, ``TrainingArguments``)."""
 
-    loss_type: Literal["sigmoid", "ipo", "hinge", "simpo", "orpo", "kto"] = field(
-        default="sigmoid", metadata={"help": "sigmoid (DPO), ipo, hinge, simpo, orpo or kto"}
+    loss_type: Literal[LOSS_TYPES] = field(  # the table's names: a choice of the flag
+        default="sigmoid", metadata={"help": "; ".join(f"{k}: {v.help}" for k, v in LOSSES.items())}
     )
     beta: float = field(default=0.1, metadata={"help": "β: strength of the preference (SimPO: 2–2.5)"})
     label_smoothing: float = field(
@@ -104,8 +179,7 @@ class DPOArguments:
     )
 
     def validate(self, model: ModelArguments) -> None:
-        if self.loss_type not in LOSS_TYPES:
-            raise UserError(f"--loss_type {self.loss_type!r}: choose one of {', '.join(LOSS_TYPES)}")
+        loss_row(self.loss_type)
         if self.beta <= 0:
             raise UserError(f"--beta {self.beta}: must be > 0")
         if not 0 <= self.label_smoothing < 0.5:
@@ -183,33 +257,24 @@ class PreferenceTrainer(Trainer):
 
     def preference_loss(self, model: Any, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
         o = self.options
+        row = loss_row(o.loss_type)
         policy = forward_sequences(model, inputs)
-        if o.loss_type == "kto":
-            return self._kto(model, inputs, policy)
+        if row.per_pair is None:
+            return self.kto_loss(model, inputs, policy)
         chosen, rejected = policy.logps[0::2], policy.logps[1::2]  # [B] each
         c_tokens, r_tokens = policy.tokens[0::2], policy.tokens[1::2]
-        if o.loss_type in REFERENCE_FREE:
-            if o.loss_type == "simpo":
-                losses = simpo_loss(
-                    chosen, rejected, c_tokens, r_tokens, o.beta, o.simpo_gamma, o.label_smoothing
-                )
-            else:
-                nll = -chosen.sum() / c_tokens.sum().clamp(min=1)
-                losses = nll + o.orpo_alpha * orpo_odds_loss(chosen, rejected, c_tokens, r_tokens)
+        if row.reference:
+            ref = self.reference_logps(model, inputs)
+            pairs = Pairs(chosen, rejected, c_tokens, r_tokens, ref[0::2], ref[1::2])
+            reward_c = o.beta * (chosen - pairs.ref_chosen).detach()
+            reward_r = o.beta * (rejected - pairs.ref_rejected).detach()
+        else:
+            pairs = Pairs(chosen, rejected, c_tokens, r_tokens)
             reward_c, reward_r = (
                 o.beta * chosen / c_tokens.clamp(min=1),
                 o.beta * rejected / r_tokens.clamp(min=1),
             )
-        else:
-            ref = self.reference_logps(model, inputs)
-            ref_c, ref_r = ref[0::2], ref[1::2]
-            if o.loss_type == "sigmoid":
-                losses = dpo_loss(chosen, rejected, ref_c, ref_r, o.beta, o.label_smoothing)
-            elif o.loss_type == "ipo":
-                losses = ipo_loss(chosen, rejected, ref_c, ref_r, c_tokens, r_tokens, o.beta)
-            else:
-                losses = hinge_loss(chosen, rejected, ref_c, ref_r, o.beta)
-            reward_c, reward_r = o.beta * (chosen - ref_c).detach(), o.beta * (rejected - ref_r).detach()
+        losses = row.per_pair(pairs, o)
         loss = losses.mean()
         if o.rpo_alpha:
             loss = loss + o.rpo_alpha * (-chosen.sum() / c_tokens.sum().clamp(min=1))
@@ -225,7 +290,9 @@ class PreferenceTrainer(Trainer):
         }
         return loss, metrics
 
-    def _kto(self, model: Any, inputs: dict[str, torch.Tensor], policy: Scored) -> tuple[torch.Tensor, dict]:
+    def kto_loss(
+        self, model: Any, inputs: dict[str, torch.Tensor], policy: Scored
+    ) -> tuple[torch.Tensor, dict]:
         o = self.options
         desirable = inputs["desirable"]
         n = desirable.shape[0]  # sequences 0..n-1: the completions; n..2n-1: mismatched, for the KL estimate

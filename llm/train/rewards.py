@@ -61,8 +61,10 @@ CHECKS: dict[str, Callable[[str, str], bool]] = {
 
 @dataclass
 class RewardSource:
-    """One named source: ``(prompts, completions, conversations) → floats``; ``conversations`` (each ending
-    with its completion as the assistant's message) where the loop has them (``--env roleplay``), else None."""
+    """One named source: ``(texts, completions, conversations) → floats``. ``texts`` are the full texts (prompt +
+    completion, as the loop renders them), which functions, servers and reward models score; ``completions``
+    what a check reads; ``conversations`` (each ending with its completion as the assistant's message) where
+    the loop has them (``--env roleplay``), else None."""
 
     name: str
     score: Callable[[list[str], list[str], list[Conversation] | None], list[float]]
@@ -72,9 +74,16 @@ class RewardSource:
         prompts: Sequence[str],
         completions: Sequence[str],
         conversations: Sequence[Conversation] | None = None,
+        texts: Sequence[str] | None = None,
     ) -> list[float]:
+        """``texts`` default to prompt + completion; a loop gives its own where they differ (``ppo`` decodes
+        each rollout whole, special tokens and EOS kept, as its reward model was trained on, while a check
+        reads the completion's words alone)."""
+        texts = (
+            list(texts) if texts is not None else [p + c for p, c in zip(prompts, completions, strict=True)]
+        )
         convs = list(conversations) if conversations is not None else None
-        values = [float(x) for x in self.score(list(prompts), list(completions), convs)]
+        values = [float(x) for x in self.score(texts, list(completions), convs)]
         if len(values) != len(completions):
             raise UserError(f"reward {self.name}: {len(values)} values for {len(completions)} completions")
         return values
@@ -89,7 +98,7 @@ def check_reward(kind: str, value: str) -> RewardSource:
             raise UserError(f"check:{kind}={value}: {problem}")
     test = CHECKS[kind]
     return RewardSource(
-        f"check:{kind}={value}", lambda prompts, completions, _: [float(test(c, value)) for c in completions]
+        f"check:{kind}={value}", lambda texts, completions, _: [float(test(c, value)) for c in completions]
     )
 
 
@@ -131,9 +140,8 @@ def function_reward(spec: str) -> RewardSource:
     wants_conversations = "conversations" in inspect.signature(fn).parameters
 
     def call(
-        prompts: list[str], completions: list[str], conversations: list[Conversation] | None
+        texts: list[str], completions: list[str], conversations: list[Conversation] | None
     ) -> list[float]:
-        texts = [p + c for p, c in zip(prompts, completions, strict=True)]
         if not wants_conversations:
             return fn(texts)
         if conversations is None:
@@ -156,22 +164,12 @@ def reward_from_spec(spec: str) -> RewardSource:
 def url_reward(urls: list[str], token_file: str | None) -> RewardSource:
     token = Path(token_file).read_text().strip() if token_file else None
     client = RewardClient(urls, token=token)
-    return RewardSource(
-        "url",
-        lambda prompts, completions, _: client.score(
-            [p + c for p, c in zip(prompts, completions, strict=True)]
-        ),
-    )
+    return RewardSource("url", lambda texts, completions, _: client.score(texts))
 
 
 def model_reward(path: str, device: str) -> RewardSource:
     model, tokenizer = load_reward_model(path, device=device)
-    return RewardSource(
-        "reward_model",
-        lambda prompts, completions, _: score(
-            model, tokenizer, [p + c for p, c in zip(prompts, completions, strict=True)]
-        ),
-    )
+    return RewardSource("reward_model", lambda texts, completions, _: score(model, tokenizer, texts))
 
 
 def held_out_sources(specs: Sequence[str], device: str) -> list[RewardSource]:
@@ -211,13 +209,14 @@ class Rewards:
         prompts: Sequence[str],
         completions: Sequence[str],
         conversations: Sequence[Conversation] | None = None,
+        texts: Sequence[str] | None = None,
     ) -> tuple[list[float], dict[str, list[float]]]:
-        parts = {s.name: s(prompts, completions, conversations) for s in self.sources}
+        parts = {s.name: s(prompts, completions, conversations, texts) for s in self.sources}
         total = [
             sum(w * parts[s.name][i] for s, w in zip(self.sources, self.weights, strict=True))
             for i in range(len(completions))
         ]
-        parts.update((s.name, s(prompts, completions, conversations)) for s in self.held_out)
+        parts.update((s.name, s(prompts, completions, conversations, texts)) for s in self.held_out)
         return total, parts
 
 

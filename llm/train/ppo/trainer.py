@@ -2,7 +2,8 @@
 ``accelerate`` (which drives DeepSpeed on GPUs). Each iteration, top to bottom:
 
     rollout   sample ``response_length`` tokens per prompt (T 0.7, top_k 0, top_p 1), cut after the first EOS
-    score     reward model (local, remote ``/get_reward`` servers, or a Python function); no EOS → penalty
+    score     the reward sources of ``grpo`` (:mod:`llm.train.rewards`: a local reward model, ``/get_reward``
+              servers, Python functions, ``check:KIND=VALUE``), weighted; no EOS → penalty
     advantage per-token reward −β·(log π − log π_ref), score at the last token; GAE(γ, λ); whitened advantages
     optimise  ``ppo_epochs`` passes of clipped policy + value losses over minibatches; LR annealed to 0
     log       metrics.jsonl, accelerate's trackers (TensorBoard, W&B), a table of samples; PNG curves at the end
@@ -18,7 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -33,10 +34,9 @@ from llm.errors import RecordError, UserError
 from llm.inference.rollout import Generator, HFGenerator
 from llm.models.checkpoint import checkpoint_template, require_kind, write_info
 from llm.models.resolve import resolve_model
-from llm.models.reward import build_reward_model, disable_dropout, load_reward_model, score, token_values
-from llm.serve.client import RewardClient
+from llm.models.reward import build_reward_model, disable_dropout, token_values
 from llm.train.ppo import core
-from llm.train.rewards import HELD_OUT_HELP, held_out_sources, reward_function
+from llm.train.rewards import HELD_OUT_HELP, build_rewards, reward_from_spec
 from llm.train.rl_metrics import claim_output, reward_vs_kl, start_accelerator
 from llm.train.rl_metrics import record as record_metrics
 from llm.train.saving import save_final
@@ -75,7 +75,12 @@ class PPOArguments(PromptArguments):
     reward_model_path: str | None = field(default=None, metadata={"help": "a local reward model"})
     reward_url: list[str] | None = field(default=None, metadata={"help": "serve-reward URL(s), sharded"})
     reward_token_file: str | None = field(default=None, metadata={"help": "bearer token for --reward_url"})
-    reward_fn: str | None = field(default=None, metadata={"help": "module:function, texts → floats"})
+    reward_fn: list[str] | None = field(
+        default=None, metadata={"help": "module:function (texts → floats) or check:KIND=VALUE, one or more"}
+    )
+    reward_weights: list[float] | None = field(
+        default=None, metadata={"help": "one weight per reward source (default 1)"}
+    )
     value_model_path: str | None = field(default=None, metadata={"help": "default: the local reward model"})
     held_out_reward: list[str] | None = field(default=None, metadata={"help": HELD_OUT_HELP})
     # sampling
@@ -124,11 +129,16 @@ class PPOArguments(PromptArguments):
             raise UserError("--model_name_or_path is required: the SFT checkpoint")
         self.model_name_or_path = resolve_model(self.model_name_or_path)
         require_checkpoint_kinds(self, "ppo")
-        sources = [x for x in (self.reward_model_path, self.reward_url, self.reward_fn) if x]
-        if len(sources) != 1:
-            raise UserError("give exactly one reward: --reward_model_path, --reward_url or --reward_fn")
-        if self.reward_fn and ":" not in self.reward_fn:
-            raise UserError("--reward_fn must be module:function (texts → floats)")
+        if isinstance(self.reward_fn, str):  # the Python API's old shape: one spec
+            self.reward_fn = [self.reward_fn]
+        if not (self.reward_fn or self.reward_url or self.reward_model_path):
+            raise UserError(
+                "give a reward: --reward_fn (module:function or check:KIND=VALUE), --reward_url or --reward_model_path"
+            )
+        if self.reward_weights and len(self.reward_weights) != reward_count(self):
+            raise UserError(
+                f"--reward_weights: {len(self.reward_weights)} weights for {reward_count(self)} reward sources"
+            )
         if self.mini_batch_size < 1 or self.rollout_batch_size % self.mini_batch_size:
             raise UserError("--rollout_batch_size must be a multiple of --mini_batch_size")
         if self.response_length < 1 or self.temperature <= 0:
@@ -137,8 +147,13 @@ class PPOArguments(PromptArguments):
             raise UserError("--max_steps, --rollout_batch_size and --ppo_epochs must be 1 or more")
         if self.report_to not in ("tensorboard", "wandb", "all", "none"):
             raise UserError(f"--report_to {self.report_to!r}: choose tensorboard, wandb, all or none")
-        if self.reward_fn:
-            reward_function(self.reward_fn)  # imported and checked last: the cheap checks above come first
+        for spec in self.reward_fn or []:
+            reward_from_spec(spec)  # a function imported and checked, a check parsed: last, before any model
+
+
+def reward_count(args: Any) -> int:
+    """How many reward sources the flags name: each --reward_fn spec, the URLs (one sharded server), the model."""
+    return len(args.reward_fn or []) + bool(args.reward_url) + bool(args.reward_model_path)
 
 
 def require_checkpoint_kinds(args: Any, command: str) -> None:
@@ -151,24 +166,6 @@ def require_checkpoint_kinds(args: Any, command: str) -> None:
     for spec in args.held_out_reward or []:
         if Path(spec).is_dir():  # a reward-model directory (the other specs are URLs, checks, functions)
             require_kind(spec, "reward_model", "--held_out_reward", command)
-
-
-# --------------------------------------------------------------------------------------------- reward sources
-
-
-class RewardSource(Protocol):
-    def __call__(self, texts: list[str]) -> list[float]: ...
-
-
-def reward_source(args: PPOArguments, device: torch.device) -> RewardSource:
-    if args.reward_fn:
-        fn = reward_function(args.reward_fn)
-        return lambda texts: [float(x) for x in fn(texts)]
-    if args.reward_url:
-        token = Path(args.reward_token_file).read_text().strip() if args.reward_token_file else None
-        return RewardClient(args.reward_url, token=token).score
-    model, tokenizer = load_reward_model(args.reward_model_path, device=str(device))
-    return lambda texts: score(model, tokenizer, texts)
 
 
 # ----------------------------------------------------------------------------------------------------- forward
@@ -312,8 +309,10 @@ def train(args: PPOArguments, generator: Generator | None = None) -> list[dict]:
     for m in (policy, ref_policy, value_model):
         disable_dropout(m)
     ref_policy.requires_grad_(False).eval()
-    reward = reward_source(args, accelerator.device)
-    held_out = held_out_sources(args.held_out_reward or (), str(accelerator.device))
+    reward_sources = build_rewards(
+        args.reward_fn, args.reward_url, args.reward_token_file, args.reward_model_path, args.reward_weights,
+        str(accelerator.device), args.held_out_reward or (),
+    )  # fmt: skip
     prompts, dropped = load_prompts(args, tokenizer, template_name)
 
     model = PolicyAndValue(policy, value_model)
@@ -356,18 +355,20 @@ def train(args: PPOArguments, generator: Generator | None = None) -> list[dict]:
             tokenizer.decode(torch.cat([q[qm.bool()], r[m.bool()]]).tolist(), skip_special_tokens=False)
             for q, qm, r, m in zip(queries, query_mask, responses, mask, strict=True)
         ]
+        prompt_texts = [
+            tokenizer.decode(q[qm.bool()].tolist(), skip_special_tokens=False)
+            for q, qm in zip(queries, query_mask, strict=True)
+        ]
+        completions = [  # what a check reads: the reply's words, no EOS
+            tokenizer.decode(r[m.bool()].tolist(), skip_special_tokens=True)
+            for r, m in zip(responses, mask, strict=True)
+        ]
         t1 = time.perf_counter()
-        rm_scores = torch.tensor(reward(texts), dtype=torch.float32, device=accelerator.device)
+        total, parts = reward_sources(
+            prompt_texts, completions, texts=texts
+        )  # full-text sources score ``texts``
+        rm_scores = torch.tensor(total, dtype=torch.float32, device=accelerator.device)
         scores = core.penalize_missing_eos(rm_scores, has_eos, args.missing_eos_penalty)
-        held_out_scores = {}
-        if held_out:  # scored apart from the reward: prompt and completion texts
-            prompt_texts = [
-                tokenizer.decode(q[qm.bool()].tolist()) for q, qm in zip(queries, query_mask, strict=True)
-            ]
-            completions = [
-                tokenizer.decode(r[m.bool()].tolist()) for r, m in zip(responses, mask, strict=True)
-            ]
-            held_out_scores = {s.name: torch.tensor(s(prompt_texts, completions)) for s in held_out}
         t_score = time.perf_counter() - t1
 
         t2 = time.perf_counter()
@@ -392,12 +393,17 @@ def train(args: PPOArguments, generator: Generator | None = None) -> list[dict]:
 
         local = {
             "reward_mean": scores.mean(),
-            "rm_score_mean": rm_scores.mean(),
+            "rm_score_mean": rm_scores.mean(),  # the weighted total before the missing-EOS penalty
             "reward_with_kl_mean": rewards.sum(1).mean(),
             "kl_mean": kl.sum(1).mean(),
             "response_length": mask.sum(1).float().mean(),
             "eos_rate": has_eos.float().mean(),
-            **{name: values.mean().to(accelerator.device) for name, values in held_out_scores.items()},
+            **{
+                name if name.startswith("held_out/") else f"reward/{name}": torch.tensor(
+                    values, device=accelerator.device
+                ).mean()
+                for name, values in parts.items()
+            },
             **stats,
         }
         metrics = {k: float(accelerator.gather(v.detach().reshape(1)).mean()) for k, v in local.items()}
