@@ -36,19 +36,12 @@ from llm.commands.cli import parse
 from llm.commands.serve_reward import PROG, ServeRewardArguments, main
 from llm.data.tokenizer import build_tokenizer
 from llm.errors import ServiceError, UserError
+from llm.inference.reward_client import RewardClient, RewardServerError
 from llm.models.reward import build_reward_model, load_reward_model, score
-from llm.serve import RewardClient, RewardServerError
-from llm.serve.server import (
-    BatchWorker,
-    ModelScorer,
-    RequestError,
-    RewardServer,
-    ServerConfig,
-    WorkerClosed,
-    load_scorer,
-    parse_query,
-    read_token,
-)
+from llm.serve.app import RequestError, parse_query
+from llm.serve.batching import BatchWorker, ModelScorer, WorkerClosed
+from llm.serve.config import ServerConfig, read_token
+from llm.serve.server import RewardServer, load_scorer
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "s3cret-token"
