@@ -568,6 +568,14 @@ def test_a_slow_body_or_silent_client_cannot_hold_the_server(fake):
     assert get_reward(fake.url, ["ok"]) == (200, {"rewards": [2.0]})
 
 
+def test_a_header_flood_answers_json_400_and_the_server_goes_on(fake):
+    """Headers that never stop coming are cut at h11's 16 KiB (uvicorn's protocol, answered in JSON by ours)."""
+    flood = "".join(f"X-Pad-{i}: {'a' * 100}\r\n" for i in range(300))  # 30 KB, never ended
+    status, payload = raw_answer(raw_send(fake.url, f"GET /health HTTP/1.1\r\nHost: x\r\n{flood}"))
+    assert status == 400 and "malformed HTTP request" in payload["error"]
+    assert get_reward(fake.url, ["ok"]) == (200, {"rewards": [2.0]})
+
+
 def test_waiting_requests_do_not_block_the_event_loop(fake):
     with slow_scoring():  # the worker is busy with "slow" until the end of the block
         slow = threading.Thread(target=get_reward, args=(fake.url, ["slow"]))
