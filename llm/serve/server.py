@@ -270,6 +270,7 @@ class RewardServer:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Any) -> AsyncIterator[None]:
+        """FastAPI's start-up hook: the ready line (the socket listens already, see the class docstring)."""
         self._on_ready(self.ready_line())
         yield
 
