@@ -15,7 +15,7 @@ what is measured.
 **Requests.** Each request is one text of realistic TL;DR length: ``prompt + " " + summary`` (chosen and
 rejected) of ``llm/data/samples/tldr_comparisons_sample.jsonl``, taken in a fixed shuffled order. For every
 number of concurrent clients (1, 16, 64: threads of this process, each sending its next request as soon as
-the last is answered, through :class:`llm.serve.RewardClient` with no retries) and each server, the
+the last is answered, through :class:`llm.inference.reward_client.RewardClient` with no retries) and each server, the
 first ``--warmup`` requests are not timed, then ``--requests`` are. ``req/s`` = timed requests / wall
 time; ``p50``/``p99`` = percentiles of the time from sending a request to having its reward;
 ``texts/batch`` = texts scored / batches the worker collected, ``texts/forward`` = texts scored / model
@@ -77,7 +77,7 @@ sys.path.insert(0, str(ROOT))
 
 from machine import cpu_model  # noqa: E402  (bench/machine.py; bench/ is on the path of a bench script)
 
-from llm.serve import RewardClient  # noqa: E402
+from llm.inference.reward_client import RewardClient  # noqa: E402
 
 DATA = ROOT / "llm" / "data" / "samples" / "tldr_comparisons_sample.jsonl"
 SERVE = "import sys; from llm.commands.serve_reward import main; sys.exit(main())"  # llm-train serve-reward

@@ -1,9 +1,11 @@
 """The house rule, kept true by a test: imports only go down the layers, and no module cycle exists.
 
-    errors → data → models → inference → eval → serve → train → web → commands
+    errors → data → models → inference → eval → train → serve → web → commands
 
-``web`` (the browser page) is an application over inference and eval: it sits just below the commands, as
-DESIGN.md draws it, so that only ``llm-train web`` imports it and no library module depends on Gradio.
+``serve`` (the reward-model server) and ``web`` (the browser page) are applications: they sit above
+training, just below the commands, so that no library module depends on FastAPI or Gradio. What training
+needs of the reward server, its client, is ``llm.inference.reward_client``: ``train`` may not import
+``serve``, which holds the application only.
 
 A module imports from its own layer or the ones below (read with ``ast``, function-local imports
 included), never lazily to dodge a cycle. The one exception is the entry-point shim
@@ -16,7 +18,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "llm"
-LAYERS = ("errors", "data", "models", "inference", "eval", "serve", "train", "web", "commands")
+LAYERS = ("errors", "data", "models", "inference", "eval", "train", "serve", "web", "commands")
 SHIMS = {"llm.data.process_chats": {"llm.commands.process"}}
 
 

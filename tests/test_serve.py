@@ -36,19 +36,12 @@ from llm.commands.cli import parse
 from llm.commands.serve_reward import PROG, ServeRewardArguments, main
 from llm.data.tokenizer import build_tokenizer
 from llm.errors import ServiceError, UserError
+from llm.inference.reward_client import RewardClient, RewardServerError
 from llm.models.reward import build_reward_model, load_reward_model, score
-from llm.serve import RewardClient, RewardServerError
-from llm.serve.server import (
-    BatchWorker,
-    ModelScorer,
-    RequestError,
-    RewardServer,
-    ServerConfig,
-    WorkerClosed,
-    load_scorer,
-    parse_query,
-    read_token,
-)
+from llm.serve.app import RequestError, parse_query
+from llm.serve.batching import BatchWorker, ModelScorer, WorkerClosed
+from llm.serve.config import ServerConfig, read_token
+from llm.serve.server import RewardServer, load_scorer
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "s3cret-token"
@@ -572,6 +565,14 @@ def test_a_slow_body_or_silent_client_cannot_hold_the_server(fake):
     silent.settimeout(10)
     assert silent.recv(100) == b"" and time.monotonic() - started < 5  # closed by the server
     silent.close()
+    assert get_reward(fake.url, ["ok"]) == (200, {"rewards": [2.0]})
+
+
+def test_a_header_flood_answers_json_400_and_the_server_goes_on(fake):
+    """Headers that never stop coming are cut at h11's 16 KiB (uvicorn's protocol, answered in JSON by ours)."""
+    flood = "".join(f"X-Pad-{i}: {'a' * 100}\r\n" for i in range(300))  # 30 KB, never ended
+    status, payload = raw_answer(raw_send(fake.url, f"GET /health HTTP/1.1\r\nHost: x\r\n{flood}"))
+    assert status == 400 and "malformed HTTP request" in payload["error"]
     assert get_reward(fake.url, ["ok"]) == (200, {"rewards": [2.0]})
 
 

@@ -17,7 +17,7 @@ import torch
 from llm.data.collate import pad
 from llm.data.tokenizer import build_tokenizer
 from llm.models.reward import build_reward_model, chunked_reward, forward_rewards, prefill_reward, score
-from llm.serve.server import MAX_SUSPENDED, BatchWorker, ModelScorer
+from llm.serve.batching import MAX_SUSPENDED, BatchWorker, ModelScorer
 
 WORDS = "the sea light storm ship tea book sword garden rain wind night keeper ghost café 日本語 🙂".split()
 

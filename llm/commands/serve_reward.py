@@ -5,9 +5,10 @@
     llm-train serve-reward --model runs/rm --host 0.0.0.0 --token_file ~/.config/rm.token
     llm-train serve-reward rm.yaml --port 8001                             # a YAML file of these flags
 
-The protocol, batching, limits and shutdown are described in :mod:`llm.serve.server`. Only the ready line
-goes to stdout; bad flags (a missing model directory, an empty token file, a size that is not one …) end
-with ``llm-train serve-reward: error: <message>`` and exit status 2, before the model is loaded.
+The protocol and limits are described in :mod:`llm.serve.app`, batching in :mod:`llm.serve.batching`,
+start-up and shutdown in :mod:`llm.serve.server`. Only the ready line goes to stdout; bad flags (a missing
+model directory, an empty token file, a size that is not one …) end with ``llm-train serve-reward: error:
+<message>`` and exit status 2, before the model is loaded.
 """
 
 from __future__ import annotations
@@ -20,14 +21,8 @@ from pathlib import Path
 from llm.commands.cli import argv_or_sys, parse, run_command
 from llm.models.checkpoint import require_kind
 from llm.models.resolve import resolve_model
-from llm.serve.server import (
-    DEFAULT_BATCH_TOKENS_CPU,
-    DEFAULT_BATCH_TOKENS_GPU,
-    ServerConfig,
-    parse_size,
-    read_token,
-    serve,
-)
+from llm.serve.config import ServerConfig, parse_size, read_token
+from llm.serve.server import DEFAULT_BATCH_TOKENS_CPU, DEFAULT_BATCH_TOKENS_GPU, serve
 
 PROG = "llm-train serve-reward"
 DEFAULTS = ServerConfig  # one place for the defaults: the server's own (its class attributes)

@@ -1,13 +1,7 @@
-"""Reward model serving: ``llm-train serve-reward`` (:mod:`llm.serve.server`, FastAPI on uvicorn: the
-``serve`` extra) and its client (:mod:`llm.serve.client`, standard library only).
+"""The reward-model server, ``llm-train serve-reward``: an application (FastAPI on uvicorn: the ``serve``
+extra) in four modules — :mod:`~llm.serve.config` (its settings), :mod:`~llm.serve.batching` (the worker that
+owns the model), :mod:`~llm.serve.app` (the HTTP layer) and :mod:`~llm.serve.server` (start-up and shutdown).
 
-from llm.serve import RewardClient
-rewards = RewardClient("http://127.0.0.1:8000", token=token).score(texts)
-
-Importing this package does not import the server: a trainer that only calls a reward server needs
-neither FastAPI nor uvicorn.
+Its client, what training needs, lives below training in :mod:`llm.inference.reward_client` (standard
+library only): a trainer that calls a reward server imports neither FastAPI nor uvicorn, nor this package.
 """
-
-from llm.serve.client import RewardClient, RewardServerError
-
-__all__ = ["RewardClient", "RewardServerError"]

@@ -41,8 +41,8 @@ from llm.eval.checks import (
     speaks_for_user,
     within_words,
 )
+from llm.inference.reward_client import RewardClient
 from llm.models.reward import load_reward_model, score
-from llm.serve.client import RewardClient
 
 HELD_OUT_HELP = (
     "reward sources scored on every rollout but never optimised (a second reward model, a URL, check:KIND=VALUE, "

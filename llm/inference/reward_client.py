@@ -1,6 +1,6 @@
 """Client of ``llm-train serve-reward`` and of any OpenRLHF-style ``POST /get_reward`` server (stdlib only).
 
-    from llm.serve import RewardClient, RewardServerError
+    from llm.inference.reward_client import RewardClient, RewardServerError
 
     client = RewardClient(["http://10.0.0.5:8000", "http://10.0.0.6:8000/get_reward"], token=token)
     rewards = client.score(texts)             # one float per text, in the order of texts
@@ -38,7 +38,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 from llm.errors import ServiceError
 
-log = logging.getLogger("llm.serve.client")
+log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 30.0
 MAX_THREADS_PER_URL = 8
