@@ -142,7 +142,7 @@ def test_a_users_recipe_changes_only_what_it_names(tmp_path):
         ("training: {max_steps: 2.5}\n", "training.max_steps: expected int, got float 2.5"),
         ("data: {stack: 'yes'}\n", "data.stack: expected bool, got str 'yes'"),
         ("minutes: soon\n", "minutes: expected float, got str 'soon'"),
-        ("training: {output_dir: elsewhere}\n", "training.output_dir: set by the demo itself, not by a recipe"),
+        ("training: {output_dir: x}\n", "training.output_dir: set by the demo itself, not by a recipe"),
         ("training: 3\n", "training: expected a mapping of StageArguments fields to values"),
         ("- a\n- b\n", "expected a mapping of flag names to values"),
     ],

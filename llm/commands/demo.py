@@ -38,7 +38,7 @@ import torch
 from transformers import TrainerCallback
 
 from llm.commands.cli import run_command
-from llm.commands.recipes import Section, load_recipe, override
+from llm.commands.recipes import Section, apply_flags, load_recipe
 from llm.data.cards import character_to_dict
 from llm.data.encode import Encoder
 from llm.data.output import check_run_target, claim_run, finish_run
@@ -231,8 +231,7 @@ def run_demo(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     recipe = load_recipe("demo", RECIPE, args.recipe_file)
-    override(recipe, "minutes", args.minutes)
-    override(recipe, "training.max_steps", args.max_steps)
+    apply_flags(recipe, vars(args), {"minutes": ("minutes",), "max_steps": ("training.max_steps",)})
     args.minutes, args.max_steps = recipe["minutes"], recipe["training"]["max_steps"]
     t0 = time.perf_counter()
     run_dir = Path(args.run_dir)

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 from llm.commands.cli import run_command
-from llm.commands.recipes import Section, load_recipe, override
+from llm.commands.recipes import Section, apply_flags, load_recipe
 from llm.data.output import check_run_target, claim_run, finish_run
 from llm.data.process import DataArguments
 from llm.data.samples import TLDR_COMPARISONS_SAMPLE as COMPARISONS
@@ -150,6 +150,15 @@ RECIPE = {
     "grpo": Section(GRPOArguments, fixed=RL_FIXED),
 }
 
+# The flags that override the recipe: flag → the recipe keys it sets.
+FLAGS = {
+    "model_config": ("sft.model.model_config",),
+    "sft_steps": ("sft.training.max_steps",),
+    "rm_steps": ("rm.training.max_steps",),  # both reward models
+    "rl_steps": ("ppo.max_steps", "grpo.max_steps"),
+    "kl_target": ("ppo.kl_target",),
+}
+
 
 def sft_arguments(recipe: dict, run: Path, tokenizer: str):
     """The SFT stage's arguments: the recipe's ``sft`` section and the demo's paths."""
@@ -203,10 +212,7 @@ def run_demo(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     recipe = load_recipe("demo_rlhf", RECIPE, args.recipe_file)
-    for key, value in (("sft.model.model_config", args.model_config), ("sft.training.max_steps", args.sft_steps),
-                       ("rm.training.max_steps", args.rm_steps), ("ppo.max_steps", args.rl_steps),
-                       ("grpo.max_steps", args.rl_steps), ("ppo.kl_target", args.kl_target)):  # fmt: skip
-        override(recipe, key, value)
+    apply_flags(recipe, vars(args), FLAGS)
     run = Path(args.run_dir)
     # A demo replaces its own previous run, never a folder of other files (llm.data.output).
     check_run_target(run, [SFT_DATA, COMPARISONS], overwrite=True)

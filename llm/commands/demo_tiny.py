@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from llm.commands.chat import main as chat_main
 from llm.commands.cli import run_command
-from llm.commands.recipes import Section, load_recipe, override
+from llm.commands.recipes import Section, apply_flags, load_recipe
 from llm.data.encode import Encoder
 from llm.data.output import check_run_target, claim_run, finish_run
 from llm.data.process import DataArguments
@@ -56,6 +56,14 @@ RECIPE = {
     "model": Section(ModelArguments, fixed=("model_name_or_path",)),
     "data": Section(DataArguments, fixed=("dataset", "data_files", "tokenizer")),
     "training": Section(StageArguments, fixed=("output_dir",)),
+}
+
+# The flags that override the recipe: flag → the recipe keys it sets.
+FLAGS = {
+    "template": ("data.template",),
+    "steps": ("training.max_steps",),
+    "minutes": ("minutes",),
+    "model_config": ("model.model_config",),
 }
 
 
@@ -83,9 +91,7 @@ def run_demo(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     args.recipe = recipe = load_recipe("demo_tiny", RECIPE, args.recipe_file)
-    for key, value in (("data.template", args.template), ("training.max_steps", args.steps),
-                       ("minutes", args.minutes), ("model.model_config", args.model_config)):  # fmt: skip
-        override(recipe, key, value)
+    apply_flags(recipe, vars(args), FLAGS)
     args.template, args.steps = recipe["data"]["template"], recipe["training"]["max_steps"]
     args.minutes, args.model_config = recipe["minutes"], recipe["model"]["model_config"]
     if (

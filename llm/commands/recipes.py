@@ -14,10 +14,10 @@ one line naming the file and the key.
 >>> schema = {"minutes": float, "model": Section(ModelArguments, fixed=("model_name_or_path",))}
 >>> check({"minutes": 2, "model": {"lora_r": 8}}, schema, "my.yaml")
 {'minutes': 2, 'model': {'lora_r': 8}}
->>> check({"model": {"lora_rank": 8}}, schema, "my.yaml")
+>>> check({"model": {"lora_rank": 8}}, schema, "my.yaml")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
     ...
-llm.errors.UserError: my.yaml: model.lora_rank: unknown key (ModelArguments has no such field; did you mean lora_r?)
+llm.errors.UserError: my.yaml: model.lora_rank: unknown key (...; did you mean lora_r?)
 >>> merge({"minutes": 2.5, "model": {"lora_r": 16, "lora_alpha": 32}}, {"model": {"lora_r": 8}})
 {'minutes': 2.5, 'model': {'lora_r': 8, 'lora_alpha': 32}}
 """
@@ -62,7 +62,7 @@ def bundled(name: str) -> Path:
 
 
 def load_recipe(name: str, schema: Schema, path: str | Path | None = None) -> dict[str, Any]:
-    """The bundled recipe of demo ``name``, with the user's recipe at ``path`` (if any) on top, both checked."""
+    """The bundled recipe of demo ``name``, with the user's recipe at ``path`` on top (if any), checked."""
     recipe = check(read_mapping(bundled(name)), schema, str(bundled(name)))
     if path is not None and Path(path).resolve() != bundled(name).resolve():
         recipe = merge(recipe, check(read_mapping(Path(path)), schema, str(path)))
@@ -83,6 +83,21 @@ def override(recipe: dict[str, Any], key: str, value: Any) -> None:
     for part in parents:
         recipe = recipe.setdefault(part, {})
     recipe[last] = value
+
+
+def apply_flags(recipe: dict[str, Any], flags: dict[str, Any], table: dict[str, tuple[str, ...]]) -> None:
+    """The flags the user gave (``flags``: argparse's namespace as a dict), each over the recipe keys
+    ``table`` maps it to; a flag left at ``None`` keeps the recipe's value.
+
+    >>> r = {"ppo": {"max_steps": 40}, "grpo": {"max_steps": 40}, "minutes": 2.5}
+    >>> apply_flags(r, {"rl_steps": 3, "minutes": None}, {"rl_steps": ("ppo.max_steps", "grpo.max_steps"),
+    ...                                                    "minutes": ("minutes",)})
+    >>> r
+    {'ppo': {'max_steps': 3}, 'grpo': {'max_steps': 3}, 'minutes': 2.5}
+    """
+    for flag, keys in table.items():
+        for key in keys:
+            override(recipe, key, flags[flag])
 
 
 def merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
