@@ -191,6 +191,7 @@ def test_demo_tiny_recipe_and_flags_reach_the_sft_run(tmp_path, monkeypatch):
     mine = write(tmp_path, "training: {learning_rate: 1.0e-2, max_steps: 40}\ndata: {max_length: 256}\n")
     monkeypatch.setattr(demo_tiny, "prepare", lambda args: ([], NoTokenizer(), str(PIPPA_SAMPLE)))
     monkeypatch.setattr(demo_tiny, "run", stop_with)
+    monkeypatch.setattr(demo_tiny.tempfile, "mkdtemp", lambda prefix: str(tmp_path / "tokenizer"))
     with pytest.raises(Reached) as reached:
         demo_tiny.run_demo(
             ["--recipe", str(mine), "--run_dir", str(tmp_path / "run"), "--model_config", "tiny"]
