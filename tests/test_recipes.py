@@ -184,7 +184,7 @@ def stop_with(*args, **kwargs):
 
 class NoTokenizer:
     def save_pretrained(self, path):
-        Path(path).mkdir(parents=True)
+        Path(path).mkdir(parents=True, exist_ok=True)
 
 
 def test_demo_tiny_recipe_and_flags_reach_the_sft_run(tmp_path, monkeypatch):
