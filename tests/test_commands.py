@@ -171,6 +171,7 @@ def test_the_demo_sample_ships_inside_the_package(tmp_path):
     for sample in ("pippa_sample.jsonl", "tldr_sft_sample.jsonl", "tldr_comparisons_sample.jsonl"):
         assert f"llm/data/samples/{sample}" in names
     assert "llm/eval/instruction_pool.json" in names and "llm/eval/user_turns.txt" in names
+    assert {f"llm/configs/{name}.yaml" for name in ("demo", "demo_tiny", "demo_rlhf")} <= names  # the recipes
 
 
 def test_the_real_demo_plans_its_steps_from_the_measured_time(monkeypatch):

@@ -61,6 +61,11 @@ def yaml_to_argv(config: dict[str, Any]) -> list[str]:
 
 def read_config(path: Path) -> list[str]:
     """A YAML (or JSON) config file as flags; errors name the file and, for syntax, the line."""
+    return yaml_to_argv(read_mapping(path))
+
+
+def read_mapping(path: Path) -> dict[str, Any]:
+    """A YAML (or JSON) file that must hold a mapping (a config, a demo's recipe), checked as configs are."""
     import yaml
 
     if path.suffix not in (".yaml", ".yml", ".json"):
@@ -78,7 +83,7 @@ def read_config(path: Path) -> list[str]:
         raise UserError(f"{path}: not UTF-8") from None
     if not isinstance(config, dict):
         raise UserError(f"{path}: expected a mapping of flag names to values")
-    return yaml_to_argv(config)
+    return config
 
 
 def parse(dataclass_types: tuple, argv: list[str], prog: str, defaults: list[str] | None = None) -> tuple:

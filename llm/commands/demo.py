@@ -15,6 +15,10 @@
    command to go on.
 
     $ make demo                        # or: llm-train demo [--minutes 2.5] [--run_dir runs/demo]
+
+The hyper-parameters (LoRA rank, learning rate, batch, row tokens, budget) are a recipe, ``configs/demo.yaml``
+(shipped as ``llm/configs/demo.yaml``); ``--recipe FILE`` puts your own on top of it
+(:mod:`llm.commands.recipes`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import torch
 from transformers import TrainerCallback
 
 from llm.commands.cli import run_command
+from llm.commands.recipes import Section, apply_flags, load_recipe
 from llm.data.cards import character_to_dict
 from llm.data.encode import Encoder
 from llm.data.output import check_run_target, claim_run, finish_run
@@ -65,8 +70,9 @@ class PlannedBudget(TrainerCallback):
     the evaluation before training), then stops training there: what fits in ``seconds`` of training, within
     ``max_steps``. The plan is printed."""
 
-    def __init__(self, seconds: float, measure_steps: int = 3):
+    def __init__(self, seconds: float, measure_steps: int = 3, row_tokens: int | None = None):
         self.seconds, self.measure_steps = seconds, measure_steps
+        self.row_tokens = row_tokens or DEMO_ROW_TOKENS
         self.clock: tuple[int, float] | None = None  # (step, time) the measurement starts from
         self.planned: int | None = None
         self.per_step = 0.0
@@ -80,14 +86,22 @@ class PlannedBudget(TrainerCallback):
         if self.planned is None and state.global_step - step0 >= self.measure_steps:
             self.per_step = (now - t0) / (state.global_step - step0)
             self.planned = max(state.global_step, min(state.max_steps, int(self.seconds / self.per_step)))
-            tokens = args.per_device_train_batch_size * args.gradient_accumulation_steps * DEMO_ROW_TOKENS
+            tokens = args.per_device_train_batch_size * args.gradient_accumulation_steps * self.row_tokens
             print(f"\nmeasured {self.per_step:.1f} s a step (~{tokens / self.per_step:.0f} tokens/s): planning "
                   f"{self.planned} steps for {self.seconds:.0f} s")  # fmt: skip
         if self.planned is not None and state.global_step >= self.planned:
             control.should_training_stop = True
 
 
-DEMO_ROW_TOKENS = 512
+DEMO_ROW_TOKENS = 512  # the bundled recipe's data.max_length
+
+# What a recipe holds: each section the keyword arguments of one class, but for what the demo sets itself.
+RECIPE = {
+    "minutes": float,
+    "model": Section(ModelArguments, fixed=("model_name_or_path",)),
+    "data": Section(DataArguments, fixed=("dataset", "data_files", "tokenizer", "template")),
+    "training": Section(StageArguments, fixed=("output_dir",)),
+}
 
 
 FACT_CHARACTERS = (
@@ -179,6 +193,22 @@ def side_by_side(name: str, before: list[str], after: list[str], width: int = 58
     return "\n".join(lines)
 
 
+def stage_arguments(recipe: dict, run_dir: Path, base: str):
+    """The LoRA run's arguments: the recipe's sections and the demo's paths; rendered with the model's own
+    chat template (``tokenizer``), as the evaluation is."""
+    return (
+        ModelArguments(model_name_or_path=base, **recipe["model"]),
+        DataArguments(
+            dataset="pippa",
+            data_files=[str(PIPPA_SAMPLE)],
+            tokenizer=base,
+            template="tokenizer",
+            **recipe["data"],
+        ),
+        StageArguments(output_dir=str(run_dir), **recipe["training"]),
+    )
+
+
 # What the demo writes in its --run_dir beside the sft run, claimed before it writes them.
 DEMO_FILES = ("eval_before", "eval_after", "adherence.png", "summary.json")
 
@@ -191,12 +221,18 @@ def main(argv: list[str] | None = None) -> int:
 def run_demo(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llm-train demo", description=__doc__.splitlines()[0])
     parser.add_argument("--run_dir", default="runs/demo", help="where the checkpoint, plots and summary go")
-    parser.add_argument("--minutes", type=float, default=2.5, help="training time budget")
-    parser.add_argument("--max_steps", type=int, default=200, help="most LoRA steps, whatever the time")
+    parser.add_argument("--recipe", dest="recipe_file", help="a YAML recipe on top of configs/demo.yaml")
+    parser.add_argument("--minutes", type=float, default=None, help="training time budget (recipe: 2.5)")
+    parser.add_argument(
+        "--max_steps", type=int, default=None, help="most LoRA steps, whatever the time (recipe: 200)"
+    )
     parser.add_argument(
         "--model", default=BASE, help="the base model (hub id, directory, .gguf, or a named default)"
     )
     args = parser.parse_args(argv)
+    recipe = load_recipe("demo", RECIPE, args.recipe_file)
+    apply_flags(recipe, vars(args), {"minutes": ("minutes",), "max_steps": ("training.max_steps",)})
+    args.minutes, args.max_steps = recipe["minutes"], recipe["training"]["max_steps"]
     t0 = time.perf_counter()
     run_dir = Path(args.run_dir)
     # A demo replaces its own previous run, never a folder of other files (llm.data.output); the run
@@ -228,16 +264,8 @@ def run_demo(argv: list[str] | None = None) -> int:
     print(
         f"\n── 3/5 LoRA fine-tuning on the bundled role-play sample (≤ {args.minutes:g} min, ≤ {args.max_steps} steps)"
     )
-    data = DataArguments(dataset="pippa", data_files=[str(PIPPA_SAMPLE)], tokenizer=base, template="tokenizer",
-                         stack=True, max_length=DEMO_ROW_TOKENS, validation_split=0.01)  # fmt: skip
-    training = StageArguments(
-        output_dir=str(run_dir), max_steps=args.max_steps, per_device_train_batch_size=1, gradient_accumulation_steps=2,
-        learning_rate=2e-4, lr_scheduler_type="constant_with_warmup", warmup_steps=3, logging_steps=5,
-        eval_strategy="steps", eval_steps=10**6, eval_on_start=True, per_device_eval_batch_size=2,
-        save_strategy="no", report_to="none", use_cpu=True, seed=0, disable_tqdm=False,
-    )  # fmt: skip
-    lora = ModelArguments(model_name_or_path=base, lora_r=16, lora_alpha=32, torch_dtype="float32")
-    budget = PlannedBudget(args.minutes * 60)
+    lora, data, training = stage_arguments(recipe, run_dir, base)
+    budget = PlannedBudget(args.minutes * 60, row_tokens=data.max_length)
     metrics = run(lora, data, training, callbacks=[budget])
     history = json.loads((run_dir / "log_history.json").read_text())
     loss_before = next(e["eval_loss"] for e in history if "eval_loss" in e)
@@ -266,7 +294,7 @@ def run_demo(argv: list[str] | None = None) -> int:
         "trained_tokens": steps
         * training.per_device_train_batch_size
         * training.gradient_accumulation_steps
-        * DEMO_ROW_TOKENS,
+        * data.max_length,
         "planned_steps": budget.planned,
         "seconds_per_step": round(budget.per_step, 2),
         "eval_loss_before": loss_before,

@@ -19,6 +19,9 @@ drawn in ``runs/demo-rlhf/reward_vs_kl.png``: each reward's change against the K
 
     $ make demo-rlhf                 # or: llm-train demo-rlhf [--run_dir runs/demo-rlhf] [--rl_steps 40]
 
+The hyper-parameters of the four stages are a recipe, ``configs/demo_rlhf.yaml`` (shipped as
+``llm/configs/demo_rlhf.yaml``); ``--recipe FILE`` puts your own on top of it (:mod:`llm.commands.recipes`).
+
 The models are tiny and the data is 300 posts: the reward models learn part of the preference — the pipeline
 and its controls, not the paper's numbers.
 """
@@ -32,6 +35,7 @@ import time
 from pathlib import Path
 
 from llm.commands.cli import run_command
+from llm.commands.recipes import Section, apply_flags, load_recipe
 from llm.data.output import check_run_target, claim_run, finish_run
 from llm.data.process import DataArguments
 from llm.data.samples import TLDR_COMPARISONS_SAMPLE as COMPARISONS
@@ -120,6 +124,75 @@ def plot(histories: dict[str, tuple[list[dict], str, str]], path: Path) -> None:
 # What the demo writes in its --run_dir, claimed before it writes them.
 DEMO_FILES = ("tokenizer", "comparisons", "sft", "rm", "rm_held_out", "ppo", "grpo", "reward_vs_kl.png")
 
+# What a recipe holds: each section the keyword arguments of one class, but for what the demo sets itself
+# (its data files, tokenizer, checkpoints and output folders).
+DATA_FIXED = ("dataset", "data_files", "tokenizer")
+RL_FIXED = (
+    "dataset",
+    "data_files",
+    "model_name_or_path",
+    "reward_model_path",
+    "held_out_reward",
+    "output_dir",
+)
+RECIPE = {
+    "sft": {
+        "model": Section(ModelArguments, fixed=("model_name_or_path",)),
+        "data": Section(DataArguments, fixed=DATA_FIXED),
+        "training": Section(StageArguments, fixed=("output_dir",)),
+    },
+    "rm": {
+        "data": Section(DataArguments, fixed=DATA_FIXED),
+        "training": Section(StageArguments, fixed=("output_dir",)),
+        "reward": Section(rm.RewardArguments),
+    },
+    "ppo": Section(PPOArguments, fixed=RL_FIXED),
+    "grpo": Section(GRPOArguments, fixed=RL_FIXED),
+}
+
+# The flags that override the recipe: flag → the recipe keys it sets.
+FLAGS = {
+    "model_config": ("sft.model.model_config",),
+    "sft_steps": ("sft.training.max_steps",),
+    "rm_steps": ("rm.training.max_steps",),  # both reward models
+    "rl_steps": ("ppo.max_steps", "grpo.max_steps"),
+    "kl_target": ("ppo.kl_target",),
+}
+
+
+def sft_arguments(recipe: dict, run: Path, tokenizer: str):
+    """The SFT stage's arguments: the recipe's ``sft`` section and the demo's paths."""
+    return (
+        ModelArguments(**recipe["sft"]["model"]),
+        DataArguments(
+            dataset="tldr", data_files=[str(SFT_DATA)], tokenizer=tokenizer, **recipe["sft"]["data"]
+        ),
+        StageArguments(output_dir=str(run / "sft"), **recipe["sft"]["training"]),
+    )
+
+
+def rm_arguments(recipe: dict, run: Path, tokenizer: str, name: str, pairs: Path):
+    """Reward model ``name``'s arguments (both reward models share the recipe's ``rm`` section)."""
+    return (
+        ModelArguments(model_name_or_path=str(run / "sft")),
+        DataArguments(
+            dataset="tldr_comparisons", data_files=[str(pairs)], tokenizer=tokenizer, **recipe["rm"]["data"]
+        ),  # fmt: skip
+        StageArguments(output_dir=str(run / name), **recipe["rm"]["training"]),
+        rm.RewardArguments(**recipe["rm"]["reward"]),
+    )
+
+
+def rl_arguments(recipe: dict, run: Path, name: str):
+    """PPO's or GRPO's arguments (``name``: ``ppo`` or ``grpo``), against the optimised reward model, scored
+    by the held-out one too."""
+    cls = {"ppo": PPOArguments, "grpo": GRPOArguments}[name]
+    return cls(
+        model_name_or_path=str(run / "sft"), reward_model_path=str(run / "rm"),
+        held_out_reward=[str(run / "rm_held_out")], dataset="tldr", data_files=[str(SFT_DATA)],
+        output_dir=str(run / name), **recipe[name],
+    )  # fmt: skip
+
 
 def main(argv: list[str] | None = None) -> int:
     """The demo; a target that is not ours (or a bad flag) is one line and exit 2, as in every command."""
@@ -129,14 +202,17 @@ def main(argv: list[str] | None = None) -> int:
 def run_demo(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llm-train demo-rlhf", description=__doc__.splitlines()[0])
     parser.add_argument("--run_dir", default="runs/demo-rlhf")
-    parser.add_argument("--model_config", default="tiny", help="named model config for the policy")
-    parser.add_argument("--sft_steps", type=int, default=250)
-    parser.add_argument("--rm_steps", type=int, default=150, help="steps of each reward model")
-    parser.add_argument("--rl_steps", "--ppo_steps", type=int, default=40, help="PPO and GRPO iterations")
+    parser.add_argument("--recipe", dest="recipe_file", help="a YAML recipe on top of configs/demo_rlhf.yaml")
+    parser.add_argument("--model_config", help="named model config for the policy (recipe: tiny)")
+    parser.add_argument("--sft_steps", type=int, help="SFT steps (recipe: 250)")
+    parser.add_argument("--rm_steps", type=int, help="steps of each reward model (recipe: 150)")
+    parser.add_argument("--rl_steps", "--ppo_steps", type=int, help="PPO and GRPO iterations (recipe: 40)")
     parser.add_argument(
-        "--kl_target", type=float, default=4.0, help="PPO's adaptive-KL target, nats per summary"
+        "--kl_target", type=float, help="PPO's adaptive-KL target, nats per summary (recipe: 4)"
     )
     args = parser.parse_args(argv)
+    recipe = load_recipe("demo_rlhf", RECIPE, args.recipe_file)
+    apply_flags(recipe, vars(args), FLAGS)
     run = Path(args.run_dir)
     # A demo replaces its own previous run, never a folder of other files (llm.data.output).
     check_run_target(run, [SFT_DATA, COMPARISONS], overwrite=True)
@@ -144,63 +220,29 @@ def run_demo(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     tokenizer = tokenizer_for_sample(run / "tokenizer")
     optimised_pairs, held_out_pairs = split_by_post(COMPARISONS, run / "comparisons")
-    common = dict(
-        report_to="none", save_strategy="no", use_cpu=True, seed=0, logging_steps=25, disable_tqdm=False
-    )
 
-    t = stage(f"1/4 SFT: a {args.model_config} Llama from scratch on {SFT_DATA.name}")
-    metrics = sft.run(
-        ModelArguments(model_config=args.model_config),
-        DataArguments(dataset="tldr", data_files=[str(SFT_DATA)], tokenizer=tokenizer, template="plain",
-                      max_length=512, max_query_tokens=400, validation_split=0.05),
-        StageArguments(output_dir=str(run / "sft"), max_steps=args.sft_steps, per_device_train_batch_size=8,
-                       learning_rate=3e-3, lr_scheduler_type="cosine", warmup_steps=0.05, eval_strategy="no",
-                       **common),
-    )  # fmt: skip
+    t = stage(
+        f"1/4 SFT: a {recipe['sft']['model'].get('model_config')} Llama from scratch on {SFT_DATA.name}"
+    )
+    metrics = sft.run(*sft_arguments(recipe, run, tokenizer))
     print(f"SFT: held-out loss {metrics.get('eval_loss', float('nan')):.3f} ({time.perf_counter() - t:.0f}s)")
 
     accuracy = {}
     for name, pairs in (("rm", optimised_pairs), ("rm_held_out", held_out_pairs)):
         t = stage(f"2/4 reward model {name!r} from the SFT checkpoint on {pairs.name} (posts of its own)")
-        metrics = rm.run(
-            ModelArguments(model_name_or_path=str(run / "sft")),
-            DataArguments(dataset="tldr_comparisons", data_files=[str(pairs)], tokenizer=tokenizer,
-                          template="plain", max_length=512, max_query_tokens=400, validation_split=0.1),
-            StageArguments(output_dir=str(run / name), max_steps=args.rm_steps, per_device_train_batch_size=16,
-                           learning_rate=1e-3, lr_scheduler_type="cosine", eval_strategy="no", **common),
-            rm.RewardArguments(),
-        )  # fmt: skip
+        metrics = rm.run(*rm_arguments(recipe, run, tokenizer, name, pairs))
         accuracy[name] = metrics["eval_accuracy"]
         print(f"{name}: held-out accuracy {accuracy[name]:.3f} ({time.perf_counter() - t:.0f}s)")
 
-    prompts = dict(dataset="tldr", data_files=[str(SFT_DATA)], max_prompt_length=420, report_to="none")
-    # The penalty replaces the score of a summary that never ends, so it must be the worst score there is: this
-    # reward model gives the SFT policy's summaries about −10 (the TL;DR script's −1 assumes one normalised to
-    # mean 0 on them); −1 here would pay the policy to never stop.
-    no_eos = -20.0
-    t = stage(
-        f"3/4 PPO against 'rm' (adaptive KL towards {args.kl_target} nats, missing-EOS penalty {no_eos})"
-    )
-    ppo = train_ppo(
-        PPOArguments(
-            model_name_or_path=str(run / "sft"), reward_model_path=str(run / "rm"),
-            held_out_reward=[str(run / "rm_held_out")], max_steps=args.rl_steps, rollout_batch_size=32,
-            mini_batch_size=16, response_length=32, learning_rate=1e-4, kl_coef=0.2, adaptive_kl=True,
-            kl_target=args.kl_target, kl_horizon=160, missing_eos_penalty=no_eos,
-            output_dir=str(run / "ppo"), sample_rows=1, **prompts,
-        )
-    )  # fmt: skip
+    # The missing-EOS penalty must be the worst score there is (configs/demo_rlhf.yaml says why).
+    ppo_args = rl_arguments(recipe, run, "ppo")
+    t = stage(f"3/4 PPO against 'rm' (adaptive KL towards {ppo_args.kl_target} nats, missing-EOS penalty "
+              f"{ppo_args.missing_eos_penalty})")  # fmt: skip
+    ppo = train_ppo(ppo_args)
     print(f"PPO: {time.perf_counter() - t:.0f}s")
-    t = stage("4/4 GRPO against 'rm' (no critic; G = 8; KL as a loss term)")
-    grpo = train_grpo(
-        GRPOArguments(
-            model_name_or_path=str(run / "sft"), reward_model_path=str(run / "rm"),
-            held_out_reward=[str(run / "rm_held_out")], max_steps=args.rl_steps, rollout_batch_size=32,
-            num_generations=8, response_length=32, learning_rate=1e-4, beta=0.1, temperature=0.7,
-            missing_eos_penalty=no_eos,
-            epsilon_high=0.28, output_dir=str(run / "grpo"), sample_rows=1, **prompts,
-        )
-    )  # fmt: skip
+    grpo_args = rl_arguments(recipe, run, "grpo")
+    t = stage(f"4/4 GRPO against 'rm' (no critic; G = {grpo_args.num_generations}; KL as a loss term)")
+    grpo = train_grpo(grpo_args)
     print(f"GRPO: {time.perf_counter() - t:.0f}s")
 
     print(

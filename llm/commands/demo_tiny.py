@@ -9,6 +9,9 @@
 
     $ make demo-tiny                 # or: llm-train demo-tiny [--steps 360] [--run_dir runs/demo-tiny]
 
+The hyper-parameters are a recipe, ``configs/demo_tiny.yaml`` (shipped as ``llm/configs/demo_tiny.yaml``);
+``--recipe FILE`` puts your own on top of it (:mod:`llm.commands.recipes`).
+
 A model this small, trained for minutes on 200 chats, learns the format, the characters' names and
 their vocabulary — not sense. The point is the pipeline: the same commands train a 7B model on a GPU.
 """
@@ -30,6 +33,7 @@ from tqdm import tqdm
 
 from llm.commands.chat import main as chat_main
 from llm.commands.cli import run_command
+from llm.commands.recipes import Section, apply_flags, load_recipe
 from llm.data.encode import Encoder
 from llm.data.output import check_run_target, claim_run, finish_run
 from llm.data.process import DataArguments
@@ -46,6 +50,22 @@ from llm.train.sft import run
 
 TOKENIZER_DIR = "tokenizer-trained-on-sample"
 
+# What a recipe holds: each section the keyword arguments of one class, but for what the demo sets itself.
+RECIPE = {
+    "minutes": float,
+    "model": Section(ModelArguments, fixed=("model_name_or_path",)),
+    "data": Section(DataArguments, fixed=("dataset", "data_files", "tokenizer")),
+    "training": Section(StageArguments, fixed=("output_dir",)),
+}
+
+# The flags that override the recipe: flag → the recipe keys it sets.
+FLAGS = {
+    "template": ("data.template",),
+    "steps": ("training.max_steps",),
+    "minutes": ("minutes",),
+    "model_config": ("model.model_config",),
+}
+
 
 def main(argv: list[str] | None = None) -> int:
     """The demo; a target that is not ours (or a bad flag) is one line and exit 2, as in every command."""
@@ -55,15 +75,25 @@ def main(argv: list[str] | None = None) -> int:
 def run_demo(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llm-train demo-tiny", description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(SAMPLE), help="PIPPA-format JSON Lines")
-    parser.add_argument("--template", default="pygmalion")
+    parser.add_argument("--recipe", dest="recipe_file", help="a YAML recipe on top of configs/demo_tiny.yaml")
+    parser.add_argument("--template", default=None, help="chat template (recipe: pygmalion)")
     parser.add_argument("--show", type=int, default=None, help="record index to show (default: a short one)")
     parser.add_argument("--run_dir", default="runs/demo-tiny", help="where the checkpoint and curves go")
-    parser.add_argument("--steps", type=int, default=360, help="training steps (0: data only)")
+    parser.add_argument("--steps", type=int, default=None, help="training steps, 0: data only (recipe: 360)")
     parser.add_argument(
-        "--minutes", type=float, default=4.0, help="stop training after this long, whatever --steps"
+        "--minutes",
+        type=float,
+        default=None,
+        help="stop training after this long, whatever --steps (recipe: 4)",
     )
-    parser.add_argument("--model_config", default="small", help="named model config (tiny, small)")
+    parser.add_argument(
+        "--model_config", default=None, help="named model config, tiny or small (recipe: small)"
+    )
     args = parser.parse_args(argv)
+    args.recipe = recipe = load_recipe("demo_tiny", RECIPE, args.recipe_file)
+    apply_flags(recipe, vars(args), FLAGS)
+    args.template, args.steps = recipe["data"]["template"], recipe["training"]["max_steps"]
+    args.minutes, args.model_config = recipe["minutes"], recipe["model"]["model_config"]
     if (
         args.steps > 0
     ):  # a demo replaces its own previous run, never a folder of other files (llm.data.output)
@@ -144,39 +174,8 @@ def train(args: argparse.Namespace, tokenizer, data: str) -> None:
     print(
         f"── training a {args.model_config} Llama from scratch for {args.steps} steps (≤ {args.minutes:g} min)"
     )
-    training = StageArguments(
-        output_dir=str(run_dir),
-        max_steps=args.steps,
-        per_device_train_batch_size=2,  # rows of 1,024 tokens: 2,048 tokens a step
-        per_device_eval_batch_size=4,
-        learning_rate=3e-3,
-        lr_scheduler_type="cosine",
-        warmup_steps=max(1, args.steps // 20),
-        weight_decay=0.01,
-        logging_steps=max(1, args.steps // 16),
-        eval_strategy="steps",
-        eval_steps=max(1, args.steps // 4),
-        eval_on_start=True,
-        save_strategy="no",
-        report_to="none",
-        use_cpu=True,
-        seed=0,
-    )
-    data_args = DataArguments(
-        dataset="pippa",
-        data_files=[data],
-        tokenizer=str(tokenizer_dir),
-        template=args.template,
-        stack=True,
-        max_length=1024,
-        validation_split=0.05,
-    )
-    metrics = run(
-        ModelArguments(model_config=args.model_config),
-        data_args,
-        training,
-        callbacks=[TimeBudget(args.minutes * 60)],
-    )
+    model_args, data_args, training = stage_arguments(args.recipe, run_dir, data, tokenizer_dir)
+    metrics = run(model_args, data_args, training, callbacks=[TimeBudget(args.minutes * 60)])
     shutil.move(tokenizer_dir, run_dir / TOKENIZER_DIR)
     shutil.rmtree(tokenizer_dir.parent, ignore_errors=True)
     finish_run(run_dir)
@@ -187,6 +186,20 @@ def train(args: argparse.Namespace, tokenizer, data: str) -> None:
         f"{metrics.get('epoch', 0):.2f} epochs ({metrics['train_runtime']:.0f}s)"
     )
     print(f"checkpoint: {run_dir}   loss curve: {run_dir / 'loss_curve.png'}")
+
+
+def stage_arguments(recipe: dict, run_dir: Path, data: str, tokenizer_dir: Path):
+    """The sft run's arguments: the recipe's sections, the demo's paths, and the warm-up, logging and
+    evaluation intervals that follow the step count (unless the recipe sets them)."""
+    steps = recipe["training"]["max_steps"]
+    follow = dict(
+        warmup_steps=max(1, steps // 20), logging_steps=max(1, steps // 16), eval_steps=max(1, steps // 4)
+    )
+    return (
+        ModelArguments(**recipe["model"]),
+        DataArguments(dataset="pippa", data_files=[data], tokenizer=str(tokenizer_dir), **recipe["data"]),
+        StageArguments(output_dir=str(run_dir), **{**follow, **recipe["training"]}),
+    )
 
 
 DEMO_LINES = [
