@@ -616,3 +616,18 @@ def test_held_out_suite_splits_cannot_be_trained_on(tmp_path):
     for spec in ("suite", "suite:held_out", "suite:all"):
         with pytest.raises(UserError, match="suite:train only"):
             synthesize(args_for(tmp_path, chats_file(tmp_path), instructions=spec), ScriptedReplier())
+
+
+def test_unfinished_replies_end_the_dialogue_or_are_cut_at_their_last_sentence(tmp_path):
+    long = Reply("Tea is lovely. I drink it daily. And when it rains I", finished=False)
+    data = chats_file(tmp_path, n=2, turns=3)
+    ended = synthesize(args_for(tmp_path, data, max_turns=3), ScriptedReplier({3: long}))["gatt_synthesis"]
+    assert ended["dialogues_ended_early"] == {"a reply ran into --max_new_tokens (dialogue ended there)": 2}
+    out = tmp_path / "cut"
+    stats = synthesize(
+        args_for(tmp_path, data, max_turns=3, unfinished="cut", output=str(out)), ScriptedReplier({3: long})
+    )["gatt_synthesis"]
+    assert stats["dialogues_ended_early"] == {} and stats["replies_cut_at_sentence"] == 2
+    records = [json.loads(line) for line in (out / "gatt.jsonl").open()]
+    replies = {m["content"] for r in records for m in r["messages"] if m["role"] == "assistant"}
+    assert "Tea is lovely. I drink it daily." in replies and long.text not in replies

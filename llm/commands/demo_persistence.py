@@ -8,7 +8,8 @@ SmolLM2-135M-Instruct (fetched as ``make demo`` fetches it), on a CPU, from base
 2. **GAtt data sampled by the model itself** (:mod:`llm.train.gatt_synthesis`) on the suite's **train**
    families only: small-talk dialogues (``llm/data/samples/small_talk.txt``, not the evaluation's user
    turns), the instruction attached to every user turn while sampling, the check's probe asked at some
-   turns, every reply checked; a disobedient reply is re-sampled, and ends its dialogue if it still fails.
+   turns, every reply checked; a disobedient reply is re-sampled, and ends its dialogue if it still fails;
+   one that runs into the token limit is cut at its last full sentence.
    The samples give the instruction once, at the start, and train every sampled reply after the first.
 3. **LoRA SFT** on the GAtt samples mixed with ordinary chats of the bundled role-play sample (so the model
    does not forget how to chat), the step budget planned from measured step time (``--minutes``).
@@ -208,7 +209,7 @@ def gatt_data(base: str, recipe: Recipe, run_dir: Path, replier: Replier | None 
             data_files=[str(dialogues)], dataset="openai", output=str(run_dir / "gatt"), model=base,
             template=recipe.template, instructions=SUITE_TRAIN, max_turns=recipe.gatt_turns, skip_first=1,
             probe_share=0.4, per_dialogue=True, max_new_tokens=recipe.max_new_tokens, temperature=0.7,
-            repetition_penalty=recipe.repetition_penalty,
+            repetition_penalty=recipe.repetition_penalty, unfinished="cut",
             resample=2, check_replies=recipe.gatt_check, batch_size=recipe.batch_size, max_length=ROW_TOKENS,
             seed=recipe.seed, overwrite=True, tokenizer=base if replier else None,
         ),

@@ -32,6 +32,10 @@ def print_summary(stats: dict, output: str) -> None:
         f"             {s['replies_checked']} checked by program, {s['replies_failing_first_try']} failed "
         f"at first, {s['replies_resampled']} re-sampled"
     )
+    if s["replies_cut_at_sentence"]:
+        print(
+            f"             {s['replies_cut_at_sentence']} ran into --max_new_tokens, cut at their last full sentence"
+        )
     print(f"  instructions {', '.join(f'{k} {v}' for k, v in s['instructions'].items())}")
     print(
         f"  samples    {s['samples']} ({s['samples_shortened_to_fit']} shortened to fit --max_length by leaving "

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llm.eval.roleplay import Curve, RoleplayResult, _draw, _pyplot
+from llm.eval.roleplay import Curve, RoleplayResult, draw_curve, pyplot
 from llm.eval.simulate import Transcript
 
 SPLIT_NAMES = ("train", "held_out", "control")
@@ -137,13 +137,13 @@ def scores_table(runs: dict[str, dict[str, Curve]], losses: dict[str, float] | N
 
 def plot_persistence(runs: dict[str, dict[str, Curve]], path: str | Path, title: str = "") -> None:
     """Score by turn: one colour per run, solid train families, dashed held-out, dotted control."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.2), dpi=110)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     turns: list[int] = []
     for k, (name, curves) in enumerate(runs.items()):
         color = colors[k % len(colors)]
-        _draw(ax, curves["train"], f"{name}: train families", color)
+        draw_curve(ax, curves["train"], f"{name}: train families", color)
         held = curves["held_out"]
         ax.plot(
             list(held.mean), list(held.mean.values()), "s--", color=color, label=f"{name}: held-out families"

@@ -392,7 +392,8 @@ def _write_transcripts(transcripts: Sequence[Transcript], path: Path) -> None:
             f.write(json.dumps(t.to_dict(), ensure_ascii=False) + "\n")
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend (no display needed), imported only when a plot is drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -404,13 +405,13 @@ def _pyplot() -> Any:
 def plot_adherence(result: RoleplayResult, path: Path, title: str = "") -> None:
     """One curve per family (mean score) over the measured turns, the mean over all with its 95% interval,
     the control (no instruction) dotted; persona consistency dashed."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     for family, curve in result.scores.items():
         if family != ALL and curve.mean:
             ax.plot(list(curve.mean), list(curve.mean.values()), "o-", alpha=0.6, label=family)
     if ALL in result.scores:
-        _draw(ax, result.scores[ALL], "all (95% CI)", "k")
+        draw_curve(ax, result.scores[ALL], "all (95% CI)", "k")
     if result.control is not None and ALL in result.control.scores:
         curve = result.control.scores[ALL]
         ax.plot(list(curve.mean), list(curve.mean.values()), "x:", color="0.5", label="control (not asked)")
@@ -420,7 +421,8 @@ def plot_adherence(result: RoleplayResult, path: Path, title: str = "") -> None:
     _finish(ax, fig, path, result.turns, title or "role-play adherence")
 
 
-def _draw(ax: Any, curve: Curve, label: str, color: Any) -> None:
+def draw_curve(ax: Any, curve: Curve, label: str, color: Any) -> None:
+    """A curve's means as a line with its 95% interval shaded."""
     turns = list(curve.mean)
     ax.plot(turns, list(curve.mean.values()), "o-", color=color, linewidth=2, label=label)
     ax.fill_between(turns, list(curve.low.values()), list(curve.high.values()), color=color, alpha=0.15)
@@ -436,7 +438,7 @@ def _finish(ax: Any, fig: Any, path: Path, turns: Sequence[int], title: str) -> 
     ax.legend(loc="lower left", fontsize="small")
     fig.tight_layout()
     fig.savefig(path)
-    plt = _pyplot()
+    plt = pyplot()
     plt.close(fig)
 
 
@@ -449,13 +451,13 @@ def write_comparison(results: dict[str, RoleplayResult], out_dir: str | Path, ti
         write_report(result, out / _folder(name), name)
     data = {"title": title, "models": {name: r.to_json() for name, r in results.items()}}
     (out / "comparison.json").write_text(json.dumps(data, indent=2) + "\n")
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, (name, result) in enumerate(results.items()):
         color = colors[k % len(colors)]
         if ALL in result.scores:
-            _draw(ax, result.scores[ALL], name, color)
+            draw_curve(ax, result.scores[ALL], name, color)
         if result.control is not None and ALL in result.control.scores:
             curve = result.control.scores[ALL]
             ax.plot(list(curve.mean), list(curve.mean.values()), "x:", color=color, label=f"{name} control")

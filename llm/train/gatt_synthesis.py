@@ -30,11 +30,12 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,7 +56,7 @@ from llm.eval.instructions import Drawn, Pool, draw, load_pool
 from llm.eval.suite import suite_checks
 from llm.inference.cache import PrefixCache
 from llm.inference.context import fit as fit_context
-from llm.inference.repliers import LocalReplier, OpenAIReplier, Replier, Sampling
+from llm.inference.repliers import LocalReplier, OpenAIReplier, Replier, Reply, Sampling
 from llm.models.checkpoint import checkpoint_template, require_kind
 from llm.models.loading import load_for_inference
 
@@ -132,6 +133,13 @@ class SynthesisArguments:
         metadata={"help": "re-sample a failing reply up to N times first (needs --temperature > 0)"},
     )
     max_new_tokens: int = field(default=128, metadata={"help": "longest sampled reply, in tokens"})
+    unfinished: Literal["end", "cut"] = field(
+        default="end",
+        metadata={
+            "help": "a reply that runs into --max_new_tokens: end its dialogue there, or cut it at its last "
+            "full sentence and go on (the samples then teach replies that end; counted)"
+        },
+    )
     temperature: float = field(default=0.7, metadata={"help": "sampling temperature (0: greedy)"})
     top_p: float = field(default=0.95, metadata={"help": "nucleus sampling mass"})
     repetition_penalty: float = field(
@@ -201,6 +209,8 @@ class SynthesisArguments:
                 f"--instructions {self.instructions}: training takes {SUITE_TRAIN} only; the suite's held-out "
                 "families measure whether persistence carries over to instructions never trained on"
             )
+        if self.unfinished not in ("end", "cut"):
+            raise UserError(f"--unfinished {self.unfinished!r}: choose end or cut")
         if not 0.0 <= self.probe_share <= 1.0:
             raise UserError(f"--probe_share {self.probe_share}: must be in [0, 1]")
         if not 0.0 <= self.shorten <= 1.0:
@@ -266,6 +276,7 @@ class SynthesisReport:  # counters like process.Report's, of other things: dialo
     replies_resampled: int = 0
     ended_early: Counter = field(default_factory=Counter)
     context_turns_dropped: int = 0
+    replies_cut_at_sentence: int = 0  # ran into --max_new_tokens, kept up to their last full sentence
     samples: int = 0
     samples_shortened: int = 0  # oldest exchanges left out to fit --max_length
     samples_too_long: int = 0  # not even the first exchange and the final turn fit: left out
@@ -403,13 +414,42 @@ def read_dialogues(args: SynthesisArguments, report: SynthesisReport) -> list[Di
 # ── sampling ─────────────────────────────────────────────────────────────────────────────────────────
 
 
+SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s|$)")
+
+
+def cut_at_sentence(text: str) -> str:
+    """``text`` up to its last complete sentence ("" when it has none): what is kept of a reply that ran
+    into the token limit with ``--unfinished cut``.
+
+    >>> cut_at_sentence("I love tea. It warms me. And on cold days I"), cut_at_sentence("No end here")
+    ('I love tea. It warms me.', '')
+    >>> cut_at_sentence('She said "Go!" and then we')
+    'She said "Go!"'
+    """
+    ends = [m.end() for m in SENTENCE_END.finditer(text)]
+    return text[: ends[-1]].rstrip() if ends else ""
+
+
+def settle(reply: Reply, cut_unfinished: bool) -> Reply:
+    """A reply that ran into the token limit, cut at its last full sentence (and so finished) when asked."""
+    if reply.finished or reply.overflow or not cut_unfinished:
+        return reply
+    text = cut_at_sentence(reply.text)
+    return replace(reply, text=text, finished=bool(text))
+
+
 def sample_replies(
-    dialogues: list[Dialogue], replier: Any, report: SynthesisReport, resample: int = 0
+    dialogues: list[Dialogue],
+    replier: Any,
+    report: SynthesisReport,
+    resample: int = 0,
+    cut_unfinished: bool = False,
 ) -> None:
     """Turn by turn, every live dialogue's next reply in one call, the instruction on every user turn.
 
     A reply that fails its instruction's checks is sampled again, those of a turn together, up to
-    ``resample`` times; one still failing ends its dialogue (so no sample trains it, or follows it).
+    ``resample`` times; one still failing ends its dialogue (so no sample trains it, or follows it). With
+    ``cut_unfinished``, a reply that ran into the token limit is cut at its last full sentence first.
     """
     longest = max((len(d.user_turns) for d in dialogues), default=0)
     for turn in tqdm(range(longest), desc="sampling turns", unit=" turn"):
@@ -418,6 +458,10 @@ def sample_replies(
             break
         prompts = [sampling_conversation(d.conversation(upto=turn), d.instruction) for d in live]
         replies = replier(prompts)
+        report.replies_cut_at_sentence += sum(
+            cut_unfinished and not r.finished and not r.overflow for r in replies
+        )
+        replies = [settle(r, cut_unfinished) for r in replies]
         report.replies_sampled += len(live)
         report.replies_checked += sum(bool(d.checks) for d in live)
         failing = [
@@ -429,7 +473,8 @@ def sample_replies(
                 break
             report.replies_resampled += len(failing)
             for k, again in zip(failing, replier([prompts[k] for k in failing]), strict=True):
-                replies[k] = again
+                report.replies_cut_at_sentence += cut_unfinished and not again.finished and not again.overflow
+                replies[k] = settle(again, cut_unfinished)
             failing = [k for k in failing if not live[k].obeys(replies[k].text, turn)]
         for dialogue, reply in zip(live, replies, strict=True):
             report.context_turns_dropped += reply.dropped_turns
@@ -537,7 +582,7 @@ def synthesize(args: SynthesisArguments, replier: Replier | None = None) -> dict
     data.validate()
     encoder = build_encoder(data)  # what the samples will be encoded with: lengths are counted in its tokens
     resample = args.resample if args.temperature > 0 else 0  # greedy would give the same reply again
-    sample_replies(dialogues, replier, report, resample)
+    sample_replies(dialogues, replier, report, resample, args.unfinished == "cut")
     records = training_records(dialogues, args, report, encoder)
     if not records:
         raise UserError("no GAtt training sample was made; see the counts: " + json.dumps(_section(report)))
@@ -594,6 +639,7 @@ def _section(report: SynthesisReport) -> dict:
         "replies_failing_first_try": report.replies_failing_first_try,
         "replies_resampled": report.replies_resampled,
         "context_turns_dropped": report.context_turns_dropped,
+        "replies_cut_at_sentence": report.replies_cut_at_sentence,
         "samples": report.samples,
         "samples_shortened_to_fit": report.samples_shortened,
         "samples_too_long_left_out": report.samples_too_long,
