@@ -39,6 +39,7 @@ BAD = {
     "gatt-synthesize": (["--output", "o"], "--data_files is required"),
     "eval": (["roleplay", "--model", "nowhere"], "--model nowhere: no such directory"),
     "web": (["--model", "nowhere"], "--model nowhere: no such directory"),
+    "demo-persistence": (["--turns", "0"], "--turns [0]: give turns of 1 or more"),
 }  # fmt: skip
 
 
