@@ -244,6 +244,17 @@ class LocalReplier:
 # ── an OpenAI-compatible server ──────────────────────────────────────────────────────────────────────
 
 
+def openai_sdk() -> Any:
+    """The ``openai`` package, imported when an endpoint is first used (an optional dependency)."""
+    try:
+        import openai
+    except ImportError:
+        raise UserError(
+            "an OpenAI-compatible endpoint needs the openai SDK: pip install -e '.[api]'"
+        ) from None
+    return openai
+
+
 def openai_messages(conv: Conversation) -> list[dict[str, str]]:
     """The conversation as chat-completions messages; a character card becomes (part of) the system message.
     Placeholders are filled first, as our templates fill them and as SillyTavern fills its macros before it
@@ -287,12 +298,7 @@ class OpenAIReplier:
         workers: int = 8,
         retries: int = 2,
     ):
-        try:
-            import openai
-        except ImportError:
-            raise UserError(
-                "an OpenAI-compatible endpoint needs the openai SDK: pip install -e '.[api]'"
-            ) from None
+        openai = openai_sdk()
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model
         self.sampling = sampling or Sampling()

@@ -28,7 +28,7 @@ from llm.data.encode import Encoder
 from llm.data.show import mask_spans
 from llm.errors import ServiceError, UserError
 from llm.inference.chat import ChatSession
-from llm.inference.repliers import Sampling, openai_messages
+from llm.inference.repliers import Sampling, openai_messages, openai_sdk
 from llm.models.checkpoint import checkpoint_template, require_kind
 from llm.models.loading import load_for_inference
 
@@ -131,12 +131,7 @@ class EndpointChat:
         timeout: float = 120,
         retries: int = 2,
     ):
-        try:
-            import openai
-        except ImportError:
-            raise UserError(
-                "an OpenAI-compatible endpoint needs the openai SDK: pip install -e '.[api]'"
-            ) from None
+        openai = openai_sdk()
         self.url, self._openai = base_url.rstrip("/"), openai
         self._client = openai.OpenAI(
             base_url=self.url, api_key=api_key or "EMPTY", timeout=timeout, max_retries=retries
