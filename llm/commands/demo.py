@@ -46,8 +46,9 @@ from llm.data.process import DataArguments
 from llm.data.samples import PIPPA_SAMPLE, PIPPA_SAMPLE_FACTS
 from llm.data.sources import card_from_records
 from llm.eval.checks import Check, checks_from_dict
-from llm.eval.roleplay import RoleplayResult, evaluate, summary_table, write_report
-from llm.eval.simulate import ListedUserTurns
+from llm.eval.persistence import scores_by
+from llm.eval.roleplay import evaluate, summary_table, write_report
+from llm.eval.simulate import ListedUserTurns, Transcript
 from llm.inference.cache import PrefixCache
 from llm.inference.chat import ChatSession
 from llm.inference.repliers import LocalReplier, Sampling
@@ -113,6 +114,10 @@ FACT_CHARACTERS = (
 FACT_TURNS = (1, 2, 4, 8)
 
 
+def character_name(t: Transcript) -> str:
+    return t.check.character.name if t.check.character else "?"
+
+
 def fact_checks() -> list[Check]:
     """One probed ``mentions`` check per fact of the four characters: their cards as in the sample."""
     facts = json.loads(PIPPA_SAMPLE_FACTS.read_text(encoding="utf-8"))["characters"]
@@ -142,22 +147,11 @@ def role_play_eval(model_dir: str, template: str, out: Path, title: str) -> dict
         "facts_by_turn": {t: v["mean"] for t, v in data["scores"]["all"].items()},
         "facts_by_character": {
             name: {t: round(sum(v) / len(v), 4) for t, v in by_turn.items()}
-            for name, by_turn in facts_by_character(result).items()
+            for name, by_turn in scores_by(result.transcripts, FACT_TURNS, character_name).items()
         },
         "persona_consistency": data["persona_consistency"],
         "speaks_for_user": data["speaks_for_user"],
     }
-
-
-def facts_by_character(result: RoleplayResult) -> dict[str, dict[int, list[float]]]:
-    out: dict[str, dict[int, list[float]]] = {}
-    for t in result.transcripts:
-        name = t.check.character.name if t.check.character else "?"
-        for turn in result.turns:
-            if turn <= len(t.replies):
-                text, conv = t.measured(turn)
-                out.setdefault(name, {}).setdefault(turn, []).append(t.check.score(text, conv))
-    return out
 
 
 def scripted_chat(model_dir: str, template: str) -> list[str]:

@@ -14,7 +14,7 @@ the **control** (the same conversations given no instruction: does the model do 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,18 +25,28 @@ from llm.eval.simulate import Transcript
 SPLIT_NAMES = ("train", "held_out", "control")
 
 
-def pooled_curve(transcripts: Sequence[Transcript], families: Sequence[str], turns: Sequence[int]) -> Curve:
-    """Mean score by measured turn over the conversations of ``families`` (each conversation weighs the
-    same), with its 95% bootstrap interval."""
-    by_turn: dict[int, list[float]] = defaultdict(list)
+def scores_by(
+    transcripts: Sequence[Transcript], turns: Sequence[int], key: Callable[[Transcript], str | None]
+) -> dict[str, dict[int, list[float]]]:
+    """Every measured score (the probe's answer, else the turn's reply), grouped by ``key(transcript)``
+    (a family, a character's name …; None leaves the transcript out) and by turn."""
+    out: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for t in transcripts:
-        if t.check.family not in families:
+        group = key(t)
+        if group is None:
             continue
         for turn in turns:
             if turn <= len(t.replies):
                 text, conv = t.measured(turn)
-                by_turn[turn].append(t.check.score(text, conv))
-    return Curve.of(dict(by_turn))
+                out[group][turn].append(t.check.score(text, conv))
+    return out
+
+
+def pooled_curve(transcripts: Sequence[Transcript], families: Sequence[str], turns: Sequence[int]) -> Curve:
+    """Mean score by measured turn over the conversations of ``families`` (each conversation weighs the
+    same), with its 95% bootstrap interval."""
+    pooled = scores_by(transcripts, turns, lambda t: "pooled" if t.check.family in families else None)
+    return Curve.of(dict(pooled["pooled"]))
 
 
 def split_curves(result: RoleplayResult, train: Sequence[str], held_out: Sequence[str]) -> dict[str, Curve]:
