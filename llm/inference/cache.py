@@ -249,10 +249,10 @@ def generate(
 ) -> Generated:
     """``model.generate`` on ``prompts`` (left-padded), through ``cache`` when given and the model is
     :func:`cacheable`, else as a plain call. ``kwargs`` go to ``model.generate`` unchanged, except a callable
-    ``stopping(width)``, called with the input width and its result merged in (per-row stop criteria need to
-    know where the prompt ends).
+    ``at_width(width)``, called with the input width and its result merged in (per-row stop criteria and a
+    penalty on the reply's own tokens need to know where the prompt ends).
     """
-    stopping = kwargs.pop("stopping", None)
+    at_width = kwargs.pop("at_width", None)
     batch = cache.prepare(model, prompts, pad_id) if cache is not None and cacheable(model) else None
     if batch is None:
         input_ids, mask = pad(prompts, pad_id, side="left")  # [B, W]
@@ -263,8 +263,8 @@ def generate(
     else:
         inputs = batch.generate_kwargs()
     width = inputs["input_ids"].shape[1]
-    if stopping is not None:
-        kwargs.update(stopping(width))
+    if at_width is not None:
+        kwargs.update(at_width(width))
     # The cache object is filled in place: what comes back is what any ``generate`` call returns.
     output = model.generate(**inputs, pad_token_id=pad_id, use_cache=True, **kwargs)
     sequences = output if isinstance(output, torch.Tensor) else output.sequences  # [B, width + G]

@@ -200,30 +200,24 @@ class LocalReplier:
         self, prompts: list[list[int]], stops: list[tuple[str, ...]]
     ) -> tuple[list[str], list[bool], list[bool]]:
         tokenizer = self.encoder.tokenizer
-        if len(set(stops)) == 1:  # every row stops on the same texts: transformers' own stop strings
-
-            def stopping(width: int) -> dict[str, Any]:
-                return {"stop_strings": list(stops[0]), "tokenizer": tokenizer}
-
-        else:  # rows differ (users with other names): a per-row criterion
-
-            def stopping(width: int) -> dict[str, Any]:
-                return {"stopping_criteria": StoppingCriteriaList([StopOnText(tokenizer, stops, width)])}
-
         penalty = self.sampling.repetition_penalty
 
-        def stopping_and_penalty(width: int) -> dict[str, Any]:
-            extra = stopping(width)
-            if penalty != 1.0:  # the prompt ends at ``width``: the penalty counts only what comes after
-                extra["logits_processor"] = LogitsProcessorList([ReplyRepetitionPenalty(width, penalty)])
-            return extra
+        def at_width(width: int) -> dict[str, Any]:
+            """What needs to know where the prompt ends (``width``): stops, and the reply's own penalty."""
+            if len(set(stops)) == 1:  # every row stops on the same texts: transformers' own stop strings
+                kwargs: dict[str, Any] = {"stop_strings": list(stops[0]), "tokenizer": tokenizer}
+            else:  # rows differ (users with other names): a per-row criterion
+                kwargs = {"stopping_criteria": StoppingCriteriaList([StopOnText(tokenizer, stops, width)])}
+            if penalty != 1.0:
+                kwargs["logits_processor"] = LogitsProcessorList([ReplyRepetitionPenalty(width, penalty)])
+            return kwargs
 
         out = generate(
             self.model,
             prompts,
             self._pad_id,
             self.cache,
-            stopping=stopping_and_penalty,
+            at_width=at_width,
             max_new_tokens=self.sampling.max_new_tokens,
             eos_token_id=self._end_ids or None,
             **self.sampling.generate_kwargs(),
