@@ -2,6 +2,7 @@
 and every prompt id and greedy reply id is what a full prefill gives — batched, conversations of different
 lengths, a probe branching off in between, a cache too small to hold everything, weights changed under it."""
 
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 import pytest
@@ -49,9 +50,10 @@ def model(tok):
     return varied_llama(tok)  # sdpa attention
 
 
-def recorded(model):
-    """Wrap ``model.generate`` to record, per call, each row's prompt ids (the unmasked ones, wherever they
-    stand in the batch) and the ids it generated."""
+@contextmanager
+def recording(model):
+    """Within it, ``model.generate`` records, per call, each row's prompt ids (the unmasked ones, wherever they
+    stand in the batch) and the ids it generated; the list of calls is what ``with`` gives."""
     calls, original = [], model.generate
 
     def generate(**kw):
@@ -65,7 +67,10 @@ def recorded(model):
         return out
 
     model.generate = generate
-    return calls
+    try:
+        yield calls
+    finally:
+        del model.generate
 
 
 def openings() -> list[Conversation]:
@@ -107,19 +112,13 @@ def test_replies_and_ids_equal_a_full_prefill_every_turn_with_a_probe_branch_bet
     """A plain replier keeps nothing between calls, so its turns after the probe are those of a conversation
     never probed: equal ids show the branch left the cached conversation as it was."""
     encoder, sampling = Encoder(tok, "chatml"), Sampling(max_new_tokens=8)
-    plain_calls = recorded(model)
-    try:
+    with recording(model) as plain_calls:
         plain = converse(LocalReplier(model, encoder, sampling, batch_size=2), turns=3, probe_at=1)
-    finally:
-        del model.generate
     cache = PrefixCache()
-    cached_calls = recorded(model)
-    try:
+    with recording(model) as cached_calls:
         cached = converse(
             LocalReplier(model, encoder, sampling, batch_size=2, cache=cache), turns=3, probe_at=1
         )
-    finally:
-        del model.generate
     assert cached == plain
     assert cached_calls == plain_calls  # every row's prompt ids and greedy reply ids, call by call
     assert any(len({len(p) for p, _ in call}) > 1 for call in plain_calls)  # batches mixed lengths
@@ -243,20 +242,14 @@ def test_greedy_twins_are_generated_once_and_get_the_same_reply(model, tok):
     encoder, sampling = Encoder(tok, "chatml"), Sampling(max_new_tokens=8)
     convs = openings()
     batch = [convs[0], convs[1], convs[0], convs[2], convs[0], convs[1]]
-    calls = recorded(model)
-    try:
+    with recording(model) as calls:
         replies = LocalReplier(model, encoder, sampling, batch_size=8)(batch)
-    finally:
-        del model.generate
     assert sum(len(rows) for rows in calls) == 3  # three distinct prompts
     alone = [LocalReplier(model, encoder, sampling, batch_size=1)([c])[0] for c in convs]
     assert [r.text for r in replies] == [alone[k].text for k in (0, 1, 0, 2, 0, 1)]
     sampled = LocalReplier(model, encoder, Sampling(max_new_tokens=8, temperature=1.0), batch_size=8)
-    calls = recorded(model)
-    try:
+    with recording(model) as calls:
         sampled(batch)
-    finally:
-        del model.generate
     assert sum(len(rows) for rows in calls) == 6  # sampling draws each twin on its own
 
 
@@ -269,11 +262,8 @@ def test_the_reply_repetition_penalty_counts_the_reply_never_the_prompt(model, t
     same = LocalReplier(model, encoder, Sampling(max_new_tokens=12, repetition_penalty=1.0), batch_size=4)
     assert [r.text for r in plain(convs)] == [r.text for r in same(convs)]
     strict = LocalReplier(model, encoder, Sampling(max_new_tokens=12, repetition_penalty=1e9), batch_size=4)
-    calls = recorded(model)
-    try:
+    with recording(model) as calls:
         strict(convs)
-    finally:
-        del model.generate
     for _, generated in (row for rows in calls for row in rows):
         reply = [t for t in generated if t != tok.pad_token_id]
         assert len(set(reply)) == len(reply)  # no token twice within the reply
