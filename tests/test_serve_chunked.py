@@ -8,6 +8,7 @@ scorer whose steps are logged, so it is deterministic.
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 
@@ -175,3 +176,33 @@ def test_mid_way_through_a_long_text_the_worker_waits_for_a_request_being_receiv
     assert long.done.wait(10)
     worker.stop()
     assert scorer.log[:3] == [("LLLLL", 0), ("s", 0), ("LLLLL", 1)] and short[0].rewards == [1.0]
+
+
+def test_short_requests_that_keep_coming_do_not_starve_a_long_text():
+    """Fewest-tokens-first alone starves a long text while short requests keep coming (each new one has had
+    nothing scored); after ``starve_after_s`` without a step it goes first, so it gets a chunk every
+    ``starve_after_s + 1`` steps and the short requests wait one step more. The clock is the step count."""
+
+    def run(starve_after: float | None) -> tuple[list[str], list[int]]:
+        scorer = Stepping()
+        worker = BatchWorker(
+            scorer, max_batch=1, max_wait_s=0.0, starve_after_s=starve_after, clock=lambda: len(scorer.log)
+        )
+        shorts = [chr(0x4E00 + k) for k in range(40)]  # one-character texts: one step each
+        for text, after in zip(shorts, shorts[1:], strict=False):  # each short request brings the next
+            scorer.hooks[(text, 0)] = lambda after=after: worker.submit([after])
+        long = worker.submit(["L" * 6])
+        worker.submit([shorts[0]])
+        worker.start()
+        assert long.done.wait(10)
+        worker.stop()
+        assert long.rewards == [6.0]
+        texts = [text for text, _ in scorer.log]
+        return texts, [i for i, text in enumerate(texts) if text == "L" * 6]
+
+    texts, chunks = run(starve_after=None)  # the old order: the long text waits for all 40
+    assert chunks[1] == 41 and len(texts) == 46
+    texts, chunks = run(starve_after=3)
+    assert len(chunks) == 6 and max(b - a for a, b in itertools.pairwise(chunks)) == 4
+    assert chunks[-1] == 20  # done after 15 short requests, not 40; and 3 short ones between two chunks
+    assert all(len(set(texts[a + 1 : b])) == 3 for a, b in itertools.pairwise(chunks))

@@ -48,6 +48,10 @@ class ServeRewardArguments:
     max_wait_ms: float = field(
         default=DEFAULTS.max_wait_ms, metadata={"help": "wait this long for a batch to fill"}
     )
+    max_starve_ms: float = field(
+        default=DEFAULTS.max_starve_ms,
+        metadata={"help": "a request with no step scored for this long goes first (none starves)"},
+    )
     max_batch_tokens: int | None = field(
         default=None,
         metadata={
@@ -112,6 +116,7 @@ class ServeRewardArguments:
             token=read_token(self.token_file) if self.token_file else None,
             max_batch=self.max_batch,
             max_wait_ms=self.max_wait_ms,
+            max_starve_ms=self.max_starve_ms,
             max_batch_tokens=self.max_batch_tokens,
             device=self.device,
             dtype=self.dtype,

@@ -313,6 +313,7 @@ class RewardService:
             self.config.max_wait_ms / 1e3,
             lambda: self.arriving > 0,
             getattr(scorer, "max_tokens", None),
+            self.config.max_starve_ms / 1e3,
         )
         return self.worker
 
@@ -336,6 +337,7 @@ class RewardService:
             "in_flight": self.in_flight,
             "max_batch": self.worker.max_batch,
             "max_wait_ms": 1e3 * self.worker.max_wait_s,
+            "max_starve_ms": self.config.max_starve_ms,
             "max_length": getattr(self.scorer, "max_length", None),
             "max_texts": self.config.max_texts,
             "max_request_tokens": self.config.max_request_tokens,

@@ -20,7 +20,10 @@ slices, its shortest texts first. The worker runs a batch one step at a time —
 ``--max_batch_tokens`` padded tokens, or, for a text longer than that, a chunk of 256 tokens on CPU run with
 a KV cache (:func:`llm.models.reward.prefill_reward`; the same reward) — and a request that comes first in
 that order overtakes a batch under way between two steps. So a client sending the largest request allowed,
-again and again, delays an ordinary request by about one step; ``bench/reward_server.py`` measures it. A
+again and again, delays an ordinary request by about one step; ``bench/reward_server.py`` measures it.
+Fewest-tokens-first alone would starve a request of long texts while short requests keep coming (each new
+one has had nothing scored), so a request that has had no step for ``--max_starve_ms`` goes first
+(:func:`priority`): it gets a step at least that often, and an ordinary request waits one step more. A
 request whose client closes its connection, or that times out, is dropped before the rest of it is scored.
 
 The scorer (:class:`ModelScorer`) sorts a batch by token length and cuts it into forwards of at most
@@ -54,8 +57,8 @@ class Job:
     """One request's texts, and where the worker leaves its rewards (or why it has none).
 
     ``costs`` are the texts' tokens (after truncation to ``--max_length``): what scoring them costs;
-    ``served`` counts the tokens scored so far, and ``turn`` is the arrival order: together they order the
-    work (:func:`plan_batch`). The worker scores a job in slices, possibly over
+    ``served`` counts the tokens scored so far, ``turn`` is the arrival order and ``last_step`` when it last
+    made progress: together they order the work (:func:`priority`). The worker scores a job in slices, possibly over
     several batches, shortest texts first (``order``: similar lengths share a forward, little is padding);
     the first ``scored`` texts of ``order`` have their rewards in ``partial``. ``on_done`` is called (from the
     worker thread) once ``done`` is set; ``abandoned`` tells the worker that nobody waits for the answer any
@@ -75,6 +78,7 @@ class Job:
     turn: int = 0
     served: int = 0
     order: list[int] = field(default_factory=list)
+    last_step: float = 0.0  # the worker's clock when it arrived or last had a step scored (see priority)
 
     def __post_init__(self) -> None:
         if self.costs is None:
@@ -105,11 +109,33 @@ class WorkerClosed(RuntimeError):
 Slice = tuple[Job, int, int]  # texts order[start:end] of a job
 
 
-def plan_batch(jobs: Sequence[Job], max_texts: int, max_tokens: int | None) -> list[Slice]:
-    """The next batch: the jobs with the fewest tokens scored so far first, then by arrival (``turn``), each
-    whole while it fits in ``max_texts`` texts and ``max_tokens`` padded tokens (texts × longest); the first
-    job that does not fit ends the batch, unless the batch is empty: then it gives a slice that fits (one
-    text at least; a job's texts go shortest first, see :class:`Job`).
+Priority = tuple[int, float, int]  # smaller goes first: see priority()
+
+
+def priority(served: int, turn: int, last_step: float, now: float, starve_after: float | None) -> Priority:
+    """A job's place in the worker's order: overdue jobs (no step for ``starve_after`` seconds) first, the
+    longest waiting first; then the fewest tokens scored so far, then arrival (``turn``).
+
+    >>> fresh, starved = priority(0, 9, last_step=10.0, now=10.2, starve_after=1.0), priority(900, 1, 8.0, 10.2, 1.0)
+    >>> sorted([fresh, starved]) == [starved, fresh], priority(900, 1, 8.0, 10.2, None) > fresh
+    (True, True)
+    """
+    if starve_after is not None and now - last_step >= starve_after:
+        return (0, last_step, turn)
+    return (1, served, turn)
+
+
+def plan_batch(
+    jobs: Sequence[Job],
+    max_texts: int,
+    max_tokens: int | None,
+    now: float = 0.0,
+    starve_after: float | None = None,
+) -> list[Slice]:
+    """The next batch: the jobs in :func:`priority` order (overdue first, then the fewest tokens scored so
+    far, then by arrival), each whole while it fits in ``max_texts`` texts and ``max_tokens`` padded tokens
+    (texts × longest); the first job that does not fit ends the batch, unless the batch is empty: then it
+    gives a slice that fits (one text at least; a job's texts go shortest first, see :class:`Job`).
 
     Requests that fit in a batch are thus served in arrival order (none has been served), and a request
     being scored in slices yields to every request that has had less: a client sending the largest request
@@ -130,7 +156,7 @@ def plan_batch(jobs: Sequence[Job], max_texts: int, max_tokens: int | None) -> l
     def fits(n: int, length: int) -> bool:
         return n <= max_texts and (max_tokens is None or n * length <= max_tokens)
 
-    for job in sorted(jobs, key=lambda j: (j.served, j.turn)):
+    for job in sorted(jobs, key=lambda j: priority(j.served, j.turn, j.last_step, now, starve_after)):
         rest, biggest = (
             len(job.texts) - job.scored,
             job.cost(len(job.texts) - 1),
@@ -156,12 +182,16 @@ class Running:
     batch: list[Slice]
     texts: list[str]
     steps: Generator[int, None, list[float]]
+    last_step: float  # the worker's clock at its start or its last step
     started: float = field(default_factory=time.perf_counter)
     done: int = 0
 
-    def key(self) -> tuple[int, int]:
-        """Its place in :func:`plan_batch`'s order (tokens scored so far, arrival), counting its own steps."""
-        return min((job.served + self.done, job.turn) for job, _, _ in self.batch)
+    def key(self, now: float, starve_after: float | None) -> Priority:
+        """Its place in :func:`priority`'s order, counting its own steps and waiting since its last one."""
+        return min(
+            priority(job.served + self.done, job.turn, self.last_step, now, starve_after)
+            for job, _, _ in self.batch
+        )
 
 
 def scorer_steps(scorer: Scorer, texts: list[str]) -> Generator[int, None, list[float]]:
@@ -196,7 +226,8 @@ class BatchWorker:
     one step at a time, and between two steps a new batch whose first job comes before the running one
     in that order (it has had fewer tokens scored) overtakes it: the running batch waits, its progress
     kept, until the new one is done (at most ``MAX_SUSPENDED`` wait so). So a short request waits for one
-    step, not for a long text.
+    step, not for a long text. A job (or a waiting batch) that has had no step for ``starve_after_s``
+    seconds goes before all others (:func:`priority`), so none waits for ever while others keep coming.
     Abandoned jobs are dropped unscored (counted in ``abandoned``); after :meth:`drain_by`'s deadline the
     jobs left are failed with status 503.
 
@@ -214,10 +245,16 @@ class BatchWorker:
         max_wait_s: float,
         more_coming: Callable[[], bool] = lambda: True,
         max_tokens: int | None = None,
+        starve_after_s: float | None = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ):
         if max_batch < 1 or max_wait_s < 0:
             raise ValueError(f"max_batch {max_batch} must be ≥ 1 and max_wait_s {max_wait_s} ≥ 0")
+        if starve_after_s is not None and starve_after_s <= 0:
+            raise ValueError(f"starve_after_s {starve_after_s} must be > 0 (or None: never)")
         self._scorer = scorer
+        self.starve_after_s = starve_after_s
+        self._clock = clock  # injectable: the tests drive it step by step
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.max_tokens = max_tokens
@@ -255,6 +292,7 @@ class BatchWorker:
                 raise WorkerClosed("the server is shutting down")
             self._turns += 1
             job.turn = self._turns
+            job.last_step = self._clock()
             self._queue.put(job)
         return job
 
@@ -292,30 +330,35 @@ class BatchWorker:
             running.steps.close()
 
     def _step(self) -> None:
-        """Start the next batch if it comes before the running one (or none runs), then run one step."""
+        """Start the next batch if it comes before every running one (or none runs), then run one step: of
+        the most overdue running batch if one is (see :func:`priority`), else of the newest."""
+        now, starve_after = self._clock(), self.starve_after_s
         busy = {id(job) for running in self._running for job, _, _ in running.batch}
         idle = [job for job in self._active if id(job) not in busy]
-        batch = plan_batch(idle, self.max_batch, self.max_tokens) if idle else []
-        if batch and (
-            not self._running
-            or (
+        batch = plan_batch(idle, self.max_batch, self.max_tokens, now, starve_after) if idle else []
+        if batch:
+            first = batch[0][0]
+            ahead = priority(first.served, first.turn, first.last_step, now, starve_after)
+            if not self._running or (
                 len(self._running) <= MAX_SUSPENDED
-                and (batch[0][0].served, batch[0][0].turn) < self._running[-1].key()
-            )
-        ):
-            texts = [job.texts[i] for job, start, end in batch for i in job.order[start:end]]
-            self._running.append(Running(batch, texts, scorer_steps(self._scorer, texts)))
+                and ahead < min(r.key(now, starve_after) for r in self._running)
+            ):
+                texts = [job.texts[i] for job, start, end in batch for i in job.order[start:end]]
+                waited = min(job.last_step for job, _, _ in batch)  # an overdue job stays overdue
+                self._running.append(Running(batch, texts, scorer_steps(self._scorer, texts), waited))
         if not self._running:
             return
-        running = self._running[-1]
+        overdue = [r for r in self._running if r.key(now, starve_after)[0] == 0]
+        running = min(overdue, key=lambda r: r.key(now, starve_after)) if overdue else self._running[-1]
         try:
             running.done = next(running.steps)
+            running.last_step = self._clock()
             return
         except StopIteration as end:
-            self._running.pop()
+            self._running.remove(running)
             rewards = end.value
         except Exception:  # a bad batch (OOM, a text the model chokes on …) must not stop the server
-            self._running.pop()
+            self._running.remove(running)
             self._failed(running.batch, len(running.texts))
             return
         try:
@@ -413,6 +456,7 @@ class BatchWorker:
             job.partial[i] = reward
             job.served += job.costs[i]
         job.scored = end
+        job.last_step = self._clock()
         if job.scored < len(job.texts):
             return
         self._active.remove(job)

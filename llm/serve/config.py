@@ -33,6 +33,7 @@ class ServerConfig:
     token: str | None = None
     max_batch: int = 32
     max_wait_ms: float = 10.0
+    max_starve_ms: float = 1000.0
     max_batch_tokens: int | None = None
     device: str | None = None
     dtype: str = "float32"
@@ -60,6 +61,8 @@ class ServerConfig:
                 raise UserError(f"--{name} {value}: must be 1 or more")
         if self.max_wait_ms < 0:
             raise UserError(f"--max_wait_ms {self.max_wait_ms:g}: must be 0 or more")
+        if not self.max_starve_ms > 0:
+            raise UserError(f"--max_starve_ms {self.max_starve_ms:g}: must be more than 0")
         for name in ("socket_timeout", "request_timeout", "shutdown_timeout"):
             if not getattr(self, name) > 0:
                 raise UserError(f"--{name} {getattr(self, name):g}: must be more than 0 seconds")
