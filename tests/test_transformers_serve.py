@@ -51,6 +51,7 @@ CARD = {
         "scenario": "{{user}} knocks at the door in a storm.",
         "first_mes": "Come in, {{user}}.",
         "mes_example": "<START>\n{{user}}: Is it safe?\n{{char}}: Aye.",
+        "post_history_instructions": "Stay as {{char}}; answer {{user}} briefly.",
         "creator_notes": "never in a prompt",
         "character_book": {
             "entries": [{"keys": ["storm"], "content": "Storms here last three days.", "enabled": True}]

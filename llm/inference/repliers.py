@@ -35,7 +35,7 @@ from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteriaL
 
 from llm.data.conversation import Conversation, resolve_placeholders
 from llm.data.encode import Encoder
-from llm.data.templates import card_system_text
+from llm.data.templates import card_system_text, post_history_target
 from llm.errors import ServiceError, UserError
 from llm.inference.cache import PrefixCache, generate
 from llm.inference.context import context_limit, fit
@@ -260,15 +260,23 @@ def openai_messages(conv: Conversation) -> list[dict[str, str]]:
     {'role': 'user', 'content': 'Hi Mira'}
     >>> openai_messages(Conversation((Message("user", "Hi"),), card))[0]["content"].splitlines()[0]
     'You are Mira. Mira keeps the light.'
+
+    The card's ``post_history_instructions`` close the last user message, where our templates put them
+    (:func:`~llm.data.templates.post_history_target`), so a served model sees them where it trained on them:
+
+    >>> card = replace(card, post_history_instructions="Stay as {{char}}.")
+    >>> openai_messages(Conversation((Message("user", "Hi"),), card))[1]["content"]
+    'Hi\\n\\nStay as Mira.'
     """
     conv = resolve_placeholders(conv)
     system = [card_system_text(conv.character, conv.messages)] if conv.character else []
+    after = post_history_target(conv)
     messages = []
-    for m in conv.messages:
+    for i, m in enumerate(conv.messages):
         if m.role == "system":
             system.append(m.content)
         else:
-            messages.append({"role": m.role, "content": m.content})
+            messages.append({"role": m.role, "content": m.content + after.get(i, "")})
     return ([{"role": "system", "content": "\n\n".join(system)}] if system else []) + messages
 
 
