@@ -38,12 +38,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "scripts")]  # llm, and repeat_distributed's tiny inputs
 SUBNET = "10.77.0"  # node i has SUBNET.(i+1)/24
 MASTER_ADDR = f"{SUBNET}.1"
 MASTER_PORT = 29500  # inside the namespaces: private to this rehearsal, cannot collide with the host's
 SKIP = 77  # exit status: namespaces cannot be created here
 STEPS = 4  # optimizer steps of each run
-DRILL_STEPS, DRILL_SAVE, DRILL_KILL_AFTER = 12, 3, 5  # the drill: save every 3 steps, kill node 1 after step 5
+DRILL_STEPS, DRILL_SAVE, DRILL_KILL_AFTER = (
+    12,
+    3,
+    5,
+)  # the drill: save every 3 steps, kill node 1 after step 5
 DRILL_BOUND_S = 60  # node 0 must be gone this long after node 1 was killed
 
 
@@ -99,7 +104,9 @@ def two_nodes(tag: str) -> Iterator[tuple[Node, Node]]:
             sh(*run_in, "addr", "add", f"{node.addr}/24", "dev", node.ifname)
             sh(*run_in, "link", "set", node.ifname, "up")
             sh(*run_in, "link", "set", "lo", "up")
-        ping = sh("ip", "netns", "exec", nodes[1].netns, "ping", "-c", "1", "-W", "2", MASTER_ADDR, check=False)
+        ping = sh(
+            "ip", "netns", "exec", nodes[1].netns, "ping", "-c", "1", "-W", "2", MASTER_ADDR, check=False
+        )
         if ping.returncode != 0 and shutil.which("ping"):
             raise RuntimeError(f"node 1 cannot reach node 0 at {MASTER_ADDR}: {ping.stdout}{ping.stderr}")
         yield nodes
@@ -116,11 +123,12 @@ def two_nodes(tag: str) -> Iterator[tuple[Node, Node]]:
 
 def write_inputs(root: Path) -> dict[str, Path]:
     """The tiny saved Llamas, chats and pairs of the two-process tests, plus GRPO's prompts."""
-    sys.path.insert(0, str(REPO / "scripts"))
     from repeat_distributed import write_inputs as distributed_inputs
 
     inputs = distributed_inputs(root)
-    prompts = [{"messages": [{"role": "user", "content": f"say something about the number {i}"}]} for i in range(8)]
+    prompts = [
+        {"messages": [{"role": "user", "content": f"say something about the number {i}"}]} for i in range(8)
+    ]
     inputs["prompts"] = root / "prompts.jsonl"
     inputs["prompts"].write_text("".join(json.dumps(p) + "\n" for p in prompts))
     return inputs
@@ -129,7 +137,7 @@ def write_inputs(root: Path) -> dict[str, Path]:
 COMMON = {
     "template": "chatml", "max_length": 256, "per_device_train_batch_size": 2, "learning_rate": 1e-3,
     "logging_steps": 1, "max_steps": STEPS, "report_to": "none", "save_strategy": "no", "use_cpu": True,
-    "seed": 0, "disable_tqdm": True, "overwrite": True,
+    "seed": 0, "disable_tqdm": True,
 }  # fmt: skip
 
 
@@ -157,7 +165,6 @@ def grpo_flags(inputs: dict[str, Path]) -> list[str]:
 
 
 def flags_argv(flags: dict) -> list[str]:
-    sys.path.insert(0, str(REPO))
     from llm.commands.cli import yaml_to_argv
 
     return yaml_to_argv(flags)
@@ -175,7 +182,15 @@ def launch_argv(stage: str, inputs: dict[str, Path], out: Path, config: Path, ex
     if stage == "sft":
         return ["bash", SCRIPTS[stage], *extra]
     if stage == "dpo":
-        return ["bash", SCRIPTS[stage], str(inputs["policy"]), str(inputs["pairs"]), str(out), *dpo_flags(inputs), *extra]
+        return [
+            "bash",
+            SCRIPTS[stage],
+            str(inputs["policy"]),
+            str(inputs["pairs"]),
+            str(out),
+            *dpo_flags(inputs),
+            *extra,
+        ]
     return ["bash", SCRIPTS[stage], *grpo_flags(inputs), *extra]
 
 
@@ -235,15 +250,28 @@ def in_node(node: Node, cmd: list[str]) -> list[str]:
             f"MASTER_ADDR={MASTER_ADDR}", f"MASTER_PORT={MASTER_PORT}", *cmd]  # fmt: skip
 
 
-def run_stage(stage, inputs, work, logs, nodes, extra=(), out=None, timeout=600, name=None) -> tuple[Path, list[Run]]:
-    """``stage`` on two nodes (``nodes`` given) or on one node x two processes (``nodes`` None)."""
+def run_stage(
+    stage: str,
+    inputs: dict[str, Path],
+    work: Path,
+    logs: Path,
+    nodes: tuple[Node, Node] | None,
+    extra: list[str] = (),
+    out: Path | None = None,
+    timeout: int = 600,
+    name: str | None = None,
+    config: dict | None = None,
+) -> tuple[Path, list[Run]]:
+    """``stage`` on two nodes (``nodes`` given) or on one node x two processes (``nodes`` None); SFT's YAML
+    is ``config`` (default :func:`sft_config`)."""
     name = name or f"{stage}-{'two-nodes' if nodes else 'one-node'}"
     out = out or work / name
-    config = work / f"{name}.yaml"
+    config_file = work / f"{name}.yaml"
     if stage == "sft":
         import yaml
 
-        config.write_text(yaml.safe_dump(sft_config(inputs)))
+        config_file.write_text(yaml.safe_dump(config or sft_config(inputs)))
+    config = config_file
     cmd = launch_argv(stage, inputs, out, config, list(extra))
     if nodes is None:
         from socket import socket
@@ -256,3 +284,248 @@ def run_stage(stage, inputs, work, logs, nodes, extra=(), out=None, timeout=600,
     cmds = [(in_node(n, cmd), {**base_env(work, f"{name}-{n.rank}"), **stage_env(stage, out, config, 2, n.rank, 1)})
             for n in nodes]  # fmt: skip
     return out, launch(cmds, logs, name, timeout)
+
+
+# ---------------------------------------------------------------- the failure drill
+
+
+@dataclass
+class Drill:
+    checkpoint: int  # the newest complete checkpoint-N when node 1 was killed (what a relaunch resumes from)
+    node0_exit: int
+    node0_seconds: float  # from the kill to node 0's exit
+    cause: str  # the one line node 0 printed
+    resumed_steps: int  # steps the relaunch trained (its logged losses)
+    history_steps: list[int]  # the steps in the resumed run's log_history.json
+    relaunch_exit: tuple[int, ...]
+
+    @property
+    def passed(self) -> bool:
+        return (
+            self.node0_exit != 0
+            and self.node0_seconds <= DRILL_BOUND_S
+            and bool(self.cause)
+            and self.checkpoint >= DRILL_SAVE
+            and self.resumed_steps == DRILL_STEPS - self.checkpoint
+            and self.history_steps == list(range(1, DRILL_STEPS + 1))
+            and self.relaunch_exit == (0, 0)
+        )
+
+
+def cause_line(log: str) -> str:
+    """Our one-line error (``llm-train sft: error: ...``) in a node's log, or ""."""
+    return next((line.strip() for line in log.splitlines() if line.startswith("llm-train sft: error:")), "")
+
+
+def failure_drill(
+    inputs: dict[str, Path], work: Path, logs: Path, nodes: tuple[Node, Node], timeout: int = 600
+) -> Drill:
+    """SFT on two nodes, a checkpoint every DRILL_SAVE steps; node 1 killed (SIGKILL to every process in its
+    namespace) once checkpoint-DRILL_SAVE exists; node 0 must exit non-zero within DRILL_BOUND_S with a
+    one-line cause. Then both nodes relaunch with ``--resume_from_checkpoint true`` and must train exactly
+    the steps after the newest complete checkpoint, up to DRILL_STEPS."""
+    import yaml
+
+    from llm.train.resume import last_checkpoint
+
+    out = work / "drill"
+    config = sft_config(inputs, max_steps=DRILL_STEPS, save_strategy="steps", save_steps=DRILL_SAVE)
+    config_file = work / "drill.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    procs = []
+    for n in nodes:
+        env = {**base_env(work, f"drill-{n.rank}"), **stage_env("sft", out, config_file, 2, n.rank, 1)}
+        log = (logs / f"drill-{n.rank}.log").open("w")
+        cmd = in_node(n, ["bash", SCRIPTS["sft"]])
+        procs.append(subprocess.Popen(cmd, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT))
+    deadline = time.time() + timeout
+    while not (out / f"checkpoint-{DRILL_SAVE}").is_dir():
+        if time.time() > deadline or any(p.poll() is not None for p in procs):
+            kill_node(nodes[0]), kill_node(nodes[1])
+            raise RuntimeError(
+                f"the drill's run ended before checkpoint-{DRILL_SAVE} (logs: {logs}/drill-*.log)"
+            )
+        time.sleep(0.02)
+    kill_node(nodes[1])
+    killed = time.perf_counter()
+    try:
+        code = procs[0].wait(timeout=DRILL_BOUND_S * 3)
+    except subprocess.TimeoutExpired:
+        kill_node(nodes[0])
+        code = procs[0].wait()
+    seconds = time.perf_counter() - killed
+    procs[1].wait()
+    checkpoint = int(last_checkpoint(out).name.split("-")[1])  # a save may have finished meanwhile
+    _, runs = run_stage("sft", inputs, work, logs, nodes, ["--resume_from_checkpoint", "true"], out, timeout,
+                        name="drill-resume", config=config)  # fmt: skip
+    history = (
+        json.loads((out / "log_history.json").read_text()) if (out / "log_history.json").exists() else []
+    )
+    return Drill(
+        checkpoint=checkpoint,
+        node0_exit=code,
+        node0_seconds=seconds,
+        cause=cause_line((logs / "drill-0.log").read_text(errors="replace")),
+        resumed_steps=runs[0].log.count("{'loss'"),
+        history_steps=[e["step"] for e in history if "loss" in e],
+        relaunch_exit=tuple(r.returncode for r in runs),
+    )
+
+
+# ---------------------------------------------------------------- comparisons and the table
+
+
+@dataclass
+class Row:
+    run: str  # e.g. "SFT, ZeRO-3"
+    launcher: str
+    measure: str  # what is compared
+    diff: float | None  # two nodes against one node x two processes; None: a run failed
+    bound: float
+    seconds: tuple[float, float]  # two nodes, one node
+    note: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.diff is not None and self.diff <= self.bound
+
+
+def first_loss(out: Path) -> float:
+    history = json.loads((out / "log_history.json").read_text())
+    return next(e["loss"] for e in history if "loss" in e and e.get("step") == 1)
+
+
+def max_weight_diff(a: Path, b: Path) -> float:
+    """The largest absolute difference between two saved models' tensors (same names, same shapes)."""
+    from safetensors.torch import load_file
+
+    def load(folder: Path) -> dict:
+        return {k: v for f in sorted(folder.glob("*.safetensors")) for k, v in load_file(f).items()}
+
+    left, right = load(a), load(b)
+    if left.keys() != right.keys() or not left:
+        raise ValueError(f"{a} and {b} hold different tensors")
+    return max((left[k].float() - right[k].float()).abs().max().item() for k in left)
+
+
+def max_stat_diff(a: Path, b: Path) -> tuple[float, int]:
+    """The largest absolute difference between two ``metrics.jsonl``'s statistics (timings left out), and
+    how many were compared; every line must log the same keys."""
+    rows = [[json.loads(line) for line in (p / "metrics.jsonl").read_text().splitlines()] for p in (a, b)]
+    if len(rows[0]) != len(rows[1]) or not rows[0]:
+        raise ValueError(f"{a} and {b} logged {len(rows[0])} and {len(rows[1])} iterations")
+    worst, count = 0.0, 0
+    for x, y in zip(*rows, strict=True):
+        keys = {k for k in x if not k.startswith("time_")}
+        if keys != {k for k in y if not k.startswith("time_")}:
+            raise ValueError(f"different statistics logged: {sorted(keys ^ set(y))}")
+        worst = max([worst, *(abs(x[k] - y[k]) for k in keys)])
+        count += len(keys)
+    return worst, count
+
+
+STAGES = {  # stage: (run, launcher as the user starts it)
+    "sft": ("SFT, ZeRO-3", "run_finetune.sh (torchrun)"),
+    "dpo": ("DPO, ZeRO-2", "run_dpo.sh (torchrun)"),
+    "grpo": ("GRPO", "run_grpo.sh (accelerate launch)"),
+}
+BOUNDS = {"step-1 loss": 1e-6, "final weights": 1e-5, "every statistic": 1e-6}
+
+
+def compare(stage: str, inputs, work, logs, nodes, timeout: int) -> list[Row]:
+    """``stage`` on the two nodes and on one node x two processes; the rows of the table."""
+    two, two_runs = run_stage(stage, inputs, work, logs, nodes, timeout=timeout)
+    one, one_runs = run_stage(stage, inputs, work, logs, None, timeout=timeout)
+    run, launcher = STAGES[stage]
+    seconds = (max(r.seconds for r in two_runs), one_runs[0].seconds)
+    measures = ["every statistic"] if stage == "grpo" else ["step-1 loss", "final weights"]
+    failed = [r for r in two_runs + one_runs if r.returncode != 0]
+    if failed:
+        note = "; ".join(f"{r.name} exit {r.returncode} (log: {logs / r.name}.log)" for r in failed)
+        return [Row(run, launcher, m, None, BOUNDS[m], seconds, note) for m in measures]
+    if stage == "grpo":
+        diff, count = max_stat_diff(two, one)
+        return [Row(run, launcher, "every statistic", diff, BOUNDS["every statistic"], seconds,
+                    f"{count} values over {len(two_runs)} nodes' iterations")]  # fmt: skip
+    return [
+        Row(run, launcher, "step-1 loss", abs(first_loss(two) - first_loss(one)), BOUNDS["step-1 loss"], seconds,
+            f"{first_loss(two):.6f}"),
+        Row(run, launcher, "final weights", max_weight_diff(two, one), BOUNDS["final weights"], seconds),
+    ]  # fmt: skip
+
+
+def table(rows: list[Row], drill: Drill | None) -> str:
+    lines = [
+        "| run | launched with | compared (two nodes vs one node x 2) | max abs diff | bound | s (2 nodes / 1) | ok |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        diff = "failed" if r.diff is None else f"{r.diff:.1e}"
+        note = f" ({r.note})" if r.note else ""
+        lines.append(f"| {r.run} | {r.launcher} | {r.measure}{note} | {diff} | {r.bound:.0e} | "
+                     f"{r.seconds[0]:.0f} / {r.seconds[1]:.0f} | {'yes' if r.passed else 'NO'} |")  # fmt: skip
+    if drill is not None:
+        lines += [
+            "",
+            f"Failure drill (SFT, ZeRO-3, {DRILL_STEPS} steps, a checkpoint every {DRILL_SAVE}): node 1 killed "
+            f"(SIGKILL, every process) after checkpoint-{DRILL_SAVE}.",
+            f"  node 0: exit {drill.node0_exit} {drill.node0_seconds:.1f} s after the kill (bound {DRILL_BOUND_S} s)",
+            f"  node 0 said: {drill.cause or '(no one-line cause)'}",
+            f"  relaunch of both nodes with --resume_from_checkpoint true: exit {drill.relaunch_exit}, resumed "
+            f"from checkpoint-{drill.checkpoint}, trained {drill.resumed_steps} steps "
+            f"(steps {drill.checkpoint + 1}-{DRILL_STEPS}); log_history steps "
+            f"{drill.history_steps[0] if drill.history_steps else '-'}-"
+            f"{drill.history_steps[-1] if drill.history_steps else '-'}, each once: "
+            f"{'yes' if drill.history_steps == list(range(1, DRILL_STEPS + 1)) else 'NO'}",
+            f"  drill passed: {'yes' if drill.passed else 'NO'}",
+        ]
+    return "\n".join(lines)
+
+
+def rehearse(only: list[str], work: Path, timeout: int = 600) -> tuple[list[Row], Drill | None]:
+    """The rehearsal in ``work``: inputs, the two nodes, each stage of ``only`` compared, the drill."""
+    logs = work / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    inputs = write_inputs(work)
+    rows, drill = [], None
+    with two_nodes(f"{os.getpid() % 100000}") as nodes:
+        for stage in (s for s in STAGES if s in only):
+            rows += compare(stage, inputs, work, logs, nodes, timeout)
+            print(table(rows[-1:] if stage == "grpo" else rows[-2:], None).splitlines()[-1], flush=True)
+        if "drill" in only:
+            drill = failure_drill(inputs, work, logs, nodes, timeout)
+    return rows, drill
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="+", choices=[*STAGES, "drill"], default=[*STAGES, "drill"])
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="work in this folder and keep it (runs, logs)"
+    )
+    parser.add_argument("--timeout", type=int, default=600, help="seconds before one launch counts as hung")
+    args = parser.parse_args(argv)
+    reason = namespaces_unavailable()
+    if reason:
+        print(f"rehearse_multinode: skipped: {reason}", file=sys.stderr)
+        return SKIP
+    with contextlib.ExitStack() as stack:
+        work = args.keep or Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="rehearse-multinode-"))
+        )
+        start = time.perf_counter()
+        rows, drill = rehearse(args.only, work, args.timeout)
+        passed = all(r.passed for r in rows) and (drill is None or drill.passed)
+        if not passed and args.keep is None:  # the logs outlive the temporary folder
+            kept = Path(tempfile.mkdtemp(prefix="rehearse-multinode-logs-"))
+            shutil.copytree(work / "logs", kept, dirs_exist_ok=True)
+            print(f"logs: {kept}")
+    print(f"\n{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, no GPU; "
+          f"two network namespaces ({MASTER_ADDR}, {SUBNET}.2) x 1 CPU process, gloo; "
+          f"{time.perf_counter() - start:.0f} s in all\n")  # fmt: skip
+    print(table(rows, drill))
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

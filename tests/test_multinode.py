@@ -1,0 +1,66 @@
+"""Past one machine (issue 24 item 1): the two-node rehearsal of ``scripts/rehearse_multinode.py`` — two
+network namespaces joined by a veth pair, each a node launching the project's scripts with ``NNODES=2`` —
+compared with one node x two processes, and the failure drill; plus the one-line cause a process prints
+when another process of its run dies."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from llm.commands.cli import lost_peer, run_command
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+import rehearse_multinode as rehearsal  # noqa: E402
+
+GLOO_RESET = (
+    "[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:537] Read error [10.77.0.2]:13527: "
+    "Connection reset by peer. This is typically caused by a remote worker hanging or bugs in the application."
+)
+
+
+def test_a_lost_peer_is_one_line_naming_the_cause_and_the_way_back(monkeypatch, capsys):
+    """What rank 0 raised in the drill (gloo, node 1 killed) becomes one line, exit 1; elsewhere, and for other
+    errors, the traceback stays (a bug must keep its stack)."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+
+    def body():
+        raise RuntimeError(GLOO_RESET)
+
+    assert run_command("llm-train sft", body) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert err.startswith("llm-train sft: error: rank 0 lost contact with another process of the run")
+    assert "Read error [10.77.0.2]:13527: Connection reset by peer" in err
+    assert "--resume_from_checkpoint true" in err
+
+    with pytest.raises(RuntimeError, match="shape"):
+        run_command("llm-train sft", lambda: (_ for _ in ()).throw(RuntimeError("shape mismatch")))
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert lost_peer(RuntimeError(GLOO_RESET)) is None  # one process: no peer to lose
+    with pytest.raises(RuntimeError, match="Connection reset"):
+        run_command("llm-train sft", body)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "[gloo/transport/tcp/unbound_buffer.cc:81] Timed out waiting 20000ms for recv operation to complete",
+        "[gloo/transport/tcp/pair.cc:598] Connection closed by peer [10.77.0.2]:9044",
+        "NCCL communicator was aborted on rank 0.",
+        "[Rank 0] Watchdog caught collective operation timeout: WorkNCCL(SeqNum=9, OpType=ALLREDUCE)",
+    ],
+)
+def test_every_kind_of_lost_peer_is_recognised(raw, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert lost_peer(RuntimeError(raw)).startswith("rank ")
+
+
+def test_the_rehearsal_skips_with_a_reason_where_namespaces_cannot_be_made(monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert "not root" in rehearsal.namespaces_unavailable()
+    monkeypatch.setattr(rehearsal.shutil, "which", lambda name: None)
+    assert "no `ip`" in rehearsal.namespaces_unavailable()
