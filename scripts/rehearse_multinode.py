@@ -298,6 +298,9 @@ class Drill:
     resumed_steps: int  # steps the relaunch trained (its logged losses)
     history_steps: list[int]  # the steps in the resumed run's log_history.json
     relaunch_exit: tuple[int, ...]
+    # against the same run uninterrupted on one node x two processes (None: it failed)
+    step1_diff: float | None
+    weights_diff: float | None
 
     @property
     def passed(self) -> bool:
@@ -309,6 +312,10 @@ class Drill:
             and self.resumed_steps == DRILL_STEPS - self.checkpoint
             and self.history_steps == list(range(1, DRILL_STEPS + 1))
             and self.relaunch_exit == (0, 0)
+            and self.step1_diff is not None
+            and self.step1_diff <= BOUNDS["step-1 loss"]
+            and self.weights_diff is not None
+            and self.weights_diff <= BOUNDS["final weights"]
         )
 
 
@@ -323,7 +330,8 @@ def failure_drill(
     """SFT on two nodes, a checkpoint every DRILL_SAVE steps; node 1 killed (SIGKILL to every process in its
     namespace) once checkpoint-DRILL_SAVE exists; node 0 must exit non-zero within DRILL_BOUND_S with a
     one-line cause. Then both nodes relaunch with ``--resume_from_checkpoint true`` and must train exactly
-    the steps after the newest complete checkpoint, up to DRILL_STEPS."""
+    the steps after the newest complete checkpoint, up to DRILL_STEPS, ending where the same run, never
+    interrupted, ends on one node x two processes: the same step-1 loss and the same final weights."""
     import yaml
 
     from llm.train.resume import last_checkpoint
@@ -361,6 +369,9 @@ def failure_drill(
     history = (
         json.loads((out / "log_history.json").read_text()) if (out / "log_history.json").exists() else []
     )
+    whole, (base,) = run_stage("sft", inputs, work, logs, None, timeout=timeout, name="drill-uninterrupted",
+                               config=config)  # fmt: skip
+    compared = base.returncode == 0 and all(r.returncode == 0 for r in runs)
     return Drill(
         checkpoint=checkpoint,
         node0_exit=code,
@@ -369,6 +380,8 @@ def failure_drill(
         resumed_steps=runs[0].log.count("{'loss'"),
         history_steps=[e["step"] for e in history if "loss" in e],
         relaunch_exit=tuple(r.returncode for r in runs),
+        step1_diff=abs(first_loss(out) - first_loss(whole)) if compared else None,
+        weights_diff=max_weight_diff(out, whole) if compared else None,
     )
 
 
@@ -408,9 +421,9 @@ def max_weight_diff(a: Path, b: Path) -> float:
     return max((left[k].float() - right[k].float()).abs().max().item() for k in left)
 
 
-def max_stat_diff(a: Path, b: Path) -> tuple[float, int]:
-    """The largest absolute difference between two ``metrics.jsonl``'s statistics (timings left out), and
-    how many were compared; every line must log the same keys."""
+def max_stat_diff(a: Path, b: Path) -> tuple[float, int, int]:
+    """The largest absolute difference between two ``metrics.jsonl``'s statistics (timings left out), how
+    many were compared, and over how many lines (iterations); every line must log the same keys."""
     rows = [[json.loads(line) for line in (p / "metrics.jsonl").read_text().splitlines()] for p in (a, b)]
     if len(rows[0]) != len(rows[1]) or not rows[0]:
         raise ValueError(f"{a} and {b} logged {len(rows[0])} and {len(rows[1])} iterations")
@@ -421,7 +434,7 @@ def max_stat_diff(a: Path, b: Path) -> tuple[float, int]:
             raise ValueError(f"different statistics logged: {sorted(keys ^ set(y))}")
         worst = max([worst, *(abs(x[k] - y[k]) for k in keys)])
         count += len(keys)
-    return worst, count
+    return worst, count, len(rows[0])
 
 
 STAGES = {  # stage: (run, launcher as the user starts it)
@@ -444,14 +457,18 @@ def compare(stage: str, inputs, work, logs, nodes, timeout: int) -> list[Row]:
         note = "; ".join(f"{r.name} exit {r.returncode} (log: {logs / r.name}.log)" for r in failed)
         return [Row(run, launcher, m, None, BOUNDS[m], seconds, note) for m in measures]
     if stage == "grpo":
-        diff, count = max_stat_diff(two, one)
+        diff, count, iterations = max_stat_diff(two, one)
         return [Row(run, launcher, "every statistic", diff, BOUNDS["every statistic"], seconds,
-                    f"{count} values over {len(two_runs)} nodes' iterations")]  # fmt: skip
+                    f"{count} values: {count // iterations} a line x {iterations} iterations")]  # fmt: skip
     return [
         Row(run, launcher, "step-1 loss", abs(first_loss(two) - first_loss(one)), BOUNDS["step-1 loss"], seconds,
             f"{first_loss(two):.6f}"),
         Row(run, launcher, "final weights", max_weight_diff(two, one), BOUNDS["final weights"], seconds),
     ]  # fmt: skip
+
+
+def fmt(diff: float | None) -> str:
+    return "failed" if diff is None else f"{diff:.1e}"
 
 
 def table(rows: list[Row], drill: Drill | None) -> str:
@@ -460,7 +477,7 @@ def table(rows: list[Row], drill: Drill | None) -> str:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
-        diff = "failed" if r.diff is None else f"{r.diff:.1e}"
+        diff = fmt(r.diff)
         note = f" ({r.note})" if r.note else ""
         lines.append(f"| {r.run} | {r.launcher} | {r.measure}{note} | {diff} | {r.bound:.0e} | "
                      f"{r.seconds[0]:.0f} / {r.seconds[1]:.0f} | {'yes' if r.passed else 'NO'} |")  # fmt: skip
@@ -477,6 +494,9 @@ def table(rows: list[Row], drill: Drill | None) -> str:
             f"{drill.history_steps[0] if drill.history_steps else '-'}-"
             f"{drill.history_steps[-1] if drill.history_steps else '-'}, each once: "
             f"{'yes' if drill.history_steps == list(range(1, DRILL_STEPS + 1)) else 'NO'}",
+            f"  against the same {DRILL_STEPS} steps uninterrupted on one node x 2 processes: step-1 loss "
+            f"{fmt(drill.step1_diff)} (bound {BOUNDS['step-1 loss']:.0e}), final weights {fmt(drill.weights_diff)} "
+            f"(bound {BOUNDS['final weights']:.0e})",
             f"  drill passed: {'yes' if drill.passed else 'NO'}",
         ]
     return "\n".join(lines)

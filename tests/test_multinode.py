@@ -64,3 +64,27 @@ def test_the_rehearsal_skips_with_a_reason_where_namespaces_cannot_be_made(monke
     assert "not root" in rehearsal.namespaces_unavailable()
     monkeypatch.setattr(rehearsal.shutil, "which", lambda name: None)
     assert "no `ip`" in rehearsal.namespaces_unavailable()
+
+
+def test_ddp_timeout_reaches_the_cpu_process_group(monkeypatch):
+    """transformers sets the group up with torch's 30-minute default on CPU; a silent peer (the rehearsal's cut
+    link) then held the run that long whatever --ddp_timeout said."""
+    import datetime
+    from types import SimpleNamespace
+
+    import torch
+    import torch.distributed as dist
+    from torch.distributed import distributed_c10d
+
+    from llm.train.args import join_process_group
+
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        backend = distributed_c10d._get_default_group()._get_backend(torch.device("cpu"))
+        assert backend.options._timeout == datetime.timedelta(minutes=30)
+        monkeypatch.setenv("WORLD_SIZE", "2")  # as under a launcher
+        # what it reads of TrainingArguments (which would set up accelerate's state besides)
+        join_process_group(SimpleNamespace(use_cpu=True, ddp_timeout_delta=datetime.timedelta(seconds=20)))
+        assert backend.options._timeout == datetime.timedelta(seconds=20)
+    finally:
+        dist.destroy_process_group()
