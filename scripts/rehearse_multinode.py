@@ -1,9 +1,12 @@
 """Two "nodes" on one machine: network namespaces joined by a veth pair, each launching the project's own
 scripts with ``NNODES=2`` as a user would on two real machines; every run compared with one node x two
-processes (same host, same seeds), and a failure drill (node 1 killed mid-run, then a resumed relaunch).
+processes (same host, same seeds), and two failure drills: node 1 killed mid-run (then a relaunch that
+resumes), and node 1's link cut (a silent peer: ``--ddp_timeout`` ends the run).
 
     $ sudo .venv/bin/python scripts/rehearse_multinode.py            # make rehearse-multinode (root: ip netns)
     $ sudo .venv/bin/python scripts/rehearse_multinode.py --only sft drill --keep /tmp/rehearsal
+
+It prints the table of docs/scaling.md (about 5 minutes on 2 CPU cores).
 
 The plumbing (root only; nothing leaves the machine, both veth ends live inside the namespaces)::
 
@@ -50,6 +53,8 @@ DRILL_STEPS, DRILL_SAVE, DRILL_KILL_AFTER = (
     5,
 )  # the drill: save every 3 steps, kill node 1 after step 5
 DRILL_BOUND_S = 60  # node 0 must be gone this long after node 1 was killed
+CUT_TIMEOUT_S = 20  # --ddp_timeout of the cut-link drill: a silent peer ends the run after this
+CUT_BOUND_S = CUT_TIMEOUT_S + 30  # both nodes must be gone this long after the link went down
 
 
 # ---------------------------------------------------------------- the two nodes
@@ -385,6 +390,53 @@ def failure_drill(
     )
 
 
+@dataclass
+class Cut:
+    exits: tuple[int, ...]
+    seconds: tuple[float, ...]  # from the cut to each node's exit
+    causes: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(c != 0 for c in self.exits) and max(self.seconds) <= CUT_BOUND_S and all(self.causes)
+
+
+def cut_drill(inputs: dict[str, Path], work: Path, logs: Path, nodes: tuple[Node, Node]) -> Cut:
+    """SFT on two nodes with ``--ddp_timeout CUT_TIMEOUT_S``; once it trains, node 1's link goes down (no
+    process dies, no connection is reset: a silent peer). Both nodes must exit non-zero within CUT_BOUND_S,
+    each with its one-line cause. The link is up again afterwards."""
+    import yaml
+
+    config_file = work / "cut.yaml"
+    config = sft_config(inputs, max_steps=100_000, ddp_timeout=CUT_TIMEOUT_S)
+    config_file.write_text(yaml.safe_dump(config))
+    procs = []
+    for n in nodes:
+        env = {**base_env(work, f"cut-{n.rank}"), **stage_env("sft", work / "cut", config_file, 2, n.rank, 1)}
+        log = (logs / f"cut-{n.rank}.log").open("w")
+        cmd = in_node(n, ["bash", SCRIPTS["sft"]])
+        procs.append(subprocess.Popen(cmd, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT))
+    deadline = time.time() + 600
+    while "{'loss'" not in (logs / "cut-0.log").read_text(errors="replace"):
+        if time.time() > deadline or any(p.poll() is not None for p in procs):
+            kill_node(nodes[0]), kill_node(nodes[1])
+            raise RuntimeError(f"the cut drill's run never trained (logs: {logs}/cut-*.log)")
+        time.sleep(0.05)
+    sh("ip", "netns", "exec", nodes[1].netns, "ip", "link", "set", nodes[1].ifname, "down")
+    cut = time.perf_counter()
+    exits, seconds = [], []
+    for node, proc in zip(nodes, procs, strict=True):
+        try:
+            exits.append(proc.wait(timeout=max(1, CUT_BOUND_S * 2 - (time.perf_counter() - cut))))
+        except subprocess.TimeoutExpired:
+            kill_node(node)
+            exits.append(proc.wait())
+        seconds.append(time.perf_counter() - cut)
+    sh("ip", "netns", "exec", nodes[1].netns, "ip", "link", "set", nodes[1].ifname, "up")
+    causes = tuple(cause_line((logs / f"cut-{n.rank}.log").read_text(errors="replace")) for n in nodes)
+    return Cut(tuple(exits), tuple(seconds), causes)
+
+
 # ---------------------------------------------------------------- comparisons and the table
 
 
@@ -471,7 +523,7 @@ def fmt(diff: float | None) -> str:
     return "failed" if diff is None else f"{diff:.1e}"
 
 
-def table(rows: list[Row], drill: Drill | None) -> str:
+def table(rows: list[Row], drill: Drill | None, cut: Cut | None = None) -> str:
     lines = [
         "| run | launched with | compared (two nodes vs one node x 2) | max abs diff | bound | s (2 nodes / 1) | ok |",
         "| --- | --- | --- | --- | --- | --- | --- |",
@@ -499,27 +551,40 @@ def table(rows: list[Row], drill: Drill | None) -> str:
             f"(bound {BOUNDS['final weights']:.0e})",
             f"  drill passed: {'yes' if drill.passed else 'NO'}",
         ]
+    if cut is not None:
+        lines += [
+            "",
+            f"Cut link (SFT, ZeRO-3, --ddp_timeout {CUT_TIMEOUT_S}): node 1's interface down mid-run, no process "
+            "killed (a silent peer).",
+            *(f"  node {i}: exit {c} {t:.1f} s after the cut (bound {CUT_BOUND_S} s): {w or '(no one-line cause)'}"
+              for i, (c, t, w) in enumerate(zip(cut.exits, cut.seconds, cut.causes, strict=True))),
+            f"  cut drill passed: {'yes' if cut.passed else 'NO'}",
+        ]  # fmt: skip
     return "\n".join(lines)
 
 
-def rehearse(only: list[str], work: Path, timeout: int = 600) -> tuple[list[Row], Drill | None]:
-    """The rehearsal in ``work``: inputs, the two nodes, each stage of ``only`` compared, the drill."""
+def rehearse(only: list[str], work: Path, timeout: int = 600) -> tuple[list[Row], Drill | None, Cut | None]:
+    """The rehearsal in ``work``: inputs, the two nodes, each stage of ``only`` compared, the drills."""
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     inputs = write_inputs(work)
-    rows, drill = [], None
+    rows, drill, cut = [], None, None
     with two_nodes(f"{os.getpid() % 100000}") as nodes:
         for stage in (s for s in STAGES if s in only):
             rows += compare(stage, inputs, work, logs, nodes, timeout)
             print(table(rows[-1:] if stage == "grpo" else rows[-2:], None).splitlines()[-1], flush=True)
         if "drill" in only:
             drill = failure_drill(inputs, work, logs, nodes, timeout)
-    return rows, drill
+        if "cut" in only:
+            cut = cut_drill(inputs, work, logs, nodes)
+    return rows, drill, cut
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", nargs="+", choices=[*STAGES, "drill"], default=[*STAGES, "drill"])
+    parser.add_argument(
+        "--only", nargs="+", choices=[*STAGES, "drill", "cut"], default=[*STAGES, "drill", "cut"]
+    )
     parser.add_argument(
         "--keep", type=Path, default=None, help="work in this folder and keep it (runs, logs)"
     )
@@ -534,8 +599,8 @@ def main(argv: list[str] | None = None) -> int:
             stack.enter_context(tempfile.TemporaryDirectory(prefix="rehearse-multinode-"))
         )
         start = time.perf_counter()
-        rows, drill = rehearse(args.only, work, args.timeout)
-        passed = all(r.passed for r in rows) and (drill is None or drill.passed)
+        rows, drill, cut = rehearse(args.only, work, args.timeout)
+        passed = all(r.passed for r in rows) and all(d is None or d.passed for d in (drill, cut))
         if not passed and args.keep is None:  # the logs outlive the temporary folder
             kept = Path(tempfile.mkdtemp(prefix="rehearse-multinode-logs-"))
             shutil.copytree(work / "logs", kept, dirs_exist_ok=True)
@@ -543,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, no GPU; "
           f"two network namespaces ({MASTER_ADDR}, {SUBNET}.2) x 1 CPU process, gloo; "
           f"{time.perf_counter() - start:.0f} s in all\n")  # fmt: skip
-    print(table(rows, drill))
+    print(table(rows, drill, cut))
     return 0 if passed else 1
 
 

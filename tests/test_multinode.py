@@ -88,3 +88,92 @@ def test_ddp_timeout_reaches_the_cpu_process_group(monkeypatch):
         assert backend.options._timeout == datetime.timedelta(seconds=20)
     finally:
         dist.destroy_process_group()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    rehearsal.namespaces_unavailable() is not None, reason=str(rehearsal.namespaces_unavailable())
+)
+def test_two_nodes_match_one_node_and_survive_losing_a_node(tmp_path):
+    """The rehearsal's GRPO comparison and failure drill (about 2.5 min on 2 cores; `make rehearse-multinode`
+    adds SFT and DPO on their own and the cut-link drill). Two network namespaces, each a node launching
+    the project's scripts unchanged with NNODES=2 over gloo:
+
+    - GRPO under `accelerate launch --num_machines 2` (scripts/run_grpo.sh): every logged statistic equals
+      one node x two processes';
+    - SFT under ZeRO-3 (scripts/run_finetune.sh, torchrun), node 1 killed after a checkpoint: node 0 exits
+      non-zero within the bound with its one-line cause; the relaunch resumes from the newest complete
+      checkpoint, trains exactly the steps after it, and ends with the weights and step-1 loss of the same
+      run uninterrupted on one node x two processes.
+    """
+    rows, drill, cut = rehearsal.rehearse(["grpo", "drill"], tmp_path, timeout=400)
+    assert cut is None
+    (grpo,) = rows
+    assert grpo.diff is not None, grpo.note
+    assert grpo.diff <= 1e-6, rehearsal.table(rows, drill)
+    assert "16 a line x 3 iterations" in grpo.note
+
+    assert drill.node0_exit != 0
+    assert drill.node0_seconds <= rehearsal.DRILL_BOUND_S
+    assert drill.cause.startswith("llm-train sft: error: rank 0 lost contact with another process of the run")
+    assert "10.77.0.2" in drill.cause  # the peer it lost
+    assert drill.relaunch_exit == (0, 0)
+    assert drill.checkpoint >= rehearsal.DRILL_SAVE
+    assert drill.resumed_steps == rehearsal.DRILL_STEPS - drill.checkpoint  # resumed, not restarted
+    assert drill.history_steps == list(range(1, rehearsal.DRILL_STEPS + 1))
+    assert drill.step1_diff <= 1e-6 and drill.weights_diff <= 1e-5
+    assert drill.passed
+    assert f"mn{os.getpid() % 100000}-" not in rehearsal.sh("ip", "netns", "list").stdout  # removed after
+
+
+@pytest.mark.parametrize(
+    "script, env, launched",
+    [
+        (
+            ["scripts/run_grpo.sh"],
+            {"NUM_GPUS": "1", "NNODES": "2", "NODE_RANK": "1", "MASTER_ADDR": "node0", "REWARD": "checks"},
+            "accelerate launch --num_processes 2 --multi_gpu --num_machines 2 --machine_rank 1 "
+            "--main_process_ip node0 --main_process_port 29500 -m llm.commands grpo",
+        ),
+        (  # one machine, one GPU: a lone process, as before
+            ["scripts/run_grpo.sh"],
+            {"NUM_GPUS": "1", "REWARD": "checks"},
+            "accelerate launch --num_processes 1 -m llm.commands grpo",
+        ),
+        (
+            ["scripts/run_dpo.sh", "runs/sft", "pairs.jsonl"],
+            {
+                "NUM_GPUS": "1",
+                "NNODES": "2",
+                "NODE_RANK": "1",
+                "MASTER_ADDR": "node0",
+                "LAUNCHER": "torchrun",
+            },
+            "torchrun --nproc_per_node 1 --nnodes 2 --node_rank 1 --master_addr node0 --master_port 29500 "
+            "-m llm.commands dpo",
+        ),
+        (
+            ["scripts/run_dpo.sh", "runs/sft", "pairs.jsonl"],
+            {"NUM_GPUS": "8"},
+            "deepspeed --num_gpus 8 --num_nodes 1 --master_addr 127.0.0.1 --master_port 29500 --no_local_rank "
+            "--module llm.commands dpo",
+        ),
+    ],
+)
+def test_the_scripts_launch_several_nodes(script, env, launched, tmp_path):
+    """What run_grpo.sh and run_dpo.sh start for NNODES/NODE_RANK/MASTER_ADDR (the launchers replaced by
+    stand-ins that print their arguments); the rehearsal runs them for real."""
+    import subprocess
+
+    for name in ("accelerate", "torchrun", "deepspeed"):
+        (tmp_path / name).write_text(f'#!/bin/sh\necho {name} "$@"\n')
+        (tmp_path / name).chmod(0o755)
+    clean = {
+        k: v for k, v in os.environ.items() if k not in ("NNODES", "NODE_RANK", "MASTER_ADDR", "LAUNCHER")
+    }
+    done = subprocess.run(
+        ["bash", *script], env={**clean, **env, "PATH": f"{tmp_path}:{os.environ['PATH']}"}, cwd=REPO,
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(launched + " "), done.stdout
