@@ -50,6 +50,7 @@ def test_a_lost_peer_is_one_line_naming_the_cause_and_the_way_back(monkeypatch, 
     [
         "[gloo/transport/tcp/unbound_buffer.cc:81] Timed out waiting 20000ms for recv operation to complete",
         "[gloo/transport/tcp/pair.cc:598] Connection closed by peer [10.77.0.2]:9044",
+        "Application timeout caused pair closure",  # the other side of a gloo timeout (the cut-link drill)
         "NCCL communicator was aborted on rank 0.",
         "[Rank 0] Watchdog caught collective operation timeout: WorkNCCL(SeqNum=9, OpType=ALLREDUCE)",
     ],

@@ -34,7 +34,7 @@ HANDLED = (UserError, OSError)
 # --ddp_timeout for the Trainer stages): gloo's socket errors, NCCL's abort and watchdog.
 LOST_PEER = re.compile(
     r"Connection (reset|closed) by peer|Broken pipe|Timed out waiting \d+ms|NCCL communicator was aborted"
-    r"|Watchdog caught collective operation timeout"
+    r"|Watchdog caught collective operation timeout|Application timeout caused pair closure"
 )
 
 
