@@ -6,6 +6,7 @@
 #   make test-real   real-model tests on SmolLM2-135M-Instruct (fetches it; not part of make test)
 #   make demo-rlhf   SFT → reward model → PPO on the bundled TL;DR sample
 #   make demo-persistence   GAtt on SmolLM2-135M-Instruct: persistence suite before/after (≤ 30 min CPU)
+#   make rehearse-multinode   two "nodes" (network namespaces; root) run SFT, DPO, GRPO with NNODES=2; failure drills
 # Override the torch build, e.g. for CUDA:  make test TORCH_SPEC="torch==2.13.0" TORCH_PIP_ARGS="--index-url ..."
 
 PYTHON ?= python3
@@ -20,7 +21,7 @@ STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 # The official handlebars.js for the SillyTavern parity test (tests/test_sillytavern.py); skipped without npm.
 HANDLEBARS := .cache/node/node_modules/handlebars/package.json
 
-.PHONY: setup test test-fast test-real lint demo demo-tiny demo-rlhf demo-persistence bench clean
+.PHONY: setup test test-fast test-real lint demo demo-tiny demo-rlhf demo-persistence rehearse-multinode bench clean
 
 setup: $(STAMP) $(HANDLEBARS)
 
@@ -68,6 +69,9 @@ demo-rlhf: $(STAMP)
 
 demo-persistence: $(STAMP)
 	$(BIN)/llm-train demo-persistence
+
+rehearse-multinode: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python scripts/rehearse_multinode.py
 
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/encode.py

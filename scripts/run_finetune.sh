@@ -36,7 +36,11 @@
 #     torchrun --nproc_per_node "$NUM_GPUS" --nnodes "$NNODES" --node_rank "$NODE_RANK" \
 #         --master_addr "$MASTER_ADDR" --master_port "$MASTER_PORT" \
 #         -m llm.commands sft "$CONFIG" --output_dir "$OUTPUT_DIR"
-# (the Trainer still applies the DeepSpeed config named in the YAML).
+# (the Trainer still applies the DeepSpeed config named in the YAML). Open MASTER_PORT on node 0, and name the
+# network interface if the host name resolves to an address the other nodes cannot reach (GLOO_SOCKET_IFNAME /
+# NCCL_SOCKET_IFNAME=eth0). Relaunch every node with --resume_from_checkpoint true after a failure.
+# Without a GPU, NUM_GPUS=1 and --use_cpu true run one CPU process per node (gloo): `make rehearse-multinode`
+# runs this script so, unchanged, on two network namespaces (docs/scaling.md).
 set -euo pipefail
 
 NUM_GPUS="${NUM_GPUS:-$(nvidia-smi -L 2>/dev/null | wc -l || true)}"   # GPUs per node

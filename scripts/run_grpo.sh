@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# GRPO (no critic) of an SFT policy on one node: data-parallel over the GPUs with accelerate; the reward from
-# checks, your function, or a reward model served from the last GPU.
+# GRPO (no critic) of an SFT policy on one node or more: data-parallel over the GPUs with accelerate; the reward
+# from checks, your function, or a reward model served from the last GPU (of each node).
 #
 #   scripts/run_grpo.sh                                  # TL;DR prompts, reward model served from the last GPU
 #   REWARD=local scripts/run_grpo.sh                     # reward model loaded in every process instead
@@ -11,6 +11,14 @@
 #   RM         a reward model (llm-train rm output); HELD_OUT an optional second one, scored, never optimised
 #   NUM_GPUS   GPUs on this node; with REWARD=server the last one serves the reward model
 #   PORT       where the reward server listens (127.0.0.1 only); TOKEN_FILE protects it
+#   REWARD     server | local (the reward model in every process) | checks (no reward model: --env roleplay's
+#              checks, or your --reward_fn / --reward_url flags)
+#   NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT   several machines: run the script on EVERY node with its own
+#              NODE_RANK and node 0's address; it becomes `accelerate launch --multi_gpu --num_machines NNODES
+#              --machine_rank NODE_RANK --main_process_ip MASTER_ADDR --main_process_port MASTER_PORT`, e.g.
+#                NNODES=2 NODE_RANK=0 MASTER_ADDR=node0 scripts/run_grpo.sh     # on node0
+#                NNODES=2 NODE_RANK=1 MASTER_ADDR=node0 scripts/run_grpo.sh     # on node1
+#              (`make rehearse-multinode` runs this on two network namespaces, one CPU process each: docs/scaling.md)
 # Extra flags go to `llm-train grpo` (e.g. --advantage rloo, --loss_type dapo --epsilon_high 0.28,
 # --env_checks my_checks.json --env_user_turns chats.jsonl --turns 8 --turn_reward turn --env_controls 0.33).
 # Single-turn runs can sample with a colocated vLLM engine: pip install -e ".[vllm]" and add --use_vllm.
@@ -25,6 +33,10 @@ NUM_GPUS=${NUM_GPUS:-$(nvidia-smi -L 2>/dev/null | wc -l || echo 0)}
 PORT=${PORT:-8000}
 TOKEN_FILE=${TOKEN_FILE:-runs/rm.token}
 OUTPUT_DIR=${OUTPUT_DIR:-runs/grpo}
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}    # node 0's address, reachable from every node
+MASTER_PORT=${MASTER_PORT:-29500}
 
 ARGS=(
   --model_name_or_path "$SFT" --output_dir "$OUTPUT_DIR" --num_generations 8 --rollout_batch_size 256
@@ -38,9 +50,16 @@ else
 fi
 [ -n "$HELD_OUT" ] && ARGS+=(--held_out_reward "$HELD_OUT")
 
-launch() {
+launch() {  # launch PROCESSES_ON_THIS_NODE FLAGS...
   if [ "$1" -ge 1 ]; then
-    accelerate launch --num_processes "$1" -m llm.commands grpo "${@:2}"
+    local total=$(($1 * NNODES))
+    local cmd=(accelerate launch --num_processes "$total")  # accelerate counts the processes of all machines
+    if [ "$total" -gt 1 ]; then
+      # --multi_gpu: accelerate starts torchrun; left to guess, with one GPU a machine it would start one lone process
+      cmd+=(--multi_gpu --num_machines "$NNODES" --machine_rank "$NODE_RANK"
+            --main_process_ip "$MASTER_ADDR" --main_process_port "$MASTER_PORT")
+    fi
+    "${cmd[@]}" -m llm.commands grpo "${@:2}"
   else
     echo "no GPU found: running on the CPU (fine for a smoke test, not for a real run)" >&2
     python -m llm.commands grpo "${@:2}"

@@ -30,6 +30,11 @@ def test_every_flag_the_script_passes_exists(script, stage):
     used = set(re.findall(r"--([a-z_]+)", (REPO / "scripts" / script).read_text()))
     used -= {
         "num_processes",
+        "multi_gpu",
+        "num_machines",
+        "machine_rank",
+        "main_process_ip",
+        "main_process_port",
         "num_gpus",
         "module",
         "no_local_rank",

@@ -13,11 +13,14 @@ commands share are checked against one table (:mod:`llm.commands.flags`) before 
 
 The handler (:func:`run_command`) catches exactly :class:`~llm.errors.UserError` and ``OSError`` — bad
 input, files and servers the user names — prints ``llm-train <command>: error: <message>`` on one line and
-returns 2; Ctrl-C returns 130; anything else is a bug and keeps its traceback.
+returns 2; Ctrl-C returns 130; a process of a distributed run whose peer died or went silent (:func:`lost_peer`)
+prints one line and returns 1; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +30,34 @@ from llm.commands.flags import check_flags
 from llm.errors import UserError
 
 HANDLED = (UserError, OSError)
+# What a collective raises when another process of the run is gone (killed: a reset; silent: the timeout,
+# --ddp_timeout for the Trainer stages): gloo's socket errors, NCCL's abort and watchdog.
+LOST_PEER = re.compile(
+    r"Connection (reset|closed) by peer|Broken pipe|Timed out waiting \d+ms|NCCL communicator was aborted"
+    r"|Watchdog caught collective operation timeout|Application timeout caused pair closure"
+)
+
+
+def lost_peer(error: BaseException) -> str | None:
+    """One line for an error that means another process of this distributed run died or went silent, else None.
+
+    >>> os.environ["WORLD_SIZE"], os.environ["RANK"] = "2", "0"
+    >>> print(lost_peer(RuntimeError("[gloo/transport/tcp/pair.cc:537] Read error [10.77.0.2]:13527: "
+    ...                              "Connection reset by peer. This is typically caused by ...")))  # doctest: +ELLIPSIS
+    rank 0 lost contact with another process of the run (Read error [10.77.0.2]:13527: Connection reset by peer): ...
+    >>> lost_peer(RuntimeError("shape mismatch")) is None
+    True
+    >>> del os.environ["WORLD_SIZE"], os.environ["RANK"]
+    """
+    message = str(error)
+    if int(os.environ.get("WORLD_SIZE", "1")) < 2 or not LOST_PEER.search(message):
+        return None
+    raw = re.sub(r"^\[[^\]]*\]\s*", "", message.strip().splitlines()[0]).split(". ")[0]  # no [file.cc:line]
+    return (
+        f"rank {os.environ.get('RANK', '?')} lost contact with another process of the run ({raw}): a node or "
+        "process died, or the network between them failed; see the other nodes' logs, then relaunch every "
+        "node (sft, pretrain, rm and dpo go on from their last checkpoint with --resume_from_checkpoint true)"
+    )
 
 
 def run_command(prog: str, body: Callable[[], int | None]) -> int:
@@ -40,6 +71,11 @@ def run_command(prog: str, body: Callable[[], int | None]) -> int:
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return 130
+    except RuntimeError as e:
+        if (line := lost_peer(e)) is None:
+            raise
+        print(f"{prog}: error: {line}", file=sys.stderr)
+        return 1
     except SystemExit as e:  # argparse has printed the usage (or --help): its status is the answer
         return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
 

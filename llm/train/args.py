@@ -45,6 +45,28 @@ class StageArguments(TrainingArguments):
     )
 
 
+def join_process_group(training: TrainingArguments) -> None:
+    """Give the run's CPU (gloo) process group ``--ddp_timeout`` as its timeout: transformers sets up the group
+    when the arguments are parsed and passes the timeout only on accelerators (its ``--use_cpu`` branch drops
+    it), so on CPU a silent peer (a cut network: no reset, no error) held every collective for torch's default
+    30 minutes whatever ``--ddp_timeout`` said. Joins the group when none exists yet. Does nothing in one
+    process or on an accelerator (where transformers passes the timeout itself).
+
+    >>> join_process_group(TrainingArguments(output_dir="x", use_cpu=True))  # no launcher: nothing to join
+    """
+    import os
+
+    import torch
+    from torch.distributed import distributed_c10d
+
+    if int(os.environ.get("WORLD_SIZE", "1")) < 2 or not (training.use_cpu or not torch.cuda.is_available()):
+        return
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("gloo", timeout=training.ddp_timeout_delta)
+    else:
+        distributed_c10d._set_pg_timeout(training.ddp_timeout_delta)  # torch's own setter for this (≥ 2.2)
+
+
 def shutdown_distributed() -> None:
     """End a distributed stage on every rank: wait until all ranks are done (every file is written), leave the
     process groups, then end this process with status 0 *without interpreter finalization*. Returns at once,

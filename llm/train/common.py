@@ -20,7 +20,7 @@ from llm.data.templates import get_template
 from llm.errors import UserError
 from llm.models.checkpoint import write_info
 from llm.models.loading import ModelArguments, check_context
-from llm.train.args import StageArguments
+from llm.train.args import StageArguments, join_process_group
 from llm.train.resume import check_resume
 from llm.train.saving import STAGING_NAMES, save_final
 
@@ -38,6 +38,7 @@ def validate(
     """
     model.validate()
     validate_training(training)
+    join_process_group(training)  # --ddp_timeout on CPU too: a silent peer ends the run, never holds it
     if training.dataset_path:
         path = Path(training.dataset_path)
         if not (path / "stats.json").is_file():
