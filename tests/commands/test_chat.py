@@ -6,7 +6,6 @@ where a reply is cut), never what the replies say.
 
 import io
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -20,8 +19,9 @@ from llm.data.tokenizer import build_tokenizer
 from llm.inference.chat import ChatSession, ReplyStreamer
 from llm.inference.stops import StopOnText, cut_reply, end_of_turn, user_turn_markers
 from llm.models.tiny import build_llama
+from tests.helpers import REPO
 
-PIPPA = Path(__file__).resolve().parents[1] / "llm" / "data" / "samples" / "pippa_sample.jsonl"
+PIPPA = REPO / "llm" / "data" / "samples" / "pippa_sample.jsonl"
 FAST = ["--max_new_tokens", "8", "--seed", "0"]
 
 

@@ -20,8 +20,8 @@ from llm.data.tokenizer import build_tokenizer
 from llm.errors import UserError
 from llm.models.reward import build_reward_model
 from llm.train.resume import check_resume
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "llm" / "data" / "samples"
 PROMPTS = REPO / "tests" / "fixtures" / "ppo_prompts.jsonl"
 

@@ -30,7 +30,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from ports import free_port
 
 from llm.commands.cli import parse
 from llm.commands.serve_reward import PROG, ServeRewardArguments, main
@@ -42,8 +41,9 @@ from llm.serve.app import RequestError, parse_query
 from llm.serve.batching import BatchWorker, ModelScorer, WorkerClosed
 from llm.serve.config import ServerConfig, read_token
 from llm.serve.server import RewardServer, load_scorer
+from tests.helpers import REPO
+from tests.helpers.ports import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "s3cret-token"
 LIMITS = ["--max_body_bytes", "64KiB", "--max_text_chars", "2000"]
 COMMAND = "import sys; from llm.commands.serve_reward import main; sys.exit(main())"
@@ -68,7 +68,7 @@ class Server:
             stderr=self.log,
             text=True,
             encoding="utf-8",
-            cwd=ROOT,
+            cwd=REPO,
             env=env,
         )
         self.url = ""
@@ -987,14 +987,14 @@ def test_client_follows_no_redirect_and_never_forwards_the_token(code):
 
 @pytest.mark.parametrize("script", ["scripts/run_grpo.sh", "scripts/run_summarize_rlhf.sh"])
 def test_scripts_pass_the_token_to_curl_from_a_file(script):
-    text = (ROOT / script).read_text()
+    text = (REPO / script).read_text()
     curls = [line for line in text.splitlines() if "curl " in line and not line.strip().startswith("#")]
     assert curls and all('-H @"$HEADER"' in line and "Bearer" not in line for line in curls)
     assert "HEADER=$(mktemp)" in text and 'rm -f "$HEADER"' in text
 
 
 def test_gpu_check_logs_to_a_folder_of_its_own():
-    text = (ROOT / "bench" / "gpu_check.sh").read_text()
+    text = (REPO / "bench" / "gpu_check.sh").read_text()
     assert 'OUT="${OUT:-$(mktemp -d' in text and "/tmp/gpu_check.log" not in text.replace("XXXXXX/", "")
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
-from ports import free_port
 
 from llm.commands import main
 from llm.data.cards import to_tavern_v2, write_png_card
@@ -25,8 +24,8 @@ from llm.inference.repliers import LocalReplier, Sampling
 from llm.web.chat import ChatSetup, CheckpointChat, EndpointChat, prompt_html
 from llm.web.compare import comparison_html, parse_turns, pick_checks, run_comparison
 from llm.web.runs import curves, find_runs, read_points, read_reports, report_markdown
+from tests.helpers.ports import free_port
 
-REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CARD = Character(
     "Mira",
