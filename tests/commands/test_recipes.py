@@ -109,7 +109,7 @@ def test_demo_rlhf_recipe_builds_what_the_code_built(tmp_path):
 
 @pytest.mark.parametrize("name", sorted(DEMOS))
 def test_the_repository_configs_are_the_bundled_recipes(name):
-    """configs/<demo>.yaml links to the recipe shipped in the package (the wheel test in test_commands.py
+    """configs/<demo>.yaml links to the recipe shipped in the package (the wheel test in tests/commands/test_cli.py
     checks that it ships): editing either changes the demo."""
     assert (REPO / "configs" / f"{name}.yaml").resolve() == bundled(name).resolve()
 
