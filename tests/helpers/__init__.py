@@ -1,6 +1,6 @@
 """What several tests share, imported as a normal package (``from tests.helpers.ports import free_port``):
-pytest puts the repository root on ``sys.path`` because ``tests/`` is a package, and a child process finds it
-by running from the root with ``PYTHONPATH`` set to it (:data:`REPO`). Fixtures live in ``conftest.py``.
+pytest puts the repository root on the import path because ``tests/`` is a package, and a child process finds
+it by running from the root, or with ``PYTHONPATH`` set to it (:data:`REPO`). Fixtures live in ``conftest.py``.
 
     losses            the packing tests' reference: each sample's own loss, alone
     ports             a free loopback port; a ``serve-reward`` process on one

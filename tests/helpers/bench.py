@@ -1,5 +1,5 @@
 """A script of ``bench/`` imported as a module, for the tests of its pure parts: ``bench/`` is a folder of
-scripts run as ``python bench/NAME.py``, not a package, so it is loaded from its file (no ``sys.path`` edit).
+scripts run as ``python bench/NAME.py``, not a package, so it is loaded from its file (the import path stays as it is).
 
 >>> bench_module("gpu_check").__name__
 'gpu_check'
