@@ -1,4 +1,5 @@
-"""``llm-train chat`` on a tiny random checkpoint: structure, history, commands, stopping, cards, errors.
+"""``llm-train chat`` on a tiny random checkpoint: structure, history, commands, cards, errors (where a reply
+stops: tests/inference/test_stops.py; the session: tests/inference/test_chat.py).
 
 A random model writes gibberish, so tests assert what the chat does around the replies (prompts, history,
 where a reply is cut), never what the replies say.

@@ -1,4 +1,5 @@
-"""``llm-train serve-reward``'s command line (llm/commands/serve_reward.py): flags, a YAML file, bad setups refused before the model loads, loopback by default."""
+"""``llm-train serve-reward``'s command line (llm/commands/serve_reward.py): flags, a YAML file, bad setups
+refused before the model loads, loopback by default."""
 
 from __future__ import annotations
 

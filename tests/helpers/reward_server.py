@@ -1,4 +1,5 @@
-"""What the reward server's tests share: a ``serve-reward`` process, an in-process server, raw HTTP, a fake scorer."""
+"""What the reward server's tests share: a ``serve-reward`` process, an in-process server, raw HTTP, a fake
+scorer."""
 
 from __future__ import annotations
 

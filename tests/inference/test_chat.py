@@ -1,4 +1,5 @@
-"""The chat session under ``llm-train chat`` and the web page (llm/inference/chat.py): the streamer never shows a stop string, and the session keeps only the cut reply."""
+"""The chat session under ``llm-train chat`` and the web page (llm/inference/chat.py): the streamer never
+shows a stop string, and the session keeps only the cut reply."""
 
 import io
 

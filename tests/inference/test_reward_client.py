@@ -1,4 +1,5 @@
-"""The reward client (llm/inference/reward_client.py): it gives up on a dead server, follows no redirect and never forwards its token."""
+"""The reward client (llm/inference/reward_client.py): it gives up on a dead server, follows no redirect and
+never forwards its token."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Where a reply ends (llm/inference/stops.py): the trained end-of-turn token, the cut before the user's turn, and the stopping criterion, incremental and per row."""
+"""Where a reply ends (llm/inference/stops.py): the trained end-of-turn token, the cut before the user's turn,
+and the stopping criterion, incremental and per row."""
 
 import pytest
 import torch

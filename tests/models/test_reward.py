@@ -1,4 +1,5 @@
-"""The reward model (llm/models/reward.py): the head's initialisation, the reward read at the last real token whatever the padding, and a score that does not depend on its batch mates."""
+"""The reward model (llm/models/reward.py): the head's initialisation, the reward read at the last real token
+whatever the padding, and a score that does not depend on its batch mates."""
 
 import math
 

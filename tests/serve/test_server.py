@@ -1,10 +1,11 @@
-"""``llm-train serve-reward`` and :class:`RewardClient`: real server processes on loopback, a tiny random
-reward model, scores checked against in-process :func:`score` of the same checkpoint.
+"""``llm-train serve-reward`` in real server processes on loopback (llm/serve/server.py, the start-up), a tiny
+random reward model, scores checked against in-process :func:`score` of the same checkpoint; with them the
+client (:class:`RewardClient`) against real servers, and the launch scripts' handling of the token.
 
-The protocol's error paths run against a :class:`RewardServer` in a thread of this process with a fake
-scorer (no model, no process start-up), where slow and failing scores are easy to make; the batching
-worker is tested in-process too, where batches are deterministic. Real processes are kept for what only a
-process shows: the command line, the ready line on stdout, SIGTERM, a crash and a restart.
+Real processes are kept for what only a process shows: the ready line on stdout, SIGTERM, a crash and a
+restart. The protocol's error paths run in-process with a fake scorer (test_app.py), the batching worker
+in-process where batches are deterministic (test_batching.py), the command line in
+tests/commands/test_serve_reward.py; the fixtures are in conftest.py, the helpers in tests.helpers.reward_server.
 """
 
 from __future__ import annotations

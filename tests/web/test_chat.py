@@ -1,4 +1,5 @@
-"""The web page's chat (llm/web/chat.py): the prompt viewer's colours, a streamed reply from a checkpoint, and an OpenAI-compatible endpoint streamed with the card as system message."""
+"""The web page's chat (llm/web/chat.py): the prompt viewer's colours, a streamed reply from a checkpoint, and
+an OpenAI-compatible endpoint streamed with the card as system message."""
 
 import io
 import json

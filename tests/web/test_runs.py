@@ -1,4 +1,5 @@
-"""The runs reader of the web page (llm/web/runs.py): runs found at any depth, curves sorted into panels, a broken metrics line named, evaluation reports as tables."""
+"""The runs reader of the web page (llm/web/runs.py): runs found at any depth, curves sorted into panels, a
+broken metrics line named, evaluation reports as tables."""
 
 import pytest
 

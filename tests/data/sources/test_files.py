@@ -1,4 +1,5 @@
-"""Reading record files (llm/data/sources/files.py): JSONL errors name the file and line; records carry their line ids."""
+"""Reading record files (llm/data/sources/files.py): JSONL errors name the file and line; records carry their
+line ids."""
 
 import json
 

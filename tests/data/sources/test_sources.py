@@ -1,4 +1,5 @@
-"""The source registry (llm/data/sources/__init__.py): every format detected from one record, looked up by name, and an unknown one refused."""
+"""The source registry (llm/data/sources/__init__.py): every format detected from one record, looked up by
+name, and an unknown one refused."""
 
 import pytest
 
