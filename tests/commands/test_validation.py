@@ -196,7 +196,7 @@ def grpo_argv(model, out, *extra):
         (["--sample_rows", "-1"], ["--sample_rows -1"]),
         (["--reward_fn", "os:system"], ["--reward_fn os:system", "not a Python function"]),
         (["--reward_fn", "json:JSONDecoder"], ["--reward_fn json:JSONDecoder"]),
-        (["--reward_fn", "tests.test_validation:_two_arguments"], ["_two_arguments", "texts"]),
+        (["--reward_fn", "tests.commands.test_validation:_two_arguments"], ["_two_arguments", "texts"]),
     ],
 )
 def test_grpo_flags_are_refused_before_the_policy_loads(
