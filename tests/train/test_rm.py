@@ -61,6 +61,7 @@ def synthetic_pairs(n, seed):
     return rows
 
 
+@pytest.mark.slow  # a learning run
 def test_tiny_reward_model_learns_a_synthetic_preference(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LLM_TRAIN_CACHE", str(tmp_path / "cache"))
     data = tmp_path / "pairs.jsonl"

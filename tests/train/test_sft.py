@@ -168,6 +168,7 @@ def test_sft_cli_round_trip_and_every_parameter_moves(tmp_path):
     assert theirs == ours
 
 
+@pytest.mark.slow  # a learning run (30 steps)
 def test_loss_falls_on_the_bundled_sample(tmp_path):
     out = tmp_path / "run"
     assert cli(tmp_path, "--output_dir", str(out), "--max_steps", "30", "--save_strategy", "no") == 0
