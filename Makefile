@@ -18,7 +18,7 @@ EXTRAS ?= data,dev
 comma := ,
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
-# The official handlebars.js for the SillyTavern parity test (tests/test_sillytavern.py); skipped without npm.
+# The official handlebars.js for the SillyTavern parity test (tests/data/test_sillytavern.py); skipped without npm.
 HANDLEBARS := .cache/node/node_modules/handlebars/package.json
 
 .PHONY: setup test test-fast test-real lint demo demo-tiny demo-rlhf demo-persistence rehearse-multinode bench clean
@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml
 	@# The web page's browser test drives Debian's chromium (Playwright cannot download a browser here):
 	@# installed when missing, only as root with apt-get; elsewhere that one test is skipped.
 	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing chromium (apt-get) for tests/test_web.py"; \
+		echo "installing chromium (apt-get) for tests/web/test_app.py"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 			|| echo "note: chromium could not be installed; the browser test will be skipped"; \
 	fi

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))  # the reward function of the PPO tests
+sys.path.insert(0, str(REPO))  # tests.helpers.ppo_rewards: the reward function of the PPO tests
 # --smoke: PPO, both GRPO groupings and both generators, tiny sizes (one minibatch); its numbers mean nothing
 SMOKE = {"iterations": 2, "rollouts": 16, "response_length": 8, "repeats": 1, "model": "tiny"}
 
@@ -68,7 +68,7 @@ def main() -> None:
     (work / "sft" / "llm_train.json").write_text(json.dumps({"template": "chatml"}))
     ppo = PPOArguments(
         model_name_or_path=str(work / "sft"), dataset="openai",
-        data_files=[str(REPO / "tests" / "fixtures" / "ppo_prompts.jsonl")], reward_fn="ppo_rewards:letter_e",
+        data_files=[str(REPO / "tests" / "fixtures" / "ppo_prompts.jsonl")], reward_fn="tests.helpers.ppo_rewards:letter_e",
         max_steps=args.iterations, rollout_batch_size=args.rollouts, mini_batch_size=16,
         response_length=args.response_length, learning_rate=1e-4, output_dir=str(work / "ppo"), report_to="none",
         sample_rows=0,
@@ -78,7 +78,7 @@ def main() -> None:
     for g in (4, 8):
         run = GRPOArguments(
             model_name_or_path=str(work / "sft"), dataset="openai",
-            data_files=[str(REPO / "tests" / "fixtures" / "ppo_prompts.jsonl")], reward_fn=["ppo_rewards:letter_e"],
+            data_files=[str(REPO / "tests" / "fixtures" / "ppo_prompts.jsonl")], reward_fn=["tests.helpers.ppo_rewards:letter_e"],
             max_steps=args.iterations, rollout_batch_size=args.rollouts, num_generations=g, mini_batch_size=16,
             response_length=args.response_length, temperature=0.7, learning_rate=1e-4,
             output_dir=str(work / f"grpo{g}"), sample_rows=0,

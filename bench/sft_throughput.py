@@ -61,7 +61,7 @@ step's loss -> the mean of the last 5 steps' losses.
         [--steps 40] [--max_length 1024] [--rows 2] [--samples N] [--warmup 3] [--lr 1e-3] [--quick]
 
 ``--quick`` runs 3 timed steps after 1 warm-up step (a smoke test, ~2 min, mostly start-up; its timings
-mean nothing); ``--smoke`` (what ``tests/test_bench_smoke.py`` runs) 1 after 1 with the ``tiny`` shape
+mean nothing); ``--smoke`` (what ``tests/bench/test_smoke.py`` runs) 1 after 1 with the ``tiny`` shape
 (``--model``) on the sample's first 20 chats (``--records``). ``--methods`` picks a subset. ``--only METHOD
 --workdir DIR`` runs one method in this process on prepared data (what the script calls for each
 subprocess). The defaults take ~3.5 min on 2 cores. Prints the machine, the date, the versions and one

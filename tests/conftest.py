@@ -8,9 +8,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import json  # noqa: E402
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 
-from llm.data.tokenizer import build_tokenizer
+from llm.data.tokenizer import build_tokenizer  # noqa: E402
+from llm.models.reward import build_reward_model  # noqa: E402
 from llm.models.tiny import build_llama  # noqa: E402
 
 settings.register_profile(
@@ -40,4 +42,16 @@ def checkpoint(tmp_path_factory):
     build_llama(tok).save_pretrained(str(path))
     tok.save_pretrained(str(path))
     (path / "llm_train.json").write_text(json.dumps({"template": "chatml"}))
+    return path
+
+
+@pytest.fixture(scope="session")
+def reward_checkpoint(tmp_path_factory):
+    """A tiny random reward model as ``llm-train rm`` writes one (weights and tokenizer; seed 0): what
+    ``serve-reward`` serves in the tests. Read it, never write into it."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("rm") / "tiny-rm"
+    tok = build_tokenizer("bytelevel")
+    build_reward_model(None, tok, config_name="tiny").save_pretrained(str(path))
+    tok.save_pretrained(str(path))
     return path

@@ -141,7 +141,7 @@ def test_one_ppo_iteration_runs(base, tmp_path):
     history = train(
         PPOArguments(
             model_name_or_path=str(sft_dir), dataset="tldr", data_files=[str(TLDR_SFT_SAMPLE)],
-            reward_fn="ppo_rewards:letter_e", max_prompts=8, max_prompt_length=512, max_steps=1,
+            reward_fn="tests.helpers.ppo_rewards:letter_e", max_prompts=8, max_prompt_length=512, max_steps=1,
             rollout_batch_size=4, mini_batch_size=2, ppo_epochs=1, response_length=8,
             output_dir=str(tmp_path / "ppo"), report_to="none", sample_rows=0,
         )

@@ -4,7 +4,7 @@ r"""Our chat templates as Jinja ``chat_template`` strings, for checkpoints that 
 :meth:`~llm.data.templates.ChatTemplate.render` renders, so plain transformers inference
 (``tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)``) sees the text the
 model was trained on. Each Jinja was written by hand from our Python rendering logic in
-:mod:`llm.data.templates`; ``tests/test_jinja.py`` checks them against it on random conversations.
+:mod:`llm.data.templates`; ``tests/data/test_jinja.py`` checks them against it on random conversations.
 
     >>> from llm.data.templates import get_template
     >>> from llm.data.tokenizer import build_tokenizer

@@ -52,7 +52,7 @@ inference prompt is a prefix of every training row that continues it.
 - ``pybars3`` (chosen): a Handlebars compiler in pure Python (PyMeta grammar), the most used port on PyPI,
   with Handlebars' block helpers, ``else``, ``~`` whitespace control and standalone-line stripping. Its last
   release is 0.9.7 (2019) — stable rather than active — so the parity test
-  (``tests/test_sillytavern.py``) renders every bundled preset with the official ``handlebars`` npm package
+  (``tests/data/test_sillytavern.py``) renders every bundled preset with the official ``handlebars`` npm package
   under Node.js and requires byte equality. One known difference: it renders a block left unclosed, which
   handlebars.js refuses. It HTML-escapes ``{{value}}``; values passed as its
   ``strlist`` (its safe-string type) are not escaped, which is how ``noEscape`` is had here.

@@ -5,18 +5,17 @@ here (the script's CUDA branches are only taken with ``--device cuda``)."""
 from __future__ import annotations
 
 import doctest
-import importlib
 import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
-gpu_check = importlib.import_module("gpu_check")
+from tests.helpers import REPO
+from tests.helpers.bench import bench_module
+
+gpu_check = bench_module("gpu_check")
 
 
 def tiny_llama(vocab: int = 1000, attention: str = "sdpa"):
@@ -140,9 +139,9 @@ def test_tiny_run_end_to_end(tmp_path):
         "TOKENIZERS_PARALLELISM": "false",
         "LLM_TRAIN_CACHE": str(tmp_path / "cache"),
     }
-    cmd = [sys.executable, str(ROOT / "bench" / "gpu_check.py"), "--tiny", "--device", "cpu", "--steps", "2"]
+    cmd = [sys.executable, str(REPO / "bench" / "gpu_check.py"), "--tiny", "--device", "cpu", "--steps", "2"]
     proc = subprocess.run(
-        [*cmd, "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        [*cmd, "--out", str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     res = json.loads((out / "gpu_check.json").read_text())

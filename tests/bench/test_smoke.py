@@ -15,11 +15,12 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO
+
+ROOT = REPO
 BENCH = ROOT / "bench"
 
 
@@ -39,7 +40,7 @@ SMOKES = {
     "encode.py": Smoke(r"path\s+conv/s\s+tokens/s\s+vs plain"),
     "gatt_ablation.py": Smoke(r"model\s+instruction\s+t1\s+t2", WORK),
     "gpu_check.py": Smoke(
-        skip="smoke-run on CPU (--tiny --device cpu) by tests/test_gpu_check.py::test_tiny_run_end_to_end"
+        skip="smoke-run on CPU (--tiny --device cpu) by tests/bench/test_gpu_check.py::test_tiny_run_end_to_end"
     ),
     "machine.py": Smoke(skip="a helper the benches import (the CPU's name), no table"),
     "multiturn_cache.py": Smoke(r"tiny: \d+ conversations × \d+ turns, .*"),
@@ -84,7 +85,7 @@ def test_every_bench_has_a_smoke_run():
     even where the slow tests are not run."""
     assert SCRIPTS, BENCH
     missing = [s for s in SCRIPTS if s not in SMOKES]
-    assert not missing, f"add these to SMOKES in tests/test_bench_smoke.py (and give them --smoke): {missing}"
+    assert not missing, f"add these to SMOKES in tests/bench/test_smoke.py (and give them --smoke): {missing}"
     for script in SCRIPTS:
         smoke = SMOKES[script]
         if not smoke.skip:

@@ -1,4 +1,5 @@
-"""``llm-train chat`` on a tiny random checkpoint: structure, history, commands, stopping, cards, errors.
+"""``llm-train chat`` on a tiny random checkpoint: structure, history, commands, cards, errors (where a reply
+stops: tests/inference/test_stops.py; the session: tests/inference/test_chat.py).
 
 A random model writes gibberish, so tests assert what the chat does around the replies (prompts, history,
 where a reply is cut), never what the replies say.
@@ -6,22 +7,17 @@ where a reply is cut), never what the replies say.
 
 import io
 import json
-from pathlib import Path
 
 import pytest
-import torch
 from transformers import LlamaForCausalLM
 
 from llm.commands.chat import main
-from llm.data.conversation import Character, Conversation, Message
+from llm.data.conversation import Conversation, Message
 from llm.data.encode import Encoder
-from llm.data.templates import get_template
 from llm.data.tokenizer import build_tokenizer
-from llm.inference.chat import ChatSession, ReplyStreamer
-from llm.inference.stops import StopOnText, cut_reply, end_of_turn, user_turn_markers
-from llm.models.tiny import build_llama
+from tests.helpers import REPO
 
-PIPPA = Path(__file__).resolve().parents[1] / "llm" / "data" / "samples" / "pippa_sample.jsonl"
+PIPPA = REPO / "llm" / "data" / "samples" / "pippa_sample.jsonl"
 FAST = ["--max_new_tokens", "8", "--seed", "0"]
 
 
@@ -84,112 +80,6 @@ def test_chat_keeps_history_and_handles_commands(checkpoint, generate_calls):
 def test_end_of_input_ends_the_chat(checkpoint):
     rc, out = chat(["--model", str(checkpoint), *FAST], "")
     assert rc == 0 and out.endswith("You: \n")
-
-
-@pytest.mark.parametrize(
-    "name, end",
-    [("chatml", "<|im_end|>"), ("llama3", "<|eot_id|>"), ("llama2", "</s>"), ("pygmalion", "</s>")],
-)
-def test_end_of_turn_is_the_trained_end_token(name, end):
-    template = get_template(name, build_tokenizer("bytelevel"))
-    assert end_of_turn(template) == end
-    assert template.trained_text("").endswith(end)
-
-
-@pytest.mark.parametrize(
-    "name, generated, reply",
-    [
-        ("pygmalion", " Aye, come in.\nSam: thanks! *sits*</s>", " Aye, come in."),
-        ("pygmalion", " Aye.\nYou: thanks", " Aye."),  # PIPPA's own user name, too
-        ("pygmalion", " Tell Sam: the lamp is lit.</s>", " Tell Sam: the lamp is lit."),  # not a turn
-        ("vicuna", " Sure thing. USER: and now?", " Sure thing. "),
-        ("chatml", "Hi<|im_start|>user\nmore", "Hi"),
-        ("llama2", " Fine. [INST] next [/INST]", " Fine. "),
-    ],
-)
-def test_reply_is_cut_before_the_users_turn(name, generated, reply):
-    template = get_template(name, build_tokenizer("bytelevel"))
-    stops = (end_of_turn(template), *user_turn_markers(template, Character("Mira", user_name="Sam")))
-    assert cut_reply(generated, stops) == (reply, True)
-
-
-def test_streamer_never_shows_a_stop_string():
-    """Text that could start a stop string is held back until the next tokens decide."""
-    tok = build_tokenizer("bytelevel")
-    stops = ("</s>", "\nSam:")
-    out = io.StringIO()
-    streamer = ReplyStreamer(tok, stops, out)
-    streamer.put(torch.tensor([[1, 2, 3]]))  # the prompt: not shown
-    shown = []
-    for token in tok(" Aye.\nSam: hello</s>", add_special_tokens=False)["input_ids"]:
-        streamer.put(torch.tensor([token]))
-        shown.append(out.getvalue())
-    streamer.end()
-    assert out.getvalue() == "Aye."
-    assert not any("\n" in s for s in shown)
-
-
-def test_stopping_criterion_fires_on_a_user_turn():
-    tok = build_tokenizer("bytelevel")
-    prompt = tok("Mira:", add_special_tokens=False)["input_ids"]
-    criterion = StopOnText(tok, [("</s>", "\nSam:")], len(prompt))
-    ids = lambda text: torch.tensor([prompt + tok(text, add_special_tokens=False)["input_ids"]])  # noqa: E731
-    assert not criterion(ids(" Aye.\nSa"), None).item()
-    assert criterion(ids(" Aye.\nSam: hi"), None).item()
-
-
-def test_stopping_criterion_is_incremental_and_per_row():
-    """Each step decodes a short window, not the whole reply (linear, not quadratic, in reply length),
-    and each row stops on its own user's name."""
-    tok = build_tokenizer("bytelevel")
-    decoded_lengths = []
-
-    class Counting:
-        def batch_decode(self, ids, **kwargs):
-            decoded_lengths.append(ids.shape[1])
-            return tok.batch_decode(ids, **kwargs)
-
-    criterion = StopOnText(Counting(), [("\nSam:",), ("\nAnn:",)], prompt_length=0)
-    long = tok(" word" * 400, add_special_tokens=False)["input_ids"]
-    for end in range(1, len(long), 50):
-        ids = torch.tensor([long[:end], long[:end]])
-        assert criterion(ids, None).tolist() == [False, False]
-    assert max(decoded_lengths) <= criterion.window < 20
-    sam = tok(" hi\nSam: yo", add_special_tokens=False)["input_ids"]
-    ann = tok(" hi\nAnn: yo", add_special_tokens=False)["input_ids"]
-    width = max(len(sam), len(ann))
-    rows = [long[: width - len(sam)] + sam, long[: width - len(ann)] + ann]
-    assert criterion(torch.tensor(rows), None).tolist() == [True, True]
-    swapped = StopOnText(tok, [("\nAnn:",), ("\nSam:",)], prompt_length=0)
-    assert swapped(torch.tensor(rows), None).tolist() == [False, False]
-
-
-def test_session_stores_the_cut_reply(monkeypatch):
-    """A model that writes the user's next line: the chat shows and keeps only its own part."""
-    tok = build_tokenizer("bytelevel")
-    model = build_llama(tok)
-    scripted = tok(" Aye, come in.\nSam: thank you</s>", add_special_tokens=False)["input_ids"]
-
-    def fake_generate(self, input_ids, streamer, stop_strings, **kwargs):
-        assert "\nSam:" in stop_strings  # generate is asked to stop where the user's turn begins
-        streamer.put(input_ids)
-        for token in scripted:  # ... but even a model that writes past it is cut there
-            input_ids = torch.cat([input_ids, torch.tensor([[token]])], dim=1)
-            streamer.put(torch.tensor([token]))
-        streamer.end()
-        return input_ids
-
-    monkeypatch.setattr(LlamaForCausalLM, "generate", fake_generate)
-    card = Character("Mira", greeting="Welcome, {{user}}.", user_name="Sam")
-    session = ChatSession(model, Encoder(tok, "pygmalion"), card, user_name="Sam")
-    session.reset()
-    out = io.StringIO()
-    assert session.respond("Hello!", out) == "Aye, come in."
-    assert out.getvalue() == "Aye, come in."
-    assert [m.content for m in session.history] == ["Welcome, {{user}}.", "Hello!", "Aye, come in."]
-    assert session.encoder.render(session.conversation()).text.endswith(
-        "Mira: Welcome, Sam.</s>\nSam: Hello!\nMira: Aye, come in.</s>\n"
-    )
 
 
 def test_character_from_pippa_greets_and_reaches_the_prompt(checkpoint, generate_calls):

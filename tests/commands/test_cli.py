@@ -7,7 +7,6 @@ import re
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 import torch
@@ -21,8 +20,7 @@ from llm.data.tokenizer import build_tokenizer
 from llm.inference.chat import ChatSession
 from llm.models.loading import ModelArguments, build_model
 from llm.models.tiny import build_llama
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO
 
 # One cheap bad input per command: each must end as one line `llm-train CMD: error: …` and status 2.
 BAD = {

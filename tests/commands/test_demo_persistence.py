@@ -4,12 +4,12 @@ families → LoRA SFT → the same evaluation; what the summary, the plot and th
 import json
 
 import pytest
-from test_gatt_synthesize import ObeyingReplier
 
 import llm.commands.demo_persistence as demo
 from llm.commands.demo_persistence import main
 from llm.eval.suite import suite_checks, suite_families
 from llm.train.gatt_synthesis import synthesize
+from tests.helpers.repliers import ObeyingReplier
 
 TINY = ["--template", "chatml", "--checks_per_family", "1", "--turns", "1", "2", "--max_new_tokens", "6",
         "--gatt_dialogues", "6", "--gatt_turns", "2", "--chats", "4", "--held_out_chats", "2", "--minutes", "0.2",

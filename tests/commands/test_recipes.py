@@ -18,8 +18,8 @@ from llm.train.args import StageArguments
 from llm.train.grpo.trainer import GRPOArguments
 from llm.train.ppo.trainer import PPOArguments
 from llm.train.rm import RewardArguments
+from tests.helpers import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
 DEMOS = {"demo": demo, "demo_tiny": demo_tiny, "demo_rlhf": demo_rlhf}
 
 
@@ -109,9 +109,9 @@ def test_demo_rlhf_recipe_builds_what_the_code_built(tmp_path):
 
 @pytest.mark.parametrize("name", sorted(DEMOS))
 def test_the_repository_configs_are_the_bundled_recipes(name):
-    """configs/<demo>.yaml links to the recipe shipped in the package (the wheel test in test_commands.py
+    """configs/<demo>.yaml links to the recipe shipped in the package (the wheel test in tests/commands/test_cli.py
     checks that it ships): editing either changes the demo."""
-    assert (ROOT / "configs" / f"{name}.yaml").resolve() == bundled(name).resolve()
+    assert (REPO / "configs" / f"{name}.yaml").resolve() == bundled(name).resolve()
 
 
 # ── a user's recipe: on top of the bundled one, checked ──

@@ -20,8 +20,8 @@ from llm.data.tokenizer import build_tokenizer
 from llm.errors import UserError
 from llm.models.reward import build_reward_model
 from llm.train.resume import check_resume
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "llm" / "data" / "samples"
 PROMPTS = REPO / "tests" / "fixtures" / "ppo_prompts.jsonl"
 
@@ -196,7 +196,7 @@ def grpo_argv(model, out, *extra):
         (["--sample_rows", "-1"], ["--sample_rows -1"]),
         (["--reward_fn", "os:system"], ["--reward_fn os:system", "not a Python function"]),
         (["--reward_fn", "json:JSONDecoder"], ["--reward_fn json:JSONDecoder"]),
-        (["--reward_fn", "tests.test_validation:_two_arguments"], ["_two_arguments", "texts"]),
+        (["--reward_fn", "tests.commands.test_validation:_two_arguments"], ["_two_arguments", "texts"]),
     ],
 )
 def test_grpo_flags_are_refused_before_the_policy_loads(

@@ -3,13 +3,13 @@ from importlib import resources
 
 import pytest
 from hypothesis import assume, given
-from strategies import conversations
 
 from llm.data.conversation import Conversation, Message
 from llm.data.encode import IGNORE_INDEX, MASK_POLICIES, Encoder, trained_flags
 from llm.data.sillytavern import BUNDLED_PAIRS, bundled_presets, label
 from llm.data.templates import TEMPLATES
 from llm.data.tokenizer import build_tokenizer
+from tests.helpers.strategies import conversations
 
 # Every named template, and the sillytavern rendering of the preset pairs SillyTavern ships (the name
 # carries the presets; `label` gives it a readable test id).

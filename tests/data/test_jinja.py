@@ -6,12 +6,12 @@ import dataclasses
 import pytest
 from hypothesis import given
 from jinja2.exceptions import TemplateError
-from strategies import conversations
 from transformers.utils.chat_template_utils import render_jinja_template
 
 from llm.data.conversation import Character, Conversation, Message, resolve_placeholders
 from llm.data.jinja import to_jinja
 from llm.data.templates import TEMPLATES, get_template
+from tests.helpers.strategies import conversations
 
 NAMED = sorted(n for n in TEMPLATES if n != "tokenizer")
 KINDS = ("bytelevel", "metaspace")

@@ -213,6 +213,7 @@ def test_wrong_options_fail_before_work(tmp_path):
     assert main(["--data_files", str(SAMPLE), "--tokenizer", "tiny:bytelevel"]) == 2  # --output is required
 
 
+@pytest.mark.slow  # worker processes
 def test_worker_processes_give_the_same_rows(tmp_path, monkeypatch):
     _, one = run(tmp_path, "one", stack=True, max_length=1024)
     monkeypatch.setenv("LLM_TRAIN_CACHE", str(tmp_path / "fresh-cache"))  # really recompute

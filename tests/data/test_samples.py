@@ -51,6 +51,7 @@ def test_demo_data_half(capsys):
     assert "ids equal the tokenizer's whole-text ids" in out
 
 
+@pytest.mark.slow  # the demo end to end
 def test_demo_end_to_end_with_a_tiny_budget(tmp_path, capsys, monkeypatch):
     """The whole demo path (train, evaluate, save, curve, chat) with a 3-step budget."""
     monkeypatch.setenv("LLM_TRAIN_CACHE", str(tmp_path / "cache"))

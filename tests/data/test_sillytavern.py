@@ -5,11 +5,9 @@ import json
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 from hypothesis import given
-from strategies import conversations
 
 from llm.data import sillytavern
 from llm.data.conversation import Character, Conversation, Lorebook, LoreEntry, Message
@@ -19,8 +17,9 @@ from llm.data.sillytavern import BUNDLED, BUNDLED_PAIRS, Presets, bundled_preset
 from llm.data.templates import get_template
 from llm.data.tokenizer import add_template_tokens
 from llm.errors import UserError
+from tests.helpers import REPO
+from tests.helpers.strategies import conversations
 
-ROOT = Path(__file__).resolve().parent.parent
 PAIRS = sorted(BUNDLED_PAIRS)
 
 BOOK = Lorebook(
@@ -125,7 +124,7 @@ def handlebars_module():
     """The official handlebars npm package (``make setup`` installs it in .cache/node), or None."""
     if shutil.which("node") is None:
         return None
-    local = ROOT / ".cache" / "node" / "node_modules" / "handlebars"
+    local = REPO / ".cache" / "node" / "node_modules" / "handlebars"
     if local.is_dir():
         return str(local)
     found = subprocess.run(["node", "-e", "console.log(require.resolve('handlebars'))"], capture_output=True)
@@ -162,7 +161,7 @@ def test_parity_with_handlebars_js():
                     }
                 )
     done = subprocess.run(
-        ["node", str(ROOT / "tests" / "st_reference.js")],
+        ["node", str(REPO / "tests" / "helpers" / "st_reference.js")],
         input=json.dumps(cases),
         capture_output=True,
         text=True,

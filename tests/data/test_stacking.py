@@ -4,7 +4,6 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from losses import separate_loss
 
 from llm.data.conversation import Character, Conversation, Message
 from llm.data.encode import IGNORE_INDEX, Encoder, Sample
@@ -14,6 +13,7 @@ from llm.data.sources.files import read_records
 from llm.data.stacking import WindowStats, pack, pack_best_fit_decreasing, windows
 from llm.data.tokenizer import build_tokenizer
 from llm.models.tiny import build_llama
+from tests.helpers.losses import separate_loss
 
 
 def reference_bfd(lengths, capacity):

@@ -1,11 +1,11 @@
 import pytest
 from hypothesis import given
-from strategies import conversations
 
 from llm.data.conversation import Character, Conversation, Message
 from llm.data.sillytavern import BUNDLED_PAIRS, bundled_presets, label
 from llm.data.templates import TEMPLATES, get_template
 from llm.errors import RecordError
+from tests.helpers.strategies import conversations
 
 # Every named template, and the sillytavern rendering of the preset pairs SillyTavern ships (the name
 # carries the presets; `label` gives it a readable test id).

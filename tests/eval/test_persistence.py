@@ -125,7 +125,7 @@ def test_probe_answers_are_scored_and_the_turn_reply_without_a_probe():
         ("forbidden", "tide", "The sea is late.", "The tide is late."),
         ("ending", "?", "Is the tide late?", "The tide is late."),
         ("language", "french", "La marée est en retard.", "The tide is late."),
-        ("checker", "test_persistence_eval:shouts", "THE TIDE!", "the tide."),
+        ("checker", "tests.eval.test_persistence:shouts", "THE TIDE!", "the tide."),
     ],
 )
 def test_every_kind_scores_hand_written_replies(kind, value, good, bad):
@@ -144,12 +144,12 @@ def test_graded_scores_lie_between():
 
 def test_a_user_checker_clamps_and_errors_name_the_flag():
     conv = Conversation((Message("user", "hi"), Message("assistant", "ABC")))
-    assert Check("x", "i", "checker", "test_persistence_eval:shouts").score("ABC", conv) == 1.0
-    assert Check("x", "i", "checker", "test_persistence_eval:too_much").score("ABC", conv) == 1.0
+    assert Check("x", "i", "checker", "tests.eval.test_persistence:shouts").score("ABC", conv) == 1.0
+    assert Check("x", "i", "checker", "tests.eval.test_persistence:too_much").score("ABC", conv) == 1.0
     with pytest.raises(UserError, match="--checker nope: expected module:function"):
         load_checker("nope")
     with pytest.raises(UserError, match="has no function 'missing'"):
-        load_checker("test_persistence_eval:missing")
+        load_checker("tests.eval.test_persistence:missing")
     assert "cannot import" in check_value_problem("checker", "no_such_module_xyz:f")
 
 
@@ -327,7 +327,7 @@ def test_check_files_take_probes_facts_and_user_checkers(tmp_path):
     items = [
         {"family": "persona", "character": {"name": "Ada", "persona": "A baker in Leeds."},
          "facts": [{"probe": "Where do you live?", "answer": "Leeds"}, {"probe": "Your job?", "answer": "baker"}]},
-        {"family": "mine", "instruction": "Shout.", "kind": "checker", "value": "test_persistence_eval:shouts",
+        {"family": "mine", "instruction": "Shout.", "kind": "checker", "value": "tests.eval.test_persistence:shouts",
          "probe": "Any news?"},
     ]  # fmt: skip
     path.write_text(json.dumps(items))
@@ -335,7 +335,7 @@ def test_check_files_take_probes_facts_and_user_checkers(tmp_path):
     assert [(c.kind, c.value, c.probe) for c in checks] == [
         ("mentions", "Leeds", "Where do you live?"),
         ("mentions", "baker", "Your job?"),
-        ("checker", "test_persistence_eval:shouts", "Any news?"),
+        ("checker", "tests.eval.test_persistence:shouts", "Any news?"),
     ]
     assert load_checks(_write(tmp_path, [c.to_dict() for c in checks])) == checks
     with pytest.raises(RecordError, match="facts"):
@@ -361,10 +361,10 @@ def test_command_compare_self_chat_suite_and_checker(checkpoint, tmp_path, capsy
     out = tmp_path / "cmp"
     checks = _write(tmp_path, [c.to_dict() for c in suite_checks("held_out")[::12]])  # 3 held-out families
     argv = ["roleplay", "--model", str(checkpoint), "--compare", str(checkpoint), *FAST, "--checks", str(checks),
-            "--user_model", "self", "--checker", "test_persistence_eval:shouts", "--output_dir", str(out)]  # fmt: skip
+            "--user_model", "self", "--checker", "tests.eval.test_persistence:shouts", "--output_dir", str(out)]  # fmt: skip
     assert eval_main(argv) == 0
     printed = capsys.readouterr().out
-    assert "control" in printed and "checker test_persistence_eval:shouts" in printed
+    assert "control" in printed and "checker tests.eval.test_persistence:shouts" in printed
     data = json.loads((out / "comparison.json").read_text())
     assert len(data["models"]) == 2
     first, second = data["models"].values()

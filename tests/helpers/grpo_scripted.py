@@ -1,19 +1,18 @@
 """``llm-train grpo`` with sampling replaced by a script, so that runs on different numbers of processes see the
 same rollouts: the data-parallel agreement test launches it with ``torch.distributed.run``.
 
-    python -m torch.distributed.run --nproc_per_node 2 tests/grpo_scripted.py --model_name_or_path … (grpo flags)
+    python -m torch.distributed.run --nproc_per_node 2 -m tests.helpers.grpo_scripted --model_name_or_path … (grpo flags)
+
+(run from the repository root, so that ``tests.helpers.ppo_rewards`` imports for ``--reward_fn``)
 """
 
 import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # ppo_rewards, for --reward_fn
-
-from llm.commands.cli import parse  # noqa: E402
-from llm.train.args import shutdown_distributed  # noqa: E402
-from llm.train.grpo.trainer import GRPOArguments, train  # noqa: E402
+from llm.commands.cli import parse
+from llm.train.args import shutdown_distributed
+from llm.train.grpo.trainer import GRPOArguments, train
 
 
 class ScriptedGenerator:

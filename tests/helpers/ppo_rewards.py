@@ -1,4 +1,5 @@
-"""Reward functions for the PPO tests (loaded as --reward_fn ppo_rewards:NAME with tests/ on the path)."""
+"""Reward functions for the PPO tests (``--reward_fn tests.helpers.ppo_rewards:NAME``, from the
+repository root)."""
 
 
 def letter_e(texts: list[str]) -> list[float]:

@@ -1,4 +1,4 @@
-// Reference prompts for tests/test_sillytavern.py: SillyTavern's text-completion instruct-mode prompt, built
+// Reference prompts for tests/data/test_sillytavern.py: SillyTavern's text-completion instruct-mode prompt, built
 // with the official handlebars.js package, independently of llm/data/sillytavern.py.
 //
 // Reads a JSON list of cases from stdin: {context, instruct (preset objects as SillyTavern ships them),
@@ -7,7 +7,7 @@
 // prompt strings. The assembly follows SillyTavern's documented order (docs/sillytavern.md): story string,
 // example dialogue, chat start, [alignment message], history, post-history instructions, generation prompt.
 //
-//   HANDLEBARS=.cache/node/node_modules/handlebars node tests/st_reference.js < cases.json
+//   HANDLEBARS=.cache/node/node_modules/handlebars node tests/helpers/st_reference.js < cases.json
 
 'use strict';
 const Handlebars = require(process.env.HANDLEBARS || 'handlebars');

@@ -24,7 +24,6 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from ports import free_port
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 from llm.commands.sft import main as sft_main
@@ -38,6 +37,8 @@ from llm.inference.stops import end_of_turn, turn_ends, user_turn_markers
 from llm.models.checkpoint import write_info
 from llm.models.tiny import build_llama
 from llm.train.saving import save_final
+from tests.helpers import REPO
+from tests.helpers.ports import free_port
 
 REPLY = "Aye, the light holds."
 # A Tavern V2 card as users keep them: placeholders, example dialogue, a lorebook entry keyed on "storm".
@@ -288,7 +289,7 @@ def test_transformers_serve_round_trip_with_the_card_as_system_message(trained, 
 
 # ── the scripts for vLLM and llama.cpp (run where a GPU is lent; here: they parse, and their dry runs) ──
 
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+SCRIPTS = REPO / "scripts"
 
 
 def dry_run(script: str, model: Path, **env: str) -> subprocess.CompletedProcess:

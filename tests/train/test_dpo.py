@@ -13,8 +13,6 @@ import datasets
 import pytest
 import torch
 import torch.nn.functional as F
-from ports import free_port
-from preference_world import write_kto, write_pairs
 from safetensors.torch import load_file
 
 from llm.commands.dpo import main as dpo
@@ -23,8 +21,9 @@ from llm.data.process import DataArguments, ProcessArguments, process
 from llm.data.tokenizer import build_tokenizer
 from llm.models.tiny import build_llama
 from llm.train.preference_losses import dpo_loss
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO
+from tests.helpers.ports import free_port
+from tests.helpers.preference_world import write_kto, write_pairs
 
 
 @pytest.fixture(autouse=True)

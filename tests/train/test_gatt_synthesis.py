@@ -4,7 +4,6 @@ import json
 import random
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import datasets
 import pytest
@@ -22,8 +21,10 @@ from llm.inference.context import drop_oldest_exchange
 from llm.inference.repliers import LocalReplier, OpenAIReplier, Reply, Sampling
 from llm.models.tiny import build_llama
 from llm.train.gatt_synthesis import SynthesisArguments, synthesize
+from tests.helpers import REPO
+from tests.helpers.repliers import ObeyingReplier
 
-PIPPA = Path(__file__).resolve().parents[1] / "llm" / "data" / "samples" / "pippa_sample.jsonl"
+PIPPA = REPO / "llm" / "data" / "samples" / "pippa_sample.jsonl"
 
 
 # ── the instruction pool ─────────────────────────────────────────────────────────────────────────────
@@ -526,38 +527,6 @@ def test_sampling_options_are_checked():
 
 
 # ── the persistence suite's train families as instructions (make demo-persistence) ──────────────────
-
-
-class ObeyingReplier:
-    """Replies that obey whatever suite instruction the prompt carries: capitals, the opening word, the
-    mention, the language, the card's facts (its whole persona text echoed)."""
-
-    def __init__(self, checks):
-        self.by_text = {(c.instruction if c.character is None else c.character.name): c for c in checks}
-        self.calls: list[list[Conversation]] = []
-
-    def reply_for(self, conv):
-        first = next(m.content for m in conv.messages if m.role == "user")
-        check = next(c for key, c in self.by_text.items() if key in first)
-        if check.character is not None:  # a persona fact: say every fact of the card
-            return f"I am {check.character.name}. {check.character.persona}"
-        return {
-            "case": lambda v: "I LIKE RAINY DAYS." if v == "upper" else "i like rainy days.",
-            "starts_with": lambda v: f"{v}, I like rainy days.",
-            "mentions": lambda v: f"I like rainy days and the {v.split('|')[0]}.",
-            "language": lambda v: {
-                "french": "J'aime beaucoup les jours de pluie et le thé chaud à la maison.",
-                "spanish": "Me gustan mucho los días de lluvia y el té caliente en casa.",
-                "german": "Ich mag Regentage sehr und trinke gern heißen Tee zu Hause.",
-                "italian": "Mi piacciono molto i giorni di pioggia e il tè caldo a casa.",
-                "portuguese": "Eu gosto muito dos dias de chuva e do chá quente em casa.",
-                "dutch": "Ik hou erg van regenachtige dagen en warme thee thuis.",
-            }[v],
-        }[check.kind](check.value)
-
-    def __call__(self, conversations):
-        self.calls.append(list(conversations))
-        return [Reply(self.reply_for(c)) for c in conversations]
 
 
 def suite_run(tmp_path, **kw):

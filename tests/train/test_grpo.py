@@ -5,18 +5,17 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
-from ports import free_port, served_reward_model
 
 from llm.errors import UserError
 from llm.train.grpo import core
 from llm.train.grpo.trainer import GRPOArguments, train
 from llm.train.rewards import build_rewards, held_out_sources, reward_from_spec
+from tests.helpers import REPO
+from tests.helpers.ports import free_port, served_reward_model
 
-REPO = Path(__file__).resolve().parent.parent
 PROMPTS = REPO / "tests" / "fixtures" / "ppo_prompts.jsonl"
 
 
@@ -112,7 +111,7 @@ def start(tmp_path_factory):
 
 def grpo_args(start, out, **kw):
     base = dict(
-        model_name_or_path=str(start), dataset="openai", data_files=[str(PROMPTS)], reward_fn=["ppo_rewards:letter_e"],
+        model_name_or_path=str(start), dataset="openai", data_files=[str(PROMPTS)], reward_fn=["tests.helpers.ppo_rewards:letter_e"],
         max_steps=20, rollout_batch_size=32, num_generations=8, response_length=16, learning_rate=3e-3,
         beta=0.04, output_dir=str(out), sample_rows=0,
     )  # fmt: skip
@@ -122,7 +121,6 @@ def grpo_args(start, out, **kw):
 
 @pytest.fixture(scope="module")
 def learning_run(start, tmp_path_factory):
-    sys.path.insert(0, str(REPO / "tests"))
     out = tmp_path_factory.mktemp("grpo")
     return train(grpo_args(start, out)), out
 
@@ -144,35 +142,38 @@ def test_reward_rises_and_kl_stays_bounded(learning_run):
     assert end_reward > start_reward + 0.15, [round(h["reward_mean"], 3) for h in history]
     assert max(h["kl"] for h in history) < 1.0  # per token, k3
     line = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
-    assert {"reward/ppo_rewards:letter_e", "zero_variance_groups", "time_update", "completion_length"} <= set(
-        line
-    )
+    assert {
+        "reward/tests.helpers.ppo_rewards:letter_e",
+        "zero_variance_groups",
+        "time_update",
+        "completion_length",
+    } <= set(line)
     assert (out / "grpo_curves.png").stat().st_size > 1000
     assert json.loads((out / "policy" / "llm_train.json").read_text())["stage"] == "grpo"
 
 
 @pytest.mark.parametrize("advantage", ["rloo", "reinforce_pp"])
 def test_the_other_estimators_run_and_start_at_ratio_one(start, tmp_path, advantage):
-    sys.path.insert(0, str(REPO / "tests"))
     history = train(grpo_args(start, tmp_path, advantage=advantage, max_steps=2, loss_type="dapo", epsilon_high=0.28,
                               rollout_batch_size=16, response_length=8, held_out_reward=["check:ending=?"],
                               num_iterations=2, mini_batch_size=16))  # fmt: skip
     assert history[0]["first_ratio"] == pytest.approx(1.0, abs=1e-6) and len(history) == 2
     # a held-out source is logged, never optimised: the reward is the one source's alone
-    assert all(h["reward_mean"] == pytest.approx(h["reward/ppo_rewards:letter_e"]) for h in history)
+    assert all(
+        h["reward_mean"] == pytest.approx(h["reward/tests.helpers.ppo_rewards:letter_e"]) for h in history
+    )
     assert all(0.0 <= h["held_out/check:ending=?"] <= 1.0 for h in history)
 
 
 def test_truncated_completions_can_be_left_out(start, tmp_path):
     """A random tiny policy never writes EOS in 16 tokens: masked out, nothing is left to learn from."""
-    sys.path.insert(0, str(REPO / "tests"))
     history = train(grpo_args(start, tmp_path, max_steps=1, mask_truncated_completions=True, beta=0.0))
     assert (
         history[0]["eos_rate"] == 0.0 and history[0]["loss"] == 0.0 and history[0]["completion_length"] == 0.0
     )
     # and with the missing-EOS penalty, every completion scores the penalty
     history = train(grpo_args(start, tmp_path / "penalty", max_steps=1, missing_eos_penalty=-3.0))
-    assert history[0]["reward_mean"] == -3.0 and history[0]["reward/ppo_rewards:letter_e"] > 0
+    assert history[0]["reward_mean"] == -3.0 and history[0]["reward/tests.helpers.ppo_rewards:letter_e"] > 0
 
 
 @pytest.mark.slow
@@ -239,22 +240,20 @@ def test_two_cpu_processes_agree_with_one(start, tmp_path):
     """The same global batch (scripted sampling) on one process and split over two: every logged statistic
     matches. Batch-std scaling, DAPO's token-level mean and the KL term are the ones that drift when a
     process normalises by its own share of the batch."""
-    sys.path.insert(0, str(REPO / "tests"))
-    from grpo_scripted import run
+    from tests.helpers.grpo_scripted import run
 
     def argv(out, per_process):
         return [
             "--model_name_or_path", str(start), "--dataset", "openai", "--data_files", str(PROMPTS),
-            "--reward_fn", "ppo_rewards:letter_e", "--max_steps", "3", "--rollout_batch_size", str(per_process),
+            "--reward_fn", "tests.helpers.ppo_rewards:letter_e", "--max_steps", "3", "--rollout_batch_size", str(per_process),
             "--num_generations", "4", "--response_length", "8", "--learning_rate", "3e-3", "--output_dir", str(out),
             "--sample_rows", "0", "--scale_rewards", "batch", "--loss_type", "dapo", "--beta", "0.1",
             "--num_iterations", "2",
         ]  # fmt: skip
 
     one = run(argv(tmp_path / "one", 16))
-    script = REPO / "tests" / "grpo_scripted.py"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
-           str(script), *argv(tmp_path / "two", 8)]  # fmt: skip
+           "-m", "tests.helpers.grpo_scripted", *argv(tmp_path / "two", 8)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -337,7 +336,6 @@ def test_the_vllm_generator_gets_unpadded_prompts_and_the_weights_after_every_up
 
     from llm.inference.rollout import VLLMGenerator
 
-    sys.path.insert(0, str(REPO / "tests"))
     tokenizer = AutoTokenizer.from_pretrained(start)
     # Replies of "e"s and of another token: letter_e scores them apart, so every update has a gradient.
     engine = FakeVLLM(length=8, tokens=(7, tokenizer.convert_tokens_to_ids("e")))

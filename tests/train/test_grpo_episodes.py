@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import torch
@@ -34,8 +33,8 @@ from llm.train.grpo.trainer import (
     train,
 )
 from llm.train.rewards import Rewards, RewardSource
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 TEMPLATES = ("chatml", "llama2", "llama3", "vicuna", "baichuan2", "pygmalion", "metharme")
 QUESTION = next(c for c in DEFAULT_CHECKS if c.kind == "ending")
 CARD = next(c for c in DEFAULT_CHECKS if c.character is not None)
@@ -418,7 +417,6 @@ def test_turn_reward():
 
 
 def test_llm_train_grpo_env_roleplay_starts_at_ratio_one_and_logs_every_turn(tmp_path, checkpoint):
-    sys.path.insert(0, str(REPO / "tests"))
     checks = tmp_path / "checks.json"
     checks.write_text(json.dumps([QUESTION.to_dict()]))
     args = GRPOArguments(
@@ -441,8 +439,7 @@ def test_llm_train_grpo_env_roleplay_starts_at_ratio_one_and_logs_every_turn(tmp
 def test_two_processes_that_draw_different_instructions_log_the_same_metrics(tmp_path, checkpoint):
     """Two CPU processes of ``--env roleplay`` with two instructions: where they drew different ones (checked
     below with the trainer's own draw), they still agree on every logged name and number, and finish."""
-    sys.path.insert(0, str(REPO / "tests"))
-    from ports import free_port
+    from tests.helpers.ports import free_port
 
     french = Check("language", "Always answer in French.", "language", "french")
     checks = tmp_path / "checks.json"
@@ -461,7 +458,7 @@ def test_two_processes_that_draw_different_instructions_log_the_same_metrics(tmp
     assert any(a != b for a, b in drawn), drawn  # the case this test is about
     argv = [f"--{k}={v}" for k, v in flags.items()]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
-           str(REPO / "tests" / "grpo_scripted.py"), *argv]  # fmt: skip
+           "-m", "tests.helpers.grpo_scripted", *argv]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

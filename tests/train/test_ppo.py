@@ -4,16 +4,15 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
-from ports import free_port, served_reward_model
 
 from llm.train.ppo import core
 from llm.train.ppo.trainer import PPOArguments, train
+from tests.helpers import REPO
+from tests.helpers.ports import free_port, served_reward_model
 
-REPO = Path(__file__).resolve().parent.parent
 PROMPTS = REPO / "tests" / "fixtures" / "ppo_prompts.jsonl"
 
 
@@ -86,7 +85,7 @@ def sft_checkpoint(tmp_path_factory):
 
 def ppo_args(sft, out, **kw):
     base = dict(
-        model_name_or_path=str(sft), dataset="openai", data_files=[str(PROMPTS)], reward_fn="ppo_rewards:letter_e",
+        model_name_or_path=str(sft), dataset="openai", data_files=[str(PROMPTS)], reward_fn="tests.helpers.ppo_rewards:letter_e",
         max_steps=20, rollout_batch_size=32, mini_batch_size=16, response_length=16, learning_rate=3e-3,
         output_dir=str(out), report_to="none", sample_rows=0,
     )  # fmt: skip
@@ -96,7 +95,6 @@ def ppo_args(sft, out, **kw):
 
 @pytest.fixture(scope="module")
 def learning_run(sft_checkpoint, tmp_path_factory):
-    sys.path.insert(0, str(REPO / "tests"))
     out = tmp_path_factory.mktemp("ppo")
     return train(ppo_args(sft_checkpoint, out, held_out_reward=["check:ending=?"])), out
 
@@ -144,14 +142,14 @@ def test_two_cpu_processes_agree(sft_checkpoint, tmp_path):
     out = tmp_path / "ddp"
     argv = [
         "--model_name_or_path", str(sft_checkpoint), "--dataset", "openai", "--data_files", str(PROMPTS),
-        "--reward_fn", "ppo_rewards:letter_e", "--max_steps", "2", "--rollout_batch_size", "8",
+        "--reward_fn", "tests.helpers.ppo_rewards:letter_e", "--max_steps", "2", "--rollout_batch_size", "8",
         "--mini_batch_size", "4", "--response_length", "8", "--learning_rate", "1e-3", "--output_dir", str(out),
         "--report_to", "none", "--sample_rows", "0",
     ]  # fmt: skip
     port = str(free_port())
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", port,
            "-m", "llm.commands", "ppo", *argv]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(REPO / "tests"), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [(out / f"metrics-rank{r}.jsonl").read_text().splitlines() for r in (0, 1)]

@@ -3,7 +3,6 @@ weights, each source's mean logged; checks read the reply's words, while functio
 still score the whole decoded rollout, EOS included, as before."""
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -11,13 +10,14 @@ import torch
 from llm.commands.ppo import main as ppo
 from llm.errors import UserError
 from llm.train.ppo.trainer import PPOArguments, train
+from tests.helpers import FIXTURES
 
-PROMPTS = Path(__file__).resolve().parent / "fixtures" / "ppo_prompts.jsonl"
+PROMPTS = FIXTURES / "ppo_prompts.jsonl"
 SEEN: list[str] = []  # the full texts the function below was given
 
 
 def ends_with_eos(texts: list[str]) -> list[float]:
-    """A full-text reward (loaded as --reward_fn test_ppo_reward_path:ends_with_eos): 1.0 when the text ends
+    """A full-text reward (loaded as --reward_fn tests.train.test_ppo_reward_path:ends_with_eos): 1.0 when the text ends
     with the tiny tokenizer's EOS, as a reward model's training rows do."""
     SEEN.extend(texts)
     return [float(t.endswith("</s>")) for t in texts]
@@ -60,12 +60,12 @@ def test_checks_read_the_reply_and_full_text_sources_the_whole_rollout(checkpoin
 
     SEEN.clear()
     args = small(
-        checkpoint, tmp_path / "run", reward_fn=["check:ending=?", "test_ppo_reward_path:ends_with_eos"],
+        checkpoint, tmp_path / "run", reward_fn=["check:ending=?", "tests.train.test_ppo_reward_path:ends_with_eos"],
         reward_weights=[2.0, 1.0], held_out_reward=["check:ending=?"], response_length=len(reply), max_steps=2,
     )  # fmt: skip
     for step in train(args, generator=scripted):  # two iterations: the reward sources last the whole run
         assert step["reward/check:ending=?"] == 1.0
-        assert step["reward/test_ppo_reward_path:ends_with_eos"] == 1.0
+        assert step["reward/tests.train.test_ppo_reward_path:ends_with_eos"] == 1.0
         assert step["held_out/check:ending=?"] == 1.0  # held-out checks read the reply alone too
         assert step["rm_score_mean"] == pytest.approx(3.0)  # 2 · 1 + 1 · 1
     queries, mask = given[0]

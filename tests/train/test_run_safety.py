@@ -104,7 +104,7 @@ def test_online_rl_never_truncates_someone_elses_metrics(tmp_path, checkpoint, c
     theirs = tmp_path / "theirs"
     theirs.mkdir()
     (theirs / "metrics.jsonl").write_text('{"iteration": 1, "their": "numbers"}\n')
-    argv = [stage, "--model_name_or_path", str(checkpoint), "--reward_fn", "ppo_rewards:letter_e",
+    argv = [stage, "--model_name_or_path", str(checkpoint), "--reward_fn", "tests.helpers.ppo_rewards:letter_e",
             "--data_files", str(TLDR_SFT_SAMPLE), "--output_dir", str(theirs), "--report_to", "none"]  # fmt: skip
     assert cli(argv) == 2
     assert "did not write (metrics.jsonl)" in capsys.readouterr().err
@@ -246,9 +246,9 @@ STAGES = {
     "rm": (["rm", "--model_name_or_path", "{model}", "--data_files", "{pairs}"], "llm.train.rm.prepare_data", True),
     "dpo": (["dpo", "--model_name_or_path", "{model}", "--ref_model_name_or_path", "{model}", "--data_files",
              "{pairs}", "--dataset", "tldr_comparisons", "--template", "plain"], "llm.train.dpo.prepare_data", True),
-    "ppo": (["ppo", "--model_name_or_path", "{model}", "--reward_fn", "ppo_rewards:letter_e", "--data_files",
+    "ppo": (["ppo", "--model_name_or_path", "{model}", "--reward_fn", "tests.helpers.ppo_rewards:letter_e", "--data_files",
              "{prompts}", "--report_to", "none"], "llm.train.ppo.trainer.start_accelerator", True),
-    "grpo": (["grpo", "--model_name_or_path", "{model}", "--reward_fn", "ppo_rewards:letter_e", "--data_files",
+    "grpo": (["grpo", "--model_name_or_path", "{model}", "--reward_fn", "tests.helpers.ppo_rewards:letter_e", "--data_files",
               "{prompts}"], "llm.train.grpo.trainer.start_accelerator", True),
     "eval": (["eval", "roleplay", "--model", "{model}", "--user_turns", "{chats}"],
              "llm.commands.eval.load_for_inference", True),

@@ -127,6 +127,7 @@ def test_checkpoints_rotate_only_after_the_new_one_is_whole(trained):
     assert state["global_step"] == 2
 
 
+@pytest.mark.slow  # a forked child per kill
 def test_final_save_killed_at_every_filesystem_call_leaves_old_or_new_never_a_mix(trained, tmp_path):
     trainer, tok, out = trained
     pristine = tmp_path / "pristine"
@@ -179,6 +180,7 @@ def test_final_save_killed_at_every_filesystem_call_leaves_old_or_new_never_a_mi
     assert sorted(listed) == sorted(name for name in new if name != MARKER)
 
 
+@pytest.mark.slow  # a forked child per kill
 def test_checkpoint_killed_at_every_filesystem_call_is_whole_or_absent_and_resumes(trained, tmp_path):
     trainer, _, out = trained
     pristine = tmp_path / "pristine"

@@ -6,7 +6,6 @@ import random
 import datasets
 import pytest
 import torch
-from losses import separate_loss
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer
 
 from llm.commands.sft import main as sft_main
@@ -20,6 +19,8 @@ from llm.data.stacking import pack, windows
 from llm.data.tokenizer import build_tokenizer
 from llm.models.tiny import build_llama
 from llm.train.args import StageArguments
+from tests.helpers import REPO
+from tests.helpers.losses import separate_loss
 
 
 @pytest.fixture(autouse=True)
@@ -167,6 +168,7 @@ def test_sft_cli_round_trip_and_every_parameter_moves(tmp_path):
     assert theirs == ours
 
 
+@pytest.mark.slow  # a learning run (30 steps)
 def test_loss_falls_on_the_bundled_sample(tmp_path):
     out = tmp_path / "run"
     assert cli(tmp_path, "--output_dir", str(out), "--max_steps", "30", "--save_strategy", "no") == 0
@@ -222,20 +224,18 @@ def test_wrong_arguments_fail_before_any_model_loads(tmp_path, capsys):
 
 
 def test_bundled_configs_parse(tmp_path):
-    from pathlib import Path
 
     from llm.commands.cli import parse
     from llm.data.process import DataArguments
     from llm.models.loading import ModelArguments
 
-    repo = Path(__file__).resolve().parent.parent
     types = (ModelArguments, DataArguments, StageArguments)
-    m, d, t = parse(types, [str(repo / "configs" / "sft_tiny.yaml")], "test")
+    m, d, t = parse(types, [str(REPO / "configs" / "sft_tiny.yaml")], "test")
     assert (m.model_config, d.template, d.stack, t.max_steps) == ("tiny", "pygmalion", True, 120)
     # The 7B example is for GPUs: on this CPU machine only its bf16 flag has to be turned off to parse.
-    m, d, t = parse(types, [str(repo / "configs" / "sft_llama7b_zero3.yaml"), "--bf16", "false"], "test")
+    m, d, t = parse(types, [str(REPO / "configs" / "sft_llama7b_zero3.yaml"), "--bf16", "false"], "test")
     assert m.model_name_or_path and t.deepspeed.endswith("zero3.json") and t.gradient_checkpointing
-    for path in (repo / "configs" / "deepspeed").glob("*.json"):
+    for path in (REPO / "configs" / "deepspeed").glob("*.json"):
         config = json.loads(path.read_text())
         assert "train_batch_size" not in config, path  # DeepSpeed derives it (an "auto" one is filled wrong)
         assert config["train_micro_batch_size_per_gpu"] == "auto"

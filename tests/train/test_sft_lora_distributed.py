@@ -4,19 +4,17 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
-from ports import free_port
 from transformers import AutoModelForCausalLM, Trainer
 
 from llm.data.collate import PaddingFreeCollator
 from llm.data.tokenizer import build_tokenizer
 from llm.models.loading import ModelArguments, build_model
 from llm.models.tiny import build_llama
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO
+from tests.helpers.ports import free_port
 
 
 @pytest.fixture(scope="module")

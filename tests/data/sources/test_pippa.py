@@ -1,9 +1,9 @@
-import json
+"""PIPPA records (llm/data/sources/pippa.py): greetings, nulls, card fields, merged bot turns, bad records named
+by field."""
 
 import pytest
 
-from llm.data.sources import detect_source, get_source, pippa
-from llm.data.sources.files import read_records
+from llm.data.sources import pippa
 from llm.errors import RecordError
 
 
@@ -92,44 +92,3 @@ def test_missing_required_field():
     del bad["conversation"]
     with pytest.raises(RecordError, match="pippa.jsonl:2: field 'conversation': missing"):
         pippa.to_conversation(bad, record_id="pippa.jsonl:2")
-
-
-def test_detect_and_registry():
-    assert detect_source(record()).name == "pippa"
-    assert detect_source({"messages": []}).name == "openai"
-    assert detect_source({"conversations": []}).name == "sharegpt"
-    assert detect_source({"prompt": "p", "label": "l"}).name == "tldr"
-    assert detect_source({"prompt": "p", "chosen": "a", "rejected": "b"}).name == "preference"  # TRL standard
-    assert (
-        detect_source({"prompt": "SUBREDDIT: r/a\nPOST: p", "chosen": "a", "rejected": "b"}).name
-        == "tldr_comparisons"
-    )
-    assert detect_source({"text": "t"}).name == "text"
-    assert get_source("PIPPA").convert is pippa.to_conversation
-    with pytest.raises(ValueError, match="known: hh_rlhf, kto, openai, pippa, preference, sharegpt"):
-        get_source("alpaca")
-    with pytest.raises(ValueError, match="cannot tell the record's format"):
-        detect_source({"foo": 1}, "f.jsonl:1")
-
-
-@pytest.mark.parametrize(
-    ("content", "problem"),
-    [
-        (b'{"a": 1}\n{"a": \n', "f.jsonl:2: field '<line>': malformed JSON"),
-        (b'{"a": "\xff"}\n', "f.jsonl:1: field '<line>': not UTF-8"),
-        (b"\n\n", "field '<file>': empty file"),
-    ],
-)
-def test_jsonl_errors_name_file_and_line(tmp_path, content, problem):
-    path = tmp_path / "f.jsonl"
-    path.write_bytes(content)
-    with pytest.raises(RecordError) as err:
-        list(read_records(path))
-    assert problem in str(err.value).replace(str(tmp_path) + "/", "")
-
-
-def test_jsonl_reads_records_with_line_ids(tmp_path):
-    path = tmp_path / "ok.jsonl"
-    path.write_text(json.dumps(record()) + "\n\n" + json.dumps(record(bot_name="Holt")) + "\n")
-    ids = [rid.rsplit(":", 1)[1] for rid, _ in read_records(path)]
-    assert ids == ["1", "3"]

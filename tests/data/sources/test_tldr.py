@@ -1,7 +1,6 @@
 """TL;DR sources on the bundled samples and on fixture records in each exact schema."""
 
 import json
-from pathlib import Path
 
 import datasets
 import pytest
@@ -17,8 +16,9 @@ from llm.data.sources.tldr import (
 )
 from llm.data.tokenizer import build_tokenizer
 from llm.errors import RecordError
+from tests.helpers import REPO
 
-DATA = Path(__file__).resolve().parent.parent / "llm" / "data" / "samples"
+DATA = REPO / "llm" / "data" / "samples"
 
 
 @pytest.fixture(autouse=True)
