@@ -4,16 +4,14 @@ compared with one node x two processes, and the failure drill; plus the one-line
 when another process of its run dies."""
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
 from llm.commands.cli import lost_peer, run_command
+from tests.helpers import REPO
+from tests.helpers.bench import script_module
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "scripts"))
-import rehearse_multinode as rehearsal  # noqa: E402
+rehearsal = script_module("rehearse_multinode", "scripts")
 
 GLOO_RESET = (
     "[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:537] Read error [10.77.0.2]:13527: "

@@ -13,9 +13,9 @@ import sys
 import pytest
 
 from tests.helpers import REPO
-from tests.helpers.bench import bench_module
+from tests.helpers.bench import script_module
 
-gpu_check = bench_module("gpu_check")
+gpu_check = script_module("gpu_check")
 
 
 def tiny_llama(vocab: int = 1000, attention: str = "sdpa"):
