@@ -69,6 +69,10 @@ from llm.train.online.source import Batch, Setup, config_of
 from llm.train.rewards import Rewards
 
 KL_UNIT = "k3 per token"  # what the ``kl`` metric measures
+ENV_HELP = (
+    "the episode source: single_turn (prompts, G completions each), roleplay (an episode is a conversation, the "
+    "policy replies at every turn), or one added to llm.train.online.environments"
+)
 
 
 @dataclass
@@ -134,13 +138,7 @@ class GRPOArguments(
 
     output_dir: str = retuned(RunArguments, "output_dir", "runs/grpo")
     learning_rate: float = retuned(RunArguments, "learning_rate", 1e-6, help="constant")
-    env: str = field(
-        default="single_turn",
-        metadata={
-            "help": "the episode source: single_turn (prompts, G completions each), roleplay (an episode is a "
-            "conversation, the policy replies at every turn), or one added to llm.train.online.environments"
-        },
-    )
+    env: str = field(default="single_turn", metadata={"help": ENV_HELP})
     env_options: list[str] | None = field(
         default=None, metadata={"help": "NAME=VALUE for a field of the --env's config that no flag sets"}
     )
