@@ -55,7 +55,8 @@ def main() -> None:
     from llm.models.tiny import build_llama
     from llm.train.grpo.trainer import GRPOArguments
     from llm.train.grpo.trainer import train as grpo_train
-    from llm.train.ppo.trainer import PPOArguments, load_prompts, train
+    from llm.train.online.prompts import load_prompts
+    from llm.train.ppo.trainer import PPOArguments, train
 
     work = Path(tempfile.mkdtemp(prefix="ppo-bench-"))
     tok = build_tokenizer("bytelevel")

@@ -75,7 +75,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gatt_ablation as world  # noqa: E402
 from machine import cpu_model  # noqa: E402
 
-from llm.train.rl_metrics import smooth  # noqa: E402
+from llm.train.online.metrics import smooth  # noqa: E402
 
 FAMILIES = [*world.ALWAYS, "all", "unasked", "other", "answers"]
 # --smoke: every model (start, GAtt, three RL runs), the evaluation, table and figure at tiny sizes

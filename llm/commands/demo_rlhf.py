@@ -44,11 +44,13 @@ from llm.data.tokenizer import build_tokenizer
 from llm.models.loading import ModelArguments
 from llm.train import rm, sft
 from llm.train.args import StageArguments
+from llm.train.grpo import trainer as grpo_trainer
 from llm.train.grpo.trainer import GRPOArguments
 from llm.train.grpo.trainer import train as train_grpo
+from llm.train.online.metrics import reward_vs_kl
+from llm.train.ppo import trainer as ppo_trainer
 from llm.train.ppo.trainer import PPOArguments
 from llm.train.ppo.trainer import train as train_ppo
-from llm.train.rl_metrics import reward_vs_kl
 
 
 def tokenizer_for_sample(out: Path) -> str:
@@ -250,10 +252,11 @@ def run_demo(argv: list[str] | None = None) -> int:
         f"held-out {accuracy['rm_held_out']:.3f}"
     )
     print(f"{'run':<6}{'(first → last fifth of the iterations)':<28}")
-    print("\n".join(summary("PPO", ppo, "kl_mean", "nats per summary")))
-    print("\n".join(summary("GRPO", grpo, "kl", "k3 per token")))
-    plot({"PPO": (ppo, "kl_mean", "KL to the SFT policy (nats per summary)"),
-          "GRPO": (grpo, "kl", "KL to the SFT policy (k3, per token)")}, run / "reward_vs_kl.png")  # fmt: skip
+    runs = {"PPO": (ppo, ppo_trainer.KL_UNIT), "GRPO": (grpo, grpo_trainer.KL_UNIT)}  # both log ``kl``
+    for name, (history, unit) in runs.items():
+        print("\n".join(summary(name, history, "kl", unit)))
+    plot({name: (history, "kl", f"KL to the SFT policy ({unit})") for name, (history, unit) in runs.items()},
+         run / "reward_vs_kl.png")  # fmt: skip
     print(
         f"reward vs KL: {run / 'reward_vs_kl.png'}   curves: {run}/ppo/ppo_curves.png, {run}/grpo/grpo_curves.png"
     )

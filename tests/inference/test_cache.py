@@ -16,7 +16,7 @@ from llm.eval.simulate import ListedUserTurns
 from llm.inference.cache import PrefixCache, cacheable, generate
 from llm.inference.repliers import LocalReplier, Sampling
 from llm.models.tiny import build_llama
-from llm.train.grpo.episodes import RoleplayEnv, run_episodes
+from llm.train.online.episodes import RoleplayEnv, run_episodes
 
 PROBE = "What's your name, and what do you do?"
 

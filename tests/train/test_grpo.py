@@ -180,7 +180,7 @@ def test_truncated_completions_can_be_left_out(start, tmp_path):
 def test_an_entropy_bonus_raises_the_entropy_where_no_reward_says_anything(start, tmp_path):
     """Every group flat (a reward that is always 1): the advantages are 0, and only the bonus has a gradient."""
     from llm.models.loading import load_for_inference
-    from llm.train.grpo.episodes import sequence_logprobs
+    from llm.train.online.forward import sequence_logprobs
 
     flat = dict(
         reward_fn=["check:max_words=1000"], beta=0.0, max_steps=3, rollout_batch_size=16, response_length=8

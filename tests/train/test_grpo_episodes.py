@@ -23,15 +23,10 @@ from llm.eval.checks import DEFAULT_CHECKS, Check
 from llm.eval.simulate import ListedUserTurns, ModelUserSide, given_to
 from llm.inference.repliers import Reply
 from llm.models.tiny import build_llama
-from llm.train.grpo.episodes import RoleplayEnv, Unasked, batch_of, run_episodes, turn_reward
-from llm.train.grpo.trainer import (
-    _COIN,
-    GRPOArguments,
-    RoleplayEpisodes,
-    exact_means,
-    roleplay_user_side,
-    train,
-)
+from llm.train.grpo.trainer import GRPOArguments, train
+from llm.train.online.episodes import RoleplayEnv, Unasked, batch_of, run_episodes, turn_reward
+from llm.train.online.metrics import exact_means
+from llm.train.online.roleplay import _COIN, RoleplayEpisodes, roleplay_user_side
 from llm.train.rewards import Rewards, RewardSource
 from tests.helpers import REPO
 

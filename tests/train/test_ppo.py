@@ -190,7 +190,7 @@ def test_the_same_run_through_a_real_serve_reward_process(sft_checkpoint, tmp_pa
 def test_logprobs_use_the_temperature_and_ignore_left_padding(sft_checkpoint):
     from transformers import AutoModelForCausalLM
 
-    from llm.train.ppo.trainer import response_logprobs
+    from llm.train.online.forward import response_logprobs
 
     model = AutoModelForCausalLM.from_pretrained(sft_checkpoint).eval()
     query, responses = torch.tensor([[5, 6, 7, 8]]), torch.tensor([[9, 10, 11]])
@@ -222,7 +222,7 @@ def test_prompts_from_processed_rows_are_the_inference_prompts(tmp_path, monkeyp
     from llm.data.process import DataArguments, ProcessArguments, process
     from llm.data.sources.openai_messages import to_conversation
     from llm.data.tokenizer import build_tokenizer
-    from llm.train.ppo.trainer import prompts_from_rows
+    from llm.train.online.prompts import prompts_from_rows
 
     monkeypatch.setenv("LLM_TRAIN_CACHE", str(tmp_path / "cache"))
     process(

@@ -7,39 +7,20 @@ response tokens up to and including the first EOS, 0 after it.
                                                                      whiten(advantages)
     new logprobs, old logprobs, advantages ─► policy_loss (clipped)     new values ─► value_loss (clipped)
 
+The rollouts' cut after EOS and the missing-EOS penalty are both loops' (they live in
+:mod:`llm.train.online.forward`, and are importable from here as PPO's math).
+
 >>> import torch
->>> truncate_after_eos(torch.tensor([[5, 2, 7, 8], [5, 6, 7, 8]]), eos_id=2, pad_id=0)
-(tensor([[5, 2, 0, 0],
-        [5, 6, 7, 8]]), tensor([[1., 1., 0., 0.],
-        [1., 1., 1., 1.]]), tensor([ True, False]))
+>>> whiten(torch.tensor([[1.0, 3.0]]), torch.ones(1, 2)).tolist()
+[[-0.7071067690849304, 0.7071067690849304]]
 """
 
 from __future__ import annotations
 
 import torch
 
-
-def truncate_after_eos(
-    responses: torch.Tensor, eos_id: int, pad_id: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Everything after the first EOS becomes padding. Returns (responses, mask, has_eos). [B, T]."""
-    is_eos = responses == eos_id
-    has_eos = is_eos.any(dim=1)
-    first = torch.where(
-        has_eos,
-        is_eos.float().argmax(dim=1),
-        torch.full_like(has_eos, responses.shape[1] - 1, dtype=torch.long),
-    )
-    positions = torch.arange(responses.shape[1], device=responses.device)[None, :]
-    mask = (positions <= first[:, None]).float()
-    return torch.where(mask.bool(), responses, torch.full_like(responses, pad_id)), mask, has_eos
-
-
-def penalize_missing_eos(scores: torch.Tensor, has_eos: torch.Tensor, penalty: float | None) -> torch.Tensor:
-    """Responses that never ended get ``penalty`` instead of their score (−1 in the TL;DR recipe)."""
-    if penalty is None:
-        return scores
-    return torch.where(has_eos, scores, torch.full_like(scores, penalty))
+from llm.train.online.forward import penalize_missing_eos as penalize_missing_eos
+from llm.train.online.forward import truncate_after_eos as truncate_after_eos
 
 
 def kl_shaped_rewards(
@@ -158,12 +139,6 @@ def value_loss(
 def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """1 − Var(R − V) / Var(R) over the masked tokens: 1 is a perfect value model, 0 no better than a constant."""
     return 1.0 - masked_var(returns - values, mask) / masked_var(returns, mask).clamp(min=1e-8)
-
-
-def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """Per-token entropy of the categorical distribution. [..., V] → [...]."""
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    return -(logp.exp() * logp).sum(dim=-1)
 
 
 class AdaptiveKLController:

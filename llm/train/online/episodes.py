@@ -321,18 +321,6 @@ def guide_of(env: Environment) -> Conversation | None:
     return guide() if guide is not None else None
 
 
-def sequence_logprobs(
-    model: Any, ids: torch.Tensor, mask: torch.Tensor, temperature: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-prob of token ``t`` given the tokens before it, for ``t ≥ 1``, logits ÷ temperature, and the
-    entropy there. [B, T] → two [B, T−1]."""
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).logits
-    logits = logits[:, :-1].float() / temperature
-    logp = torch.log_softmax(logits, dim=-1)
-    return logp.gather(-1, ids[:, 1:, None]).squeeze(-1), -(logp.exp() * logp).sum(-1)
-
-
 def batch_of(episodes: Sequence[Episode], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(ids [B, T], attention mask [B, T], turn [B, T−1])``, right-padded: ``turn[b, t]`` is the turn whose
     reply holds the token at position ``t + 1`` (the one predicted at ``t``), −1 where it is not the policy's."""

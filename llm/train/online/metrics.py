@@ -1,6 +1,7 @@
 """Where the online-RL loops (``ppo``, ``grpo``) put their numbers: ``metrics.jsonl``, one copy per rank when
-there are several (they must agree), and accelerate's trackers (TensorBoard, W&B) when installed; and the
-reward-vs-KL panel both loops draw.
+there are several (they must agree), and accelerate's trackers (TensorBoard, W&B) when installed; metrics
+reduced exactly over the processes (:func:`exact_means`); and the curves both loops draw, reward against KL
+among them.
 
 >>> trackers("none") is None
 True
@@ -11,16 +12,12 @@ True
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
 import torch
-from accelerate import Accelerator
 from accelerate.utils import is_tensorboard_available, is_wandb_available
-from transformers import set_seed
-
-from llm.data.output import check_run_target, claim_run, input_paths, is_main_process
 
 
 def trackers(report_to: str) -> list[str] | None:
@@ -31,31 +28,6 @@ def trackers(report_to: str) -> list[str] | None:
     if missing and report_to != "all":
         print(f"note: {', '.join(missing)} is not installed; metrics go to metrics.jsonl only")
     return [t for t in wanted if available[t]] or None
-
-
-def claim_output(args: Any, stage: str) -> None:
-    """``--output_dir`` checked (a new or empty folder, or a run of ours that ``--overwrite`` replaces; never
-    a folder holding an input named in ``args``) and claimed with the names the loop writes — by rank 0,
-    before any model loads (:mod:`llm.data.output`). So ``metrics.jsonl`` starts afresh only in our own run."""
-    if not is_main_process():
-        return
-    out = Path(args.output_dir)
-    check_run_target(out, input_paths(args), args.overwrite, resume=None)
-    ranks = [f"metrics-rank{i}.jsonl" for i in range(int(os.environ.get("WORLD_SIZE", "1")))]
-    claim_run(out, args.overwrite, ["metrics.jsonl", *ranks, stage, f"{stage}_curves.png", "policy"])
-
-
-def start_accelerator(report_to: str, out: Path, seed: int) -> Accelerator:
-    """The online-RL loops' accelerator: the launch checked (on a machine without CUDA, accelerate only sees a
-    multi-process CPU launch when told it is on the CPU) and a different seed per process."""
-    accelerator = Accelerator(
-        cpu=not torch.cuda.is_available(), log_with=trackers(report_to), project_dir=str(out)
-    )
-    launched = int(os.environ.get("WORLD_SIZE", "1"))
-    if launched != accelerator.num_processes:
-        raise RuntimeError(f"launched {launched} processes but accelerate sees {accelerator.num_processes}")
-    set_seed(seed + accelerator.process_index)
-    return accelerator
 
 
 def record(accelerator: Any, out: Path, metrics: dict, stage: str) -> bool:
@@ -72,6 +44,53 @@ def record(accelerator: Any, out: Path, metrics: dict, stage: str) -> bool:
             {f"{stage}/{k}": v for k, v in metrics.items() if k != "iteration"}, step=metrics["iteration"]
         )
     return True
+
+
+# Sums a tensor over the data-parallel processes (identity in one process).
+Reduce = Callable[[torch.Tensor], torch.Tensor]
+
+
+def process_sum(accelerator: Any) -> Reduce:
+    """Sums over the data-parallel processes (on the accelerator's device, as a collective needs)."""
+
+    def reduce(t: torch.Tensor) -> torch.Tensor:
+        return accelerator.reduce(t.to(accelerator.device), reduction="sum")
+
+    return reduce
+
+
+def exact_means(
+    tallies: dict[str, tuple[Any, Any]], reduce: Reduce, optional: Collection[str] = ()
+) -> dict[str, float]:
+    """``{name: (sum, count)}`` of this process → ``{name: Σ sums ÷ Σ counts}`` over all processes, in one
+    collective call (a mean of per-process means would weigh a process with fewer tokens as much). Every
+    process must pass the same names in the same order; a name in ``optional`` that no process counted
+    (an instruction nobody drew this iteration) is left out rather than logged as 0.
+
+    >>> exact_means({"kl": (torch.tensor(3.0), 4), "empty": (0.0, 0)}, lambda t: t)
+    {'kl': 0.75, 'empty': 0.0}
+    >>> exact_means({"kl": (torch.tensor(3.0), 4), "empty": (0.0, 0)}, lambda t: t, optional={"empty"})
+    {'kl': 0.75}
+    """
+    pairs = torch.tensor(
+        [[float(total), float(count)] for total, count in tallies.values()], dtype=torch.float64
+    )
+    summed = reduce(pairs).tolist()
+    return {
+        name: (total / count if count else 0.0)
+        for name, (total, count) in zip(tallies, summed, strict=True)
+        if count or name not in optional
+    }
+
+
+def part_metric(name: str) -> str:
+    """The metric of a reward source's values: ``reward/NAME``, or ``held_out/NAME`` (as named) for one never
+    optimised.
+
+    >>> part_metric("check:ending=?"), part_metric("held_out/rm")
+    ('reward/check:ending=?', 'held_out/rm')
+    """
+    return name if name.startswith("held_out/") else f"reward/{name}"
 
 
 def smooth(values: list[float], window: int) -> list[float]:
@@ -102,3 +121,29 @@ def reward_vs_kl(ax: Any, history: list[dict], kl_key: str, reward_key: str, kl_
     ax.set_title("reward vs KL (running mean of 5)")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
+
+
+def plot_curves(
+    history: list[dict], path: Path, panels: list[tuple[str, str]], kl: tuple[str, str], reward_key: str,
+    title: str | None = None,
+) -> None:  # fmt: skip
+    """One row of curves: a panel per ``(metric, label)`` of ``panels``, then reward against KL (``kl``: the
+    metric and its label): over-optimisation shows as reward bought with KL."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    it = [h["iteration"] for h in history]
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(16, 3.5), dpi=110)
+    for ax, (key, label) in zip(axes[:-1], panels, strict=True):
+        ax.plot(it, [h[key] for h in history], color="#4C72B0")
+        ax.set_xlabel("iteration")
+        ax.set_title(label)
+        ax.grid(alpha=0.3)
+    reward_vs_kl(axes[-1], history, kl[0], reward_key, kl[1])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
