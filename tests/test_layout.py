@@ -73,7 +73,6 @@ TESTED_IN: dict[str, tuple[str, str, str]] = {
     ),
     "llm.train.resume": ("tests/commands/test_validation.py", "llm.train.resume", "resume checked up front"),
     "llm.train.rewards": ("tests/train/test_grpo.py", "llm.train.rewards", "rewards by name, of both loops"),
-    "llm.train.rl_metrics": ("tests/train/test_ppo.py", "ppo_curves.png", "the metrics and curves it writes"),
 }
 TOP_LEVEL = {"bench", "helpers"}  # tests/ folders that mirror no package of llm
 
