@@ -225,7 +225,7 @@ def train(
     """The whole run; returns the per-iteration metrics (also written to ``metrics.jsonl``)."""
     args.validate()
     out = claim_output(args, "grpo")
-    accelerator = start_accelerator(args.report_to, out, args.seed)
+    accelerator = start_accelerator(args.report_to, out, args.seed, args.ddp_timeout)
     template_name = checkpoint_template(args.model_name_or_path, args.template)
     tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id

@@ -55,6 +55,12 @@ class RunArguments:
     )
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping"})
     seed: int = field(default=0, metadata={"help": "base seed; each process adds its rank"})
+    ddp_timeout: int = field(
+        default=1800,
+        metadata={
+            "help": "seconds a collective waits for another process (a dead or cut-off node) before failing"
+        },
+    )
     sample_rows: int = field(default=2, metadata={"help": "samples shown per logged iteration"})
     report_to: str = field(
         default="none", metadata={"help": "tracker: tensorboard, wandb, all (installed ones) or none"}

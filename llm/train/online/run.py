@@ -5,11 +5,13 @@ finished (:mod:`llm.data.output`)."""
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import InitProcessGroupKwargs
 from transformers import set_seed
 
 from llm.data.output import check_run_target, claim_run, finish_run, input_paths, is_main_process
@@ -32,11 +34,15 @@ def claim_output(args: Any, stage: str) -> Path:
     return out
 
 
-def start_accelerator(report_to: str, out: Path, seed: int) -> Accelerator:
+def start_accelerator(report_to: str, out: Path, seed: int, ddp_timeout: int = 1800) -> Accelerator:
     """The online-RL loops' accelerator: the launch checked (on a machine without CUDA, accelerate only sees a
-    multi-process CPU launch when told it is on the CPU) and a different seed per process."""
+    multi-process CPU launch when told it is on the CPU), a different seed per process, and ``ddp_timeout``
+    seconds for a collective to wait on another process (a dead or cut-off node) before the run fails."""
     accelerator = Accelerator(
-        cpu=not torch.cuda.is_available(), log_with=trackers(report_to), project_dir=str(out)
+        cpu=not torch.cuda.is_available(),
+        log_with=trackers(report_to),
+        project_dir=str(out),
+        kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(seconds=ddp_timeout))],
     )
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched != accelerator.num_processes:

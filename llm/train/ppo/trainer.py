@@ -127,7 +127,7 @@ def train(args: PPOArguments, generator: Generator | None = None) -> list[dict]:
     """The whole run; returns the per-iteration metrics (also written to ``metrics.jsonl``)."""
     args.validate()
     out = claim_output(args, "ppo")
-    accelerator = start_accelerator(args.report_to, out, args.seed)
+    accelerator = start_accelerator(args.report_to, out, args.seed, args.ddp_timeout)
     template_name = checkpoint_template(args.model_name_or_path, args.template)
 
     tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
