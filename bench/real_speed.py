@@ -200,17 +200,33 @@ def budget(rows: Any, per_step: int, warmup: int, steps: int) -> int:
     return sum(sum(x != -100 for x in r["labels"]) for r in picked)
 
 
+def prompt_options(args: argparse.Namespace, work: Path) -> Any:
+    """Where the GRPO prompts come from: the preference sample's prompts, or (``--short_prompts``) only the
+    last user turn of each, as OpenAI ``messages`` (``short_prompts.jsonl``): on 2 CPU cores a full-parameter
+    update of SmolLM2 over 8 rollouts of a whole role-play prompt (200-640 tokens) takes minutes."""
+    from llm.train.ppo.trainer import PromptArguments
+
+    if not args.short_prompts:
+        return PromptArguments(dataset="preference", data_files=[str(PAIRS)], template=args.template,
+                               max_prompt_length=args.max_prompt_length, max_prompts=args.grpo_prompt_pool)  # fmt: skip
+    short = work / "short_prompts.jsonl"
+    if not short.exists():
+        records = [json.loads(line) for line in PAIRS.read_text().splitlines()]
+        last = [next(m for m in reversed(r["prompt"]) if m["role"] == "user") for r in records]
+        short.write_text("".join(json.dumps({"messages": [m]}) + "\n" for m in last))
+    return PromptArguments(dataset="openai", data_files=[str(short)], template=args.template,
+                           max_prompt_length=args.max_prompt_length, max_prompts=args.grpo_prompt_pool)  # fmt: skip
+
+
 def grpo_prompts(args: argparse.Namespace, model_dir: str, work: Path) -> list[list[int]]:
     """The preference sample's prompts (up to the last user turn) that fit ``--max_prompt_length``, as ids
     (``prompts.json``, ours) and as rendered text (``prompts.jsonl``, TRL's ``prompt`` column)."""
     from transformers import AutoTokenizer
 
-    from llm.train.ppo.trainer import PromptArguments, load_prompts
+    from llm.train.ppo.trainer import load_prompts
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    options = PromptArguments(dataset="preference", data_files=[str(PAIRS)], template=args.template,
-                              max_prompt_length=args.max_prompt_length, max_prompts=args.grpo_prompt_pool)  # fmt: skip
-    prompts, _ = load_prompts(options, tokenizer, args.template)
+    prompts, _ = load_prompts(prompt_options(args, work), tokenizer, args.template)
     (work / "prompts.jsonl").write_text(
         "".join(json.dumps({"prompt": tokenizer.decode(p)}) + "\n" for p in prompts)
     )
@@ -500,8 +516,9 @@ def run_grpo_ours(args: argparse.Namespace, work: Path, meta: dict) -> dict:
     grpo._log = stamped
     options = grpo.GRPOArguments(
         model_name_or_path=meta["model_dir"], output_dir=str(work / f"out-grpo-ours-{os.getpid()}"), overwrite=True,
-        dataset="preference", data_files=[str(PAIRS)], template=args.template, max_prompt_length=args.max_prompt_length,
-        max_prompts=args.grpo_prompt_pool, reward_fn=[REWARD], num_generations=G, response_length=args.completion_length,
+        **{k: getattr(prompt_options(args, work), k) for k in ("dataset", "data_files", "template",
+                                                                "max_prompt_length", "max_prompts")},
+        reward_fn=[REWARD], num_generations=G, response_length=args.completion_length,
         temperature=1.0, rollout_batch_size=G * args.grpo_prompts, max_steps=args.warmup + args.grpo_iterations,
         learning_rate=args.grpo_lr, beta=0.04, loss_type="grpo", scale_rewards="group", num_iterations=1,
         seed=SEED, sample_rows=0,
@@ -727,7 +744,8 @@ def report(
 
     grpo = [m for m in ("grpo-ours", "grpo-trl") if m in med]
     if grpo:
-        p(f"\n# GRPO: {meta['prompts']} role-play prompts (mean {meta['prompt_tokens']:.0f} tokens), "
+        which = "role-play prompts' last user turns" if args.short_prompts else "role-play prompts"
+        p(f"\n# GRPO: {meta['prompts']} {which} (mean {meta['prompt_tokens']:.0f} tokens), "
           f"{args.grpo_prompts} a step x G {G}, {args.completion_length} new tokens, reward {REWARD}, beta 0.04, "
           f"one update per batch, lr {args.grpo_lr}; {args.grpo_iterations} timed iterations after {args.warmup}")  # fmt: skip
         header = (f"{'method':38} {'s/iter':>7} {'generate':>8} {'reward':>7} {'logps':>7} {'update':>7} "
@@ -818,6 +836,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--completion_length", type=int, default=16, help="GRPO: new tokens a completion")
     p.add_argument("--max_prompt_length", type=int, default=256, help="GRPO: longer prompts are left out")
     p.add_argument("--grpo_lr", type=float, default=1e-5)
+    p.add_argument("--short_prompts", action="store_true", help="GRPO: only each prompt's last user turn")
     p.add_argument("--profile_steps", type=int, default=2, help="timed steps of a profiled rerun")
     p.add_argument("--no_profile", action="store_true", help="no profiled rerun where a target is missed")
     p.add_argument("--work_dir", default="runs/bench-real-speed", help="where the PNG and JSON go")
@@ -834,12 +853,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 SIZE_FLAGS = ("model", "template", "device", "warmup", "max_length", "rows", "steps", "lr", "dpo_batch",
               "dpo_steps", "dpo_lr", "grpo_iterations", "grpo_prompts", "grpo_prompt_pool", "completion_length",
-              "max_prompt_length", "grpo_lr")  # fmt: skip
+              "max_prompt_length", "grpo_lr", "short_prompts")  # fmt: skip
 
 
 def child(args: argparse.Namespace, method: str, work: Path, profile: bool = False) -> dict | None:
     """Runs ``method`` in a fresh process; its result (None when it failed)."""
-    flags = [f"--{k}={getattr(args, k)}" for k in SIZE_FLAGS]
+    values = {k: getattr(args, k) for k in SIZE_FLAGS}
+    flags = [f"--{k}" if v is True else f"--{k}={v}" for k, v in values.items() if v is not False]
     if profile:  # a short rerun under torch.profiler
         flags += [f"--steps={args.profile_steps}", f"--dpo_steps={args.profile_steps}",
                   f"--grpo_iterations={args.profile_steps}", "--profile"]  # fmt: skip
