@@ -53,3 +53,25 @@ def test_which_settings_reuse_the_forward():
     assert not grpo.single_update(args(mini_batch_size=16), 64)
     assert grpo.single_update(args(mini_batch_size=64), 64)
     assert not grpo.single_update(args(advantage="reinforce_pp"), 64)  # its advantages read the old log-probs
+
+
+def test_response_logprobs_with_kept_logits_equal_the_full_forward():
+    """``response_logprobs`` projects onto the vocabulary only where a response token is predicted: the same
+    log-probs and entropies as slicing the full logits (what it did before)."""
+    from llm.data.tokenizer import build_tokenizer
+    from llm.models.tiny import build_llama
+    from llm.train.ppo.trainer import _joined, response_logprobs
+
+    model = build_llama(build_tokenizer("bytelevel"), seed=4).eval()
+    torch.manual_seed(0)
+    queries = torch.randint(5, 200, (3, 7))
+    query_mask = torch.ones_like(queries)
+    query_mask[0, :3] = 0  # left padding
+    responses = torch.randint(5, 200, (3, 5))
+    logp, entropy = response_logprobs(model, queries, query_mask, responses, 0.7)
+    ids, mask, positions = _joined(queries, query_mask, responses)
+    full = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).logits
+    full = full[:, queries.shape[1] - 1 : -1] / 0.7
+    expected = torch.log_softmax(full, -1).gather(-1, responses[..., None]).squeeze(-1)
+    torch.testing.assert_close(logp, expected, rtol=1e-5, atol=1e-6)
+    assert entropy.shape == logp.shape == (3, 5)

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from llm.data.collate import pad
+from llm.data.collate import accepts_logits_to_keep, pad
 from llm.data.conversation import Conversation
 from llm.data.encode import Encoder
 from llm.data.output import finish_run
@@ -174,10 +174,17 @@ def require_checkpoint_kinds(args: Any, command: str) -> None:
 def response_logprobs(
     model: Any, queries: torch.Tensor, query_mask: torch.Tensor, responses: torch.Tensor, temperature: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-probs of the response tokens under ``model`` with logits ÷ temperature, and the entropy. [B, T]."""
+    """Log-probs of the response tokens under ``model`` with logits ÷ temperature, and the entropy. [B, T].
+    The LM head runs only over the positions that predict a response token (``logits_to_keep``, where the
+    model takes it): the query's logits were computed and thrown away, a vocabulary-wide projection each."""
     ids, mask, positions = _joined(queries, query_mask, responses)
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).logits
-    logits = logits[:, queries.shape[1] - 1 : -1].float() / temperature  # position i predicts token i+1
+    keep = (
+        {"logits_to_keep": responses.shape[1] + 1}
+        if accepts_logits_to_keep(getattr(model, "module", model))
+        else {}
+    )
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False, **keep).logits
+    logits = logits[:, -responses.shape[1] - 1 : -1].float() / temperature  # position i predicts token i+1
     logp = torch.log_softmax(logits, dim=-1).gather(-1, responses[..., None]).squeeze(-1)
     return logp, core.entropy_from_logits(logits)
 
