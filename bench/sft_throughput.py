@@ -52,7 +52,7 @@ method trains until it has processed the budget of real tokens: ``--steps`` x ``
 length of our rows (so ``ours`` takes about ``--steps`` timed steps). ``real tokens/s`` = real tokens of
 the timed steps / wall time from the end of the last warm-up step to the end of the last step (data
 loading, forward, backward, optimizer, logging). ``padding`` = 1 - real / all tokens of the timed steps.
-``peak RSS`` = ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` of the run's subprocess at its end (the
+``peak RSS`` = the peak resident size (``VmHWM``) of the run's subprocess at its end (the
 whole process: imports, data, model, optimizer, training); ``RSS@train`` is the resident size just before
 ``trainer.train()``, so peak - RSS@train is what training itself added. ``loss`` = the first logged
 step's loss -> the mean of the last 5 steps' losses.
@@ -316,6 +316,16 @@ def rss_mb() -> float:
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident size. On Linux ``VmHWM``: ``ru_maxrss`` survives ``execve``, so a child
+    started by ``subprocess`` would report at least its parent's size at the fork (measured: every run of a
+    bench whose parent had loaded a model showed the parent's 526 MB)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 

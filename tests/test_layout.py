@@ -41,7 +41,6 @@ TESTED_IN: dict[str, tuple[str, str, str]] = {
     ),
     "llm.commands.web": ("tests/web/test_app.py", '"web"', "the page's command, with the page"),
     "llm.commands.flags": ("tests/commands/test_validation.py", "llm.commands.flags", "checks at the edge"),
-    "llm.data.collate": ("tests/train/test_sft.py", "llm.data.collate", "padding-free = padded, in a step"),
     "llm.data.output": ("tests/data/test_data_safety.py", "llm.data.output", "safe output folders"),
     "llm.data.show": ("tests/commands/test_show_sample.py", "show-sample", "what the command prints"),
     "llm.data.sources.openai_messages": ("tests/data/test_process.py", 'dataset="openai"', "read by process"),

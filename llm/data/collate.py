@@ -75,6 +75,55 @@ def padding_free_for(model: Any, tokenizer: Any) -> PaddingFreeCollator:
     return PaddingFreeCollator(flatten=flatten, filler_token_id=tokenizer.pad_token_id or 0)
 
 
+def logits_at_labels(batch: dict[str, Any]) -> dict[str, Any]:
+    """The batch plus ``logits_to_keep``, a ``[B, T]`` mask of the positions whose *next* token is trained, and
+    ``shift_labels``, those next tokens flattened: a causal LM then projects onto its vocabulary and takes the
+    cross-entropy only there, as TRL's ``SFTTrainer`` does. The loss is the same (mean over trained tokens);
+    what is saved is the LM head and the log-softmax over every untrained position — on SmolLM2 (vocabulary
+    49,152, hidden 576) a large part of a LoRA step on CPU. A batch with nothing trained is left as it is.
+
+    >>> import torch
+    >>> out = logits_at_labels({"input_ids": torch.tensor([[5, 6, 7, 8]]), "labels": torch.tensor([[-100, -100, 7, 8]])})
+    >>> out["logits_to_keep"].tolist(), out["shift_labels"].tolist()
+    ([[False, True, True, False]], [7, 8])
+    """
+    import torch
+
+    labels = batch["labels"]
+    shifted = torch.nn.functional.pad(labels, (0, 1), value=IGNORE_INDEX)[:, 1:]  # [B, T] the next token
+    keep = shifted != IGNORE_INDEX
+    if not keep.any():
+        return batch
+    return {**batch, "logits_to_keep": keep, "shift_labels": shifted[keep]}
+
+
+@dataclass
+class LogitsAtLabels:
+    """A collator whose batches carry :func:`logits_at_labels`' two keys (for models whose ``forward`` takes
+    ``logits_to_keep``; see :func:`accepts_logits_to_keep`)."""
+
+    inner: Any
+
+    def __call__(self, features: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        return logits_at_labels(self.inner(features))
+
+
+def accepts_logits_to_keep(model: Any) -> bool:
+    """Whether the (possibly LoRA-wrapped) model's ``forward`` takes ``logits_to_keep`` and computes its loss
+    with transformers' causal-LM loss (which reads ``shift_labels``): the Llama family, Qwen, Mistral, ...;
+    not custom code such as Baichuan2's."""
+    import inspect
+
+    from transformers.loss.loss_utils import LOSS_MAPPING
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        causal_loss = base.loss_function is LOSS_MAPPING["ForCausalLM"]
+    except (AttributeError, KeyError):
+        return False
+    return causal_loss and "logits_to_keep" in inspect.signature(base.forward).parameters
+
+
 def _row(feature: dict[str, Any]) -> tuple[list[int], list[int], list[int]]:
     """(ids, labels, positions) of one row, with every sample's first label set to −100."""
     ids = list(feature["input_ids"])

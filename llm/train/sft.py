@@ -21,7 +21,7 @@ from pathlib import Path
 
 from transformers import set_seed
 
-from llm.data.collate import PaddedCollator, padding_free_for
+from llm.data.collate import LogitsAtLabels, PaddedCollator, accepts_logits_to_keep, padding_free_for
 from llm.data.process import DataArguments
 from llm.data.tokenizer import load_tokenizer
 from llm.models.checkpoint import require_kind
@@ -73,6 +73,8 @@ def run(
     else:
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         collator = PaddedCollator(pad_id)
+    if accepts_logits_to_keep(model) and not training.use_liger_kernel:  # Liger fuses the LM head its own way
+        collator = LogitsAtLabels(collator)  # the LM head and the loss only where a token is trained
     require_validation(eval_rows, training, data_dir)
     trainer = Trainer(
         model=model,

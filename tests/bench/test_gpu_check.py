@@ -167,3 +167,30 @@ def test_tiny_run_end_to_end(tmp_path):
     md = (out / "gpu_check.md").read_text()
     assert "| ours (Trainer + padding-free) |" in md and "| TRL SFTTrainer (bfd) |" in md
     assert "== results" in proc.stdout
+
+
+@pytest.mark.parametrize("limit", ["300", "0"])
+def test_shell_script_runs_real_speed_on_cuda(tmp_path, limit):
+    """``bench/gpu_check.sh`` step 5: ``real_speed.py --device cuda`` into ``$OUT/real_speed`` (skipped with
+    ``REAL_SPEED_LIMIT=0``). A stand-in ``python`` and ``nvidia-smi`` record what the script calls."""
+    calls = tmp_path / "calls.txt"
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "python").write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    (fake / "nvidia-smi").write_text("#!/bin/sh\necho fake GPU\n")
+    for tool in fake.iterdir():
+        tool.chmod(0o755)
+    out = tmp_path / "out"
+    env = {**os.environ, "PATH": f"{fake}{os.pathsep}{os.environ['PATH']}", "PYTHON": str(fake / "python"),
+           "OUT": str(out), "REAL_SPEED_LIMIT": limit}  # fmt: skip
+    proc = subprocess.run(
+        ["bash", str(REPO / "bench" / "gpu_check.sh")], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = calls.read_text().splitlines()
+    assert any(line.startswith("bench/gpu_check.py --out") for line in lines), lines
+    real = [line for line in lines if line.startswith("bench/real_speed.py")]
+    if limit == "0":
+        assert not real
+    else:
+        assert len(real) == 1 and f"--device cuda --work_dir {out}/real_speed --max_length" in real[0], real

@@ -49,6 +49,7 @@ SMOKES = {
     ),
     "ppo_step.py": Smoke(r"loop\s+iteration\s+generation\s+scoring\s+ref/old logps\s+update"),
     "real_persistence.py": Smoke(r"\| model \| train t1 \| train t2 \| train t2-8 \|.*", WORK),
+    "real_speed.py": Smoke(r"method\s+steps\s+trained tok/s\s+peak RSS MB\s+loss\s+vs TRL\s+vs bare", WORK),
     "reward_server.py": Smoke(r"\| clients \| serving\s+\|\s+req/s \|.*"),
     "rl_roleplay.py": Smoke(r"model\s+instruction\s+t1\s+t2", WORK),
     "sft_throughput.py": Smoke(r"method\s+steps\s+real tok/s\s+padding\s+trained.*vs TRL\s+vs pad"),
@@ -56,6 +57,11 @@ SMOKES = {
 }
 # The second table of reward_server.py (the hostile client), checked beside the first.
 HOSTILE_HEADER = r"\| server \| ordinary request \| quiet p50 ms \|.*"
+# real_speed.py's DPO and GRPO tables, checked beside its SFT table.
+REAL_SPEED_HEADERS = (
+    r"method\s+pairs/s\s+trained tok/s\s+peak RSS MB\s+vs TRL",
+    r"method\s+s/iter\s+generate\s+reward\s+logps\s+update\s+peak RSS MB\s+reward curve",
+)
 SCRIPTS = sorted(p.name for p in BENCH.glob("*.py"))
 
 
@@ -124,3 +130,7 @@ def test_bench_smoke(script, tmp_path):
     assert table_after(smoke.header, proc.stdout), proc.stdout[-3000:]  # the header, then at least one row
     if script == "reward_server.py":
         assert table_after(HOSTILE_HEADER, proc.stdout), proc.stdout[-3000:]
+    if script == "real_speed.py":
+        for header in REAL_SPEED_HEADERS:
+            assert table_after(header, proc.stdout), proc.stdout[-3000:]
+        assert (tmp_path / "work" / "real_speed.png").exists()

@@ -274,8 +274,9 @@ def train(
         mask, scores = batch.mask, batch.scores
 
         t2 = time.perf_counter()
+        reuse = single_update(args, len(scores))  # then the update's own forward gives the old log-probs
         with torch.no_grad():
-            old_logprobs = batch.forward(unwrapped, None)[0] * mask
+            old_logprobs = None if reuse else batch.forward(unwrapped, None)[0] * mask
             ref_logprobs = batch.forward(ref_policy, None)[0] * mask
             if batch.turn_scores is None:
                 advantages = advantages_for(
@@ -287,7 +288,7 @@ def train(
                     for column in batch.turn_scores.T
                 ]
                 advantages = core.spread_over_turns(torch.stack(per_turn, dim=1), batch.turn_of)
-            kl_before = (core.k3_kl(old_logprobs, ref_logprobs) * mask).sum()
+            kl_before = None if reuse else (core.k3_kl(old_logprobs, ref_logprobs) * mask).sum()
         t_reference = time.perf_counter() - t2
 
         t3 = time.perf_counter()
@@ -298,6 +299,8 @@ def train(
         if hasattr(generator, "sync"):  # a vLLM engine samples the next batch from the updated policy
             generator.sync(accelerator.unwrap_model(policy))
         t_update = time.perf_counter() - t3
+        if kl_before is None:  # measured in the update's forward, before its step
+            kl_before = stats.pop("kl_before")
 
         n = float(len(scores))
         tallies = {  # name: (sum, count) on this process; the metric is Σ sums / Σ counts over processes
@@ -333,13 +336,30 @@ def train(
     return history
 
 
+def single_update(args: GRPOArguments, rollouts: int) -> bool:
+    """Whether an iteration makes one optimiser step from the policy that sampled it (one pass, one minibatch,
+    advantages that do not read the policy's log-probs): the update's forward then *is* the old policy's, so
+    its detached log-probs are the old ones (ratio 1, as TRL does) and a separate no-grad forward over every
+    rollout is saved.
+
+    >>> single_update(GRPOArguments(), 64), single_update(GRPOArguments(num_iterations=2), 64)
+    (True, False)
+    >>> single_update(GRPOArguments(mini_batch_size=16), 64), single_update(GRPOArguments(advantage="reinforce_pp"), 64)
+    (False, False)
+    """
+    one_batch = (args.mini_batch_size or rollouts) >= rollouts
+    return args.num_iterations == 1 and one_batch and args.advantage != "reinforce_pp"
+
+
 def _update(
     args: EstimatorArguments, accelerator, policy, optimizer, batch: Batch, old_logprobs, ref_logprobs, advantages,
     reduce, max_grad_norm: float,
 ) -> dict:  # fmt: skip
     """``num_iterations`` passes of minibatch updates. Returns ``{name: (sum, count)}`` tallies: the loss
     per optimiser step, entropy, ratio and clip fraction per token, and the very first minibatch's ratio and
-    clip fraction (1 and 0 by construction: the policy has not moved yet)."""
+    clip fraction (1 and 0 by construction: the policy has not moved yet). ``old_logprobs`` None
+    (:func:`single_update`): the first forward's own, detached; ``kl_before`` then holds the summed k3 KL of
+    that forward to the reference."""
     policy.train()
     mask = batch.mask
     n = mask.shape[0]
@@ -365,8 +385,13 @@ def _update(
             )
             logp, entropy = batch.forward(policy, idx)
             logp = logp * m
+            if old_logprobs is None:  # one step from the sampling policy: this forward is the old policy's
+                old = logp.detach()
+                kl_before = (core.k3_kl(old, ref_logprobs[idx]) * m).sum()
+            else:
+                old = old_logprobs[idx]
             loss, stats = core.clipped_policy_loss(
-                logp, old_logprobs[idx], advantages[idx], m, args.epsilon, args.epsilon_high, args.loss_type,
+                logp, old, advantages[idx], m, args.epsilon, args.epsilon_high, args.loss_type,
                 tokens, batch.max_length,
             )  # fmt: skip
             kl = core.aggregate(
@@ -392,7 +417,8 @@ def _update(
                     "first_ratio": (stats["ratio_sum"].detach(), stats["tokens"]),
                     "first_clipfrac": (stats["clipped"], stats["tokens"]),
                 }
-    return {**{name: tuple(pair) for name, pair in tallies.items()}, **first}
+    before = {"kl_before": kl_before} if old_logprobs is None else {}
+    return {**{name: tuple(pair) for name, pair in tallies.items()}, **first, **before}
 
 
 def _log(accelerator, out: Path, metrics: dict, completions, scores, rows: int) -> None:

@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from llm.data.collate import accepts_logits_to_keep
+
 
 def truncate_after_eos(
     responses: torch.Tensor, eos_id: int, pad_id: int
@@ -75,10 +77,14 @@ def joined(
 def response_logprobs(
     model: Any, queries: torch.Tensor, query_mask: torch.Tensor, responses: torch.Tensor, temperature: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-probs of the response tokens under ``model`` with logits ÷ temperature, and the entropy. [B, T]."""
+    """Log-probs of the response tokens under ``model`` with logits ÷ temperature, and the entropy. [B, T].
+    The LM head runs only over the positions that predict a response token (``logits_to_keep``, where the
+    model takes it): the query's logits would be a vocabulary-wide projection each, computed and thrown away."""
     ids, mask, positions = joined(queries, query_mask, responses)
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).logits
-    return token_logprobs(logits[:, queries.shape[1] - 1 : -1], responses, temperature)  # i predicts i+1
+    width = responses.shape[1]
+    keep = {"logits_to_keep": width + 1} if accepts_logits_to_keep(getattr(model, "module", model)) else {}
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False, **keep).logits
+    return token_logprobs(logits[:, -width - 1 : -1], responses, temperature)  # position i predicts i+1
 
 
 def sequence_logprobs(
