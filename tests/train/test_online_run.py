@@ -17,6 +17,9 @@ def test_ddp_timeout_reaches_the_process_group(monkeypatch, tmp_path):
     launch = dict(WORLD_SIZE="2", RANK="0", LOCAL_RANK="0", LOCAL_WORLD_SIZE="2", MASTER_ADDR="127.0.0.1")
     for name, value in {**launch, "MASTER_PORT": "29999", "OMP_NUM_THREADS": "1"}.items():
         monkeypatch.setenv(name, value)  # a two-process CPU launch, as accelerate launch starts rank 0
+    AcceleratorState._reset_state(
+        reset_partial_state=True
+    )  # an earlier test's single-process state would stay
     seen = {}
     monkeypatch.setattr(torch.distributed, "init_process_group", lambda backend=None, **kw: seen.update(kw))
     monkeypatch.setattr(torch.distributed, "is_initialized", lambda: False)
