@@ -164,7 +164,7 @@ def dpo_flags(inputs: dict[str, Path]) -> list[str]:
 
 def grpo_flags(inputs: dict[str, Path]) -> list[str]:
     flags = {"model_name_or_path": str(inputs["policy"]), "dataset": "openai", "data_files": str(inputs["prompts"]),
-             "reward_fn": "ppo_rewards:letter_e", "max_steps": 3, "rollout_batch_size": 8, "mini_batch_size": 4,
+             "reward_fn": "tests.helpers.ppo_rewards:letter_e", "max_steps": 3, "rollout_batch_size": 8, "mini_batch_size": 4,
              "num_generations": 4, "response_length": 8, "learning_rate": 3e-3, "beta": 0.1,
              "report_to": "none", "max_prompt_length": 64, "temperature": 1.0, "seed": 0,
              "template": "chatml"}  # fmt: skip
@@ -206,7 +206,7 @@ def base_env(work: Path, name: str) -> dict[str, str]:
     return {
         **os.environ,
         "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}",
-        "PYTHONPATH": f"{REPO}:{REPO / 'tests'}",  # tests/: the reward function ppo_rewards:letter_e
+        "PYTHONPATH": str(REPO),  # the reward function tests.helpers.ppo_rewards:letter_e
         "OMP_NUM_THREADS": "1",
         "HF_HUB_OFFLINE": "1",
         "LLM_TRAIN_CACHE": str(work / "cache" / name),  # each node its own cache, as on its own disk
