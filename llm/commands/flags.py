@@ -57,6 +57,10 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "weight_decay": (lambda v: v >= 0, "must be ≥ 0"),
     "max_grad_norm": (lambda v: v >= 0, "must be ≥ 0 (0: no clipping)"),
     "warmup_steps": (lambda v: v >= 0, "must be ≥ 0 (steps, or a share of them below 1)"),
+    "ddp_timeout": (
+        lambda v: v >= 1,
+        "must be 1 second or more (how long a collective waits for a lost node)",
+    ),
     "adam_epsilon": (lambda v: v >= 0, "must be ≥ 0"),
     # batch sizes and counts
     "per_device_train_batch_size": (lambda v: v >= 1, "must be 1 or more"),

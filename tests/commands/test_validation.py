@@ -284,3 +284,13 @@ def test_a_causal_lm_is_refused_where_a_reward_model_is_needed(checkpoint, tmp_p
     refused(capsys, argv, "--reward_model_path", "LlamaForCausalLM", "reward model")
     argv = grpo_argv(checkpoint, tmp_path / "g", "--held_out_reward", checkpoint)
     refused(capsys, argv, "--held_out_reward", "LlamaForCausalLM", "reward model")
+
+
+def test_ddp_timeout_is_checked_for_every_stage_that_has_it():
+    """``--ddp_timeout`` (sft, dpo, rm … through TrainingArguments; ppo and grpo their own) is refused below 1 s
+    in one line, before anything loads: 0 would fail every collective at once, deep in torch."""
+    from llm.commands.flags import check_flags
+
+    check_flags({"ddp_timeout": 20})
+    with pytest.raises(UserError, match=r"--ddp_timeout 0: must be 1 second or more"):
+        check_flags({"ddp_timeout": 0})
