@@ -48,7 +48,7 @@ lint: setup
 
 test: lint
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=15
 
 # -m replaces pyproject's addopts -m 'not real', so both markers are named here.
 test-fast: lint

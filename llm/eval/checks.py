@@ -149,15 +149,27 @@ def starts_with(reply: str, word: str) -> float:
 
 
 def case_share(reply: str, case: str) -> float:
-    """The share of the reply's cased letters in ``case`` ("upper" or "lower"); 0.0 without letters.
+    """How far the reply is written in ``case``: "upper", the share of its cased letters that are capitals;
+    "lower", the share of its sentences without a capital. 0.0 without letters.
 
-    >>> case_share("HELLO THERE!", "upper"), case_share("Hello there", "lower"), case_share("42", "upper")
-    (1.0, 0.9, 0.0)
+    The two are measured differently because plain English is about 95% lowercase letters: a letter share
+    would pass any ordinary reply as "lowercase only". The capitals that tell are few, about one a sentence
+    (its first word, "I", names), so "lower" counts sentences, and a plain reply scores 0.
+
+    >>> case_share("HELLO THERE!", "upper"), case_share("Hello there", "upper"), case_share("42", "upper")
+    (1.0, 0.1, 0.0)
+    >>> case_share("i like rain. so do you?", "lower"), case_share("Hello there. i mean it.", "lower")
+    (1.0, 0.5)
+    >>> case_share("Hello there, I like rainy days.", "lower")
+    0.0
     """
+    if case == "lower":
+        sentences = [s for s in _SENTENCE_END.split(reply) if _WORD.search(s)]
+        return sum(not any(c.isupper() for c in s) for s in sentences) / len(sentences) if sentences else 0.0
     letters = [c for c in reply if c.isupper() or c.islower()]
     if not letters:
         return 0.0
-    return sum(c.isupper() if case == "upper" else c.islower() for c in letters) / len(letters)
+    return sum(c.isupper() for c in letters) / len(letters)
 
 
 def sentence_count(reply: str) -> int:

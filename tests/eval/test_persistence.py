@@ -134,6 +134,16 @@ def test_every_kind_scores_hand_written_replies(kind, value, good, bad):
     assert 0.0 <= check.score("") <= 1.0
 
 
+def test_lowercase_fails_a_plain_reply():
+    """A plain English reply is about 95% lowercase letters; the lowercase check once scored that share, and
+    passed nearly every reply a model wrote, asked or not. It counts sentences without a capital now."""
+    lower = Check("case", "Never use a capital letter.", "case", "lower")
+    plain = "Hello there! I spent the week reading, and it was lovely. How was yours?"
+    assert not lower.passed(plain) and lower.score(plain) == 0.0
+    assert lower.passed(plain.lower()) and lower.score(plain.lower()) == 1.0
+    assert lower.score("i read a lot. Paris was lovely.") == 0.5  # one sentence of two has a capital
+
+
 def test_graded_scores_lie_between():
     assert Check("x", "i", "case", "upper").score("HELLO there") == pytest.approx(0.5)
     assert Check("x", "i", "sentences", 1).score("One. Two.") == 0.5
