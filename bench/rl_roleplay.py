@@ -50,7 +50,7 @@ with it). The failure is exploration: as the answers sharpen, the model stops sa
 turn 1 at all (0 of 1,400 at temperature 2.0 after 120 gated iterations, from 1.6%) before the rare French
 answers have taught it anything.
 
-    .venv/bin/python bench/rl_roleplay.py                          # about 35 minutes on 2 CPU cores
+    .venv/bin/python bench/rl_roleplay.py                          # about 14 minutes on 2 CPU cores
     .venv/bin/python bench/rl_roleplay.py --iterations 40 --turns 4
     .venv/bin/python bench/rl_roleplay.py --smoke --work_dir /tmp/rl   # every step at tiny sizes
 
