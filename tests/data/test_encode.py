@@ -9,6 +9,7 @@ from llm.data.encode import IGNORE_INDEX, MASK_POLICIES, Encoder, trained_flags
 from llm.data.sillytavern import BUNDLED_PAIRS, bundled_presets, label
 from llm.data.templates import TEMPLATES
 from llm.data.tokenizer import build_tokenizer
+from tests.helpers.losses import trained_runs
 from tests.helpers.strategies import conversations
 
 # Every named template, and the sillytavern rendering of the preset pairs SillyTavern ships (the name
@@ -23,18 +24,6 @@ def decode(tokenizer, ids):
 
 def trained_text(tokenizer, sample):
     return decode(tokenizer, [t for t, lab in zip(sample.input_ids, sample.labels) if lab != IGNORE_INDEX])
-
-
-def trained_runs(sample):
-    """Contiguous runs of trained positions, as (start, end)."""
-    runs, start = [], None
-    for i, lab in enumerate([*sample.labels, IGNORE_INDEX]):
-        if lab != IGNORE_INDEX and start is None:
-            start = i
-        elif lab == IGNORE_INDEX and start is not None:
-            runs.append((start, i))
-            start = None
-    return runs
 
 
 @pytest.fixture(scope="module", params=NAMED, ids=label)
@@ -56,7 +45,7 @@ def test_trained_tokens_decode_to_exactly_the_assistant_turns(encoder, conv):
     ]
     assert trained_text(tok, sample) == "".join(expected)
     # Each trained run is a whole number of turns, in order (no drift across a turn boundary).
-    runs = [decode(tok, sample.input_ids[a:b]) for a, b in trained_runs(sample)]
+    runs = [decode(tok, sample.input_ids[a:b]) for a, b in trained_runs(sample.labels)]
     assert "".join(runs) == "".join(expected)
     it = iter(expected)
     for run in runs:

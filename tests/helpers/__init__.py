@@ -2,7 +2,7 @@
 pytest puts the repository root on the import path because ``tests/`` is a package, and a child process finds
 it by running from the root, or with ``PYTHONPATH`` set to it (:data:`REPO`). Fixtures live in ``conftest.py``.
 
-    losses            the packing tests' reference: each sample's own loss, alone
+    losses            the packing tests' reference (each sample's own loss, alone); trained runs of labels
     ports             a free loopback port; a ``serve-reward`` process on one
     ppo_rewards       reward functions for the RL tests (``--reward_fn tests.helpers.ppo_rewards:letter_e``)
     grpo_scripted     ``llm-train grpo`` with scripted sampling, for the data-parallel agreement test

@@ -1,4 +1,5 @@
-"""The reference every packing test compares against: each sample's own loss, alone, no packing."""
+"""The reference every packing test compares against (each sample's own loss, alone, no packing), and the
+trained runs of a label row that the mask tests read."""
 
 import torch
 
@@ -17,3 +18,19 @@ def separate_loss(model, samples):
             total += out.loss.item() * n
             count += n
     return total / count
+
+
+def trained_runs(labels: list[int]) -> list[tuple[int, int]]:
+    """Maximal runs of trained positions, as ``[start, end)``.
+
+    >>> trained_runs([IGNORE_INDEX, 5, 6, IGNORE_INDEX, 7])
+    [(1, 3), (4, 5)]
+    """
+    runs, start = [], None
+    for i, label in enumerate([*labels, IGNORE_INDEX]):
+        if label != IGNORE_INDEX and start is None:
+            start = i
+        elif label == IGNORE_INDEX and start is not None:
+            runs.append((start, i))
+            start = None
+    return runs

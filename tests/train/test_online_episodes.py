@@ -29,24 +29,13 @@ from llm.train.online.metrics import exact_means
 from llm.train.online.roleplay import _COIN, RoleplayEpisodes, roleplay_user_side
 from llm.train.rewards import Rewards, RewardSource
 from tests.helpers import REPO
+from tests.helpers.losses import trained_runs
 
 TEMPLATES = ("chatml", "llama2", "llama3", "vicuna", "baichuan2", "pygmalion", "metharme")
 QUESTION = next(c for c in DEFAULT_CHECKS if c.kind == "ending")
 CARD = next(c for c in DEFAULT_CHECKS if c.character is not None)
 USERS = [["hello {{char}}", "what is this place, {{user}}?", "and the ship?"], ["hi", "tell me more", "bye"]]
 REPLIES = [["Aye, welcome aboard?", "A tea stall.", "She flew true?"], ["Hello.", "More?", "Farewell."]]
-
-
-def spans(labels: list[int]) -> list[tuple[int, int]]:
-    """Maximal runs of trained positions: [start, end)."""
-    out, start = [], None
-    for i, label in enumerate([*labels, IGNORE_INDEX]):
-        if label != IGNORE_INDEX and start is None:
-            start = i
-        elif label == IGNORE_INDEX and start is not None:
-            out.append((start, i))
-            start = None
-    return out
 
 
 class ScriptedPolicy:
@@ -91,12 +80,12 @@ def test_a_scripted_episode_is_its_training_render_token_for_token(tokenizer, te
     renders = [
         encoder.encode(expected(check, placement, u, r, "Sam")) for u, r in zip(USERS, REPLIES, strict=True)
     ]
-    scripts = [[s.input_ids[a:b] for a, b in spans(s.labels)] for s in renders]
+    scripts = [[s.input_ids[a:b] for a, b in trained_runs(s.labels)] for s in renders]
     assert all(len(s) == 3 for s in scripts)
     envs = [RoleplayEnv(check, ListedUserTurns(USERS), 3, seat, placement, "Sam") for seat in range(2)]
     episodes = run_episodes(ScriptedPolicy(scripts, tokenizer.pad_token_id or 0), encoder, envs, 64, 1.0)
     for episode, render, replies in zip(episodes, renders, REPLIES, strict=True):
-        end = spans(render.labels)[-1][
+        end = trained_runs(render.labels)[-1][
             1
         ]  # an episode ends with its last end-of-turn token (no template tail)
         assert episode.ids == render.input_ids[:end]
@@ -130,7 +119,7 @@ def test_a_guided_episode_samples_with_the_instruction_at_every_turn_and_trains_
     renders = [
         encoder.encode(expected(check, placement, u, r, "Sam")) for u, r in zip(USERS, REPLIES, strict=True)
     ]
-    scripts = [[s.input_ids[a:b] for a, b in spans(s.labels)] for s in renders]
+    scripts = [[s.input_ids[a:b] for a, b in trained_runs(s.labels)] for s in renders]
     envs = [
         RoleplayEnv(check, ListedUserTurns(USERS), 3, seat, placement, "Sam", guided=seat == 0)
         for seat in range(2)
@@ -138,7 +127,7 @@ def test_a_guided_episode_samples_with_the_instruction_at_every_turn_and_trains_
     policy = RecordingPolicy(scripts, tokenizer.pad_token_id or 0)
     episodes = run_episodes(policy, encoder, envs, 64, 1.0)
     for b, (episode, render) in enumerate(zip(episodes, renders, strict=True)):
-        end = spans(render.labels)[-1][1]
+        end = trained_runs(render.labels)[-1][1]
         assert episode.ids == render.input_ids[:end]  # trained: given once, whether guided or not
         assert [t >= 0 for t in episode.turn_of] == [label != IGNORE_INDEX for label in render.labels[:end]]
         for k in range(3):
