@@ -204,7 +204,7 @@ def prompt_options(args: argparse.Namespace, work: Path) -> Any:
     """Where the GRPO prompts come from: the preference sample's prompts, or (``--short_prompts``) only the
     last user turn of each, as OpenAI ``messages`` (``short_prompts.jsonl``): on 2 CPU cores a full-parameter
     update of SmolLM2 over 8 rollouts of a whole role-play prompt (200-640 tokens) takes minutes."""
-    from llm.train.ppo.trainer import PromptArguments
+    from llm.train.online.args import PromptArguments
 
     if not args.short_prompts:
         return PromptArguments(dataset="preference", data_files=[str(PAIRS)], template=args.template,
@@ -223,7 +223,7 @@ def grpo_prompts(args: argparse.Namespace, model_dir: str, work: Path) -> list[l
     (``prompts.json``, ours) and as rendered text (``prompts.jsonl``, TRL's ``prompt`` column)."""
     from transformers import AutoTokenizer
 
-    from llm.train.ppo.trainer import load_prompts
+    from llm.train.online.prompts import load_prompts
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     prompts, _ = load_prompts(prompt_options(args, work), tokenizer, args.template)
@@ -514,10 +514,11 @@ def run_grpo_ours(args: argparse.Namespace, work: Path, meta: dict) -> dict:
         stamps.append(time.perf_counter())
 
     grpo._log = stamped
+    prompts = prompt_options(args, work)
     options = grpo.GRPOArguments(
         model_name_or_path=meta["model_dir"], output_dir=str(work / f"out-grpo-ours-{os.getpid()}"), overwrite=True,
-        **{k: getattr(prompt_options(args, work), k) for k in ("dataset", "data_files", "template",
-                                                                "max_prompt_length", "max_prompts")},
+        **{k: getattr(prompts, k) for k in ("dataset", "data_files", "template", "max_prompt_length",
+                                            "max_prompts")},
         reward_fn=[REWARD], num_generations=G, response_length=args.completion_length,
         temperature=1.0, rollout_batch_size=G * args.grpo_prompts, max_steps=args.warmup + args.grpo_iterations,
         learning_rate=args.grpo_lr, beta=0.04, loss_type="grpo", scale_rewards="group", num_iterations=1,

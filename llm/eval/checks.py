@@ -164,22 +164,31 @@ def case_share(reply: str, case: str) -> float:
     0.0
     """
     if case == "lower":
-        sentences = [s for s in _SENTENCE_END.split(reply) if _WORD.search(s)]
-        return sum(not any(c.isupper() for c in s) for s in sentences) / len(sentences) if sentences else 0.0
+        parts = sentences(reply)
+        return sum(not any(c.isupper() for c in s) for s in parts) / len(parts) if parts else 0.0
     letters = [c for c in reply if c.isupper() or c.islower()]
     if not letters:
         return 0.0
     return sum(c.isupper() for c in letters) / len(letters)
 
 
+def sentences(reply: str) -> list[str]:
+    """The reply's sentences: runs of text closed by ``.``, ``!``, ``?`` or ``…`` (a last one left open counts
+    too), each with a word in it.
+
+    >>> sentences("Yes. I think so! Do you?"), sentences("Well... maybe"), sentences("  ")
+    (['Yes', ' I think so', ' Do you'], ['Well', ' maybe'], [])
+    """
+    return [p for p in _SENTENCE_END.split(reply) if _WORD.search(p)]
+
+
 def sentence_count(reply: str) -> int:
-    """Sentences: runs of text closed by ``.``, ``!``, ``?`` or ``…`` (a last one left open counts too).
+    """How many :func:`sentences` the reply has.
 
     >>> sentence_count("Yes. I think so! Do you?"), sentence_count("Well... maybe"), sentence_count("  ")
     (3, 2, 0)
     """
-    parts = [p for p in _SENTENCE_END.split(reply) if _WORD.search(p)]
-    return len(parts)
+    return len(sentences(reply))
 
 
 def at_most_sentences(reply: str, limit: int) -> float:

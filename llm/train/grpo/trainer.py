@@ -385,18 +385,17 @@ def _update(
             )
             logp, entropy = batch.forward(policy, idx)
             logp = logp * m
+            token_kl = core.k3_kl(logp, ref_logprobs[idx])
             if old_logprobs is None:  # one step from the sampling policy: this forward is the old policy's
                 old = logp.detach()
-                kl_before = (core.k3_kl(old, ref_logprobs[idx]) * m).sum()
+                kl_before = (token_kl.detach() * m).sum()
             else:
                 old = old_logprobs[idx]
             loss, stats = core.clipped_policy_loss(
                 logp, old, advantages[idx], m, args.epsilon, args.epsilon_high, args.loss_type,
                 tokens, batch.max_length,
             )  # fmt: skip
-            kl = core.aggregate(
-                core.k3_kl(logp, ref_logprobs[idx]), m, args.loss_type, tokens, batch.max_length
-            )
+            kl = core.aggregate(token_kl, m, args.loss_type, tokens, batch.max_length)
             if kl_in_loss:
                 loss = loss + args.beta * kl
             if args.entropy_coef:  # aggregated as the policy loss is, so the two keep their ratio

@@ -45,12 +45,6 @@ def penalize_missing_eos(scores: torch.Tensor, has_eos: torch.Tensor, penalty: f
     return torch.where(has_eos, scores, torch.full_like(scores, penalty))
 
 
-def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """Per-token entropy of the categorical distribution. [..., V] → [...]."""
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    return -(logp.exp() * logp).sum(dim=-1)
-
-
 def token_logprobs(
     logits: torch.Tensor, targets: torch.Tensor, temperature: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
